@@ -1,0 +1,59 @@
+"""The ``atlas`` command: parse arguments, call one function, turn AtlasErrors into exit codes.
+
+Subcommands live beside the code they drive; each module listed in :data:`COMMAND_MODULES`
+exposes ``register(subparsers)`` and keeps its heavy imports (torch, pyvips, umap) inside the
+handlers, so ``atlas --help`` and the site commands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from generator import __version__
+from generator.errors import AtlasError
+
+#: Modules that add subcommands, in the order they appear in ``atlas --help``.
+COMMAND_MODULES: tuple[str, ...] = (
+    "generator.site.commands",  # build, serve, check, new, deploy
+    "generator.models.commands",  # models, weights
+)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="atlas",
+        description="Build activation-atlas publications into a static site.",
+    )
+    parser.add_argument("--version", action="version", version=f"atlas {__version__}")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=None,
+        help="the project's atlas.toml (default: ./atlas.toml, else the nearest one above)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except AtlasError as err:
+        print(f"error: {err.message()}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; finished work is kept and the next run resumes", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
