@@ -1,0 +1,45 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+#: The project root (the folder holding pyproject.toml).
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Read-only data beside the checkout; absent on a fresh clone, so tests using it skip.
+SHARED = ROOT.parent / "shared"
+
+#: Where tests leave artifacts a person should look at (screenshots, sample atlases).
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` beside the checkout; tests that need it skip cleanly when it is absent."""
+    if not (SHARED / "docs").is_dir():
+        pytest.skip("../shared is not present (fresh clone): skipping a test that uses it")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def reference_atlas(shared_dir: Path) -> Path:
+    """The article's published 20x20 mixed4c atlas (1600 px, 80 px cells)."""
+    path = shared_dir / "reference" / "distill_mixed4c_grid20_1M.jpg"
+    if not path.is_file():
+        pytest.skip(f"{path} is missing")
+    return path
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests are small; two threads per process keeps the suite predictable on 2-core machines.
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
