@@ -1,0 +1,256 @@
+"""Publish an atlas bundle as ``site/atlases/<id>/``: cached pyramid + cells + viewer.json.
+
+Cutting a pyramid is the slow part (seconds per atlas); everything else is small files. The
+pyramid is cached under ``<cache>/tiles/<key>/`` (key: digest of the level images' bytes,
+their grids, the tile settings, the background, the libvips version and
+:data:`TILES_VERSION`) and published by hard links (copies across file systems), so an
+unchanged atlas costs one descriptor check and a few thousand ``link()`` calls per build.
+Published tiles are never modified in place: a hard-linked tile edited in ``site/`` would
+edit the cache too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from generator.bundle import AtlasBundle, Level
+from generator.cache import atomic_dir, atomic_write_json, digest, file_digest
+from generator.errors import ContentError
+from generator.tiles.dzi import check_dzi
+from generator.tiles.pyramid import LevelSpan, TileSettings, cut_pyramid, plan_spans
+from generator.tiles.source import parse_colour
+
+#: Bump when pyramids cut from the same inputs change (invalidates every cached pyramid).
+TILES_VERSION = 1
+
+#: The cache entry's own record (spans, fallback size); not published.
+_RECORD = "pyramid.json"
+
+
+@dataclass(frozen=True)
+class PublishedAtlas:
+    """A published atlas folder.
+
+    Attributes:
+        id: the atlas id.
+        folder: ``site/atlases/<id>/`` (or wherever ``dest`` was).
+        manifest: the content of its ``viewer.json``.
+        files, bytes: what the folder adds to the site (hard-linked tiles counted in full:
+            they are deployed in full).
+    """
+
+    id: str
+    folder: Path
+    manifest: dict[str, Any]
+    files: int
+    bytes: int
+
+
+def publish_atlas(
+    bundle: AtlasBundle, dest: Path, settings: TileSettings, cache_dir: Path
+) -> PublishedAtlas:
+    """Write ``dest/``: ``viewer.json``, ``atlas.dzi``, ``atlas_files/``, ``cells-<G>.json``
+    per level and ``fallback.jpg``, replacing any previous ``dest`` in one rename.
+
+    Everything is checked before anything is written: the levels' sizes (semantic zoom needs
+    sides halving coarse to fine, see :func:`generator.tiles.pyramid.plan_spans`), the level
+    images and the cells documents. A pyramid cached under ``cache_dir/tiles/`` is reused (not
+    recut) when its descriptor's tiles are all present.
+
+    Raises:
+        ConfigError: levels whose sides are not the finest side over distinct powers of two;
+            a background that is not a hex colour.
+        ContentError: a missing, unreadable or wrongly sized level image, a cells document
+            that is missing, not JSON or for another grid.
+    """
+    dest, cache_dir = Path(dest), Path(cache_dir)
+    where = str(bundle.root / "bundle.json")
+    background = parse_colour(bundle.background, f"{where} background")
+    spans = plan_spans(
+        [(lv.grid, lv.cell_px, lv.side_px, lv.side_px) for lv in bundle.levels], where
+    )
+    images = [bundle.root / level.image for level in bundle.levels]
+    for image in images:
+        if not image.is_file():
+            raise ContentError(
+                "atlas bundle is missing a level image",
+                where=str(image),
+                fix="recompute the atlas (`atlas compute <id>`) or rebuild",
+            )
+    cells = [_cells_bytes(bundle, level) for level in bundle.levels]
+
+    entry = _cached_pyramid(images, spans, settings, background, cache_dir)
+    record = json.loads((entry / _RECORD).read_text())
+    manifest = viewer_manifest(bundle, spans, settings, tuple(record["fallback"]))
+    with atomic_dir(dest) as tmp:
+        tmp.chmod(_folder_mode())  # mkdtemp makes 0700; a served site needs readable folders
+        link_tree(entry, tmp, skip=(_RECORD,))
+        for span, data in zip(spans, cells, strict=True):
+            (tmp / f"cells-{span.grid}.json").write_bytes(data)
+        atomic_write_json(tmp / "viewer.json", manifest)
+    files, size = tree_stats(dest)
+    return PublishedAtlas(id=bundle.id, folder=dest, manifest=manifest, files=files, bytes=size)
+
+
+def viewer_manifest(
+    bundle: AtlasBundle,
+    spans: list[LevelSpan],
+    settings: TileSettings,
+    fallback_size: tuple[int, int],
+) -> dict[str, Any]:
+    """The ``viewer.json`` document (see docs/ARCHITECTURE.md, "A published atlas")."""
+    fine = spans[-1]
+    return {
+        "id": bundle.id,
+        "title": bundle.title,
+        "kind": bundle.kind,
+        "dzi": "atlas.dzi",
+        "width": fine.width,
+        "height": fine.height,
+        "tile_size": settings.tile_size,
+        "overlap": settings.overlap,
+        "format": settings.format,
+        "background": bundle.background,
+        "fallback": "fallback.jpg",
+        "fallback_width": fallback_size[0],
+        "fallback_height": fallback_size[1],
+        "levels": [
+            {
+                "grid": span.grid,
+                "cell_px": span.cell_px,
+                "cells": f"cells-{span.grid}.json",
+                "scale": span.scale,
+                "dzi_min_level": span.dzi_min_level,
+                "dzi_max_level": span.dzi_max_level,
+            }
+            for span in spans
+        ],
+        "labels": list(bundle.labels),
+        "info": bundle.info,
+    }
+
+
+def pyramid_key(
+    images: list[Path],
+    spans: list[LevelSpan],
+    settings: TileSettings,
+    background: tuple[int, int, int],
+) -> str:
+    """The cache key of a pyramid: everything its bytes depend on."""
+    import pyvips
+
+    return digest(
+        "tiles",
+        TILES_VERSION,
+        [pyvips.version(i) for i in range(3)],
+        [file_digest(image) for image in images],
+        [asdict(span) for span in spans],
+        asdict(settings),
+        background,
+    )
+
+
+def link_tree(src: Path, dst: Path, skip: tuple[str, ...] = ()) -> None:
+    """Recreate ``src``'s files under ``dst`` as hard links, or copies where links fail
+    (another file system, no permission); ``skip`` names top-level files to leave out.
+
+    Plain ``os`` string paths: pathlib costs more than the ``link()`` calls themselves.
+    """
+    use_links = True
+    root = os.fspath(src)
+    for folder, subfolders, names in os.walk(root):
+        subfolders.sort()
+        target_folder = os.path.join(dst, os.path.relpath(folder, root))
+        os.makedirs(target_folder, exist_ok=True)
+        for name in sorted(names):
+            if folder == root and name in skip:
+                continue
+            source, target = os.path.join(folder, name), os.path.join(target_folder, name)
+            if use_links:
+                try:
+                    os.link(source, target)
+                    continue
+                except OSError:
+                    use_links = False
+            shutil.copyfile(source, target)
+
+
+def tree_stats(folder: Path) -> tuple[int, int]:
+    """``(files, bytes)`` under ``folder``."""
+    files = size = 0
+    pending = [os.fspath(folder)]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                else:
+                    files += 1
+                    size += entry.stat(follow_symlinks=False).st_size
+    return files, size
+
+
+def _cached_pyramid(
+    images: list[Path],
+    spans: list[LevelSpan],
+    settings: TileSettings,
+    background: tuple[int, int, int],
+    cache_dir: Path,
+) -> Path:
+    """The cache entry holding this pyramid, cut now if absent or damaged."""
+    entry = cache_dir / "tiles" / pyramid_key(images, spans, settings, background)
+    intact = (
+        (entry / _RECORD).is_file()
+        and (entry / "fallback.jpg").is_file()
+        and (entry / "atlas.dzi").is_file()
+        and not check_dzi(entry / "atlas.dzi")
+    )
+    if intact:
+        return entry
+    with atomic_dir(entry) as tmp:
+        fallback = cut_pyramid(images, spans, settings, background, tmp)
+        missing = check_dzi(tmp / "atlas.dzi")
+        if missing:  # libvips and dzi_levels disagree: never publish a pyramid with holes
+            raise RuntimeError(f"cut pyramid lacks {len(missing)} tiles, e.g. {missing[0]}")
+        record = {"spans": [asdict(s) for s in spans], "fallback": list(fallback)}
+        atomic_write_json(tmp / _RECORD, record)
+    return entry
+
+
+def _folder_mode() -> int:
+    """The mode ``mkdir`` would give a new folder under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o777 & ~umask
+
+
+def _cells_bytes(bundle: AtlasBundle, level: Level) -> bytes:
+    """The bytes of ``level``'s cells document, checked to be JSON for this grid."""
+    path = bundle.root / level.cells
+    fix = "recompute the atlas (`atlas compute <id>`)"
+    try:
+        data = path.read_bytes()
+        doc = json.loads(data)
+    except FileNotFoundError as err:
+        raise ContentError(
+            "atlas bundle is missing a cells document", where=str(path), fix=fix
+        ) from err
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ContentError(
+            "cells document is not valid JSON", where=str(path), got=str(err), fix=fix
+        ) from err
+    got = (doc.get("grid"), doc.get("cell_px")) if isinstance(doc, dict) else None
+    if got != (level.grid, level.cell_px):
+        raise ContentError(
+            "cells document is for another grid",
+            where=str(path),
+            expected=f"grid {level.grid}, cell_px {level.cell_px}",
+            got=f"grid {got[0]}, cell_px {got[1]}" if got else type(doc).__name__,
+            fix=fix,
+        )
+    return data
