@@ -1,0 +1,287 @@
+"""The typed artifacts the compute stages hand each other, saved as ``.npz`` + ``.json``.
+
+collect/attribute -> :class:`Activations`; layout -> :class:`Layout`; grid -> :class:`Grid` (one
+per resolution) and :class:`Whitening` (one per layer sample). Each is a frozen dataclass of numpy
+arrays plus a few facts; ``save(folder)`` writes ``<name>.npz`` (arrays, uncompressed) and
+``<name>.json`` (everything else) into a folder the caller owns (the pipeline fills a temporary
+folder and renames it into the cache, see :func:`generator.cache.atomic_dir`); ``load(folder)``
+reads them back and checks shapes. Arrays in memory always have the dtypes documented below,
+whatever precision they were stored with.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from generator.cache import atomic_write_json
+from generator.errors import AtlasError
+
+#: Version of the on-disk layout of these artifacts; part of every cache key.
+ARTIFACT_FORMAT = 1
+
+
+def _save(folder: Path, name: str, arrays: dict[str, np.ndarray], facts: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{name}.npz", "wb") as f:
+        np.savez(f, **cast(dict[str, Any], arrays))
+    atomic_write_json(folder / f"{name}.json", {"format": ARTIFACT_FORMAT, **facts})
+
+
+def _load(folder: Path, name: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    try:
+        facts = json.loads((folder / f"{name}.json").read_text())
+        with np.load(folder / f"{name}.npz", allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError) as err:
+        raise AtlasError(
+            f"cannot read the cached {name} artifact ({err})",
+            where=str(folder),
+            fix=f"delete {folder} and run `atlas compute` again",
+        ) from err
+    if facts.get("format") != ARTIFACT_FORMAT:
+        raise AtlasError(
+            f"cached {name} artifact was written by another version of atlas",
+            where=str(folder),
+            expected=f"format {ARTIFACT_FORMAT}",
+            got=str(facts.get("format")),
+            fix=f"delete {folder} and run `atlas compute` again",
+        )
+    return arrays, facts
+
+
+def _check(condition: bool, what: str) -> None:
+    if not condition:
+        raise ValueError(what)
+
+
+@dataclass(frozen=True, eq=False)
+class Activations:
+    """Activation vectors sampled at random positions of one layer, with their attributions.
+
+    Attributes:
+        layer: the layer's name (``mixed4c``).
+        vectors: ``[N, C] float32``, post-ReLU (>= 0 for ReLU layers), one row per sample.
+        image_index: ``[N] int64``, index of each sample's image in the data source.
+        positions: ``[N, 2] int64``, spatial position ``(y, x)`` in the layer's activation map,
+            ``0 <= y < h``, ``0 <= x < w``.
+        labels: ``[N] int64``, the data source's label of each sample's image (-1 when unknown).
+        layer_hw: ``(h, w)`` of the layer's activation map.
+        attributions: ``[N, K] float32`` or None: ``attr[n, c] = h_n . d logit_c / d h_n``
+            (METHOD.md section 2), K = number of the model's logits.
+        meta: how they were produced (model identity, data identity, seed, options), JSON-able.
+    """
+
+    layer: str
+    vectors: np.ndarray
+    image_index: np.ndarray
+    positions: np.ndarray
+    labels: np.ndarray
+    layer_hw: tuple[int, int]
+    attributions: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = self.vectors.shape[0]
+        _check(self.vectors.ndim == 2, f"vectors must be [N, C], got {self.vectors.shape}")
+        _check(self.image_index.shape == (n,), f"image_index must be [{n}]")
+        _check(self.positions.shape == (n, 2), f"positions must be [{n}, 2]")
+        _check(self.labels.shape == (n,), f"labels must be [{n}]")
+        if self.attributions is not None:
+            _check(
+                self.attributions.ndim == 2 and self.attributions.shape[0] == n,
+                f"attributions must be [{n}, K], got {self.attributions.shape}",
+            )
+
+    @property
+    def count(self) -> int:
+        """N, the number of samples."""
+        return int(self.vectors.shape[0])
+
+    @property
+    def channels(self) -> int:
+        """C, the layer's depth."""
+        return int(self.vectors.shape[1])
+
+    def save(self, folder: str | Path, *, float16: bool = False) -> None:
+        """Write ``activations.npz``/``.json`` into ``folder`` (float arrays as float16 if asked)."""
+        dtype = np.float16 if float16 else np.float32
+        arrays = {
+            "vectors": self.vectors.astype(dtype),
+            "image_index": self.image_index,
+            "positions": self.positions,
+            "labels": self.labels,
+        }
+        if self.attributions is not None:
+            arrays["attributions"] = self.attributions.astype(dtype)
+        facts = {"layer": self.layer, "layer_hw": list(self.layer_hw), "meta": self.meta}
+        _save(Path(folder), "activations", arrays, facts)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Activations:
+        arrays, facts = _load(Path(folder), "activations")
+        attributions = arrays.get("attributions")
+        return cls(
+            layer=facts["layer"],
+            vectors=arrays["vectors"].astype(np.float32),
+            image_index=arrays["image_index"].astype(np.int64),
+            positions=arrays["positions"].astype(np.int64),
+            labels=arrays["labels"].astype(np.int64),
+            layer_hw=(int(facts["layer_hw"][0]), int(facts["layer_hw"][1])),
+            attributions=None if attributions is None else attributions.astype(np.float32),
+            meta=facts.get("meta", {}),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Layout:
+    """A 2-D layout of samples, each axis normalized to [0, 1] (METHOD.md section 3).
+
+    Attributes:
+        xy: ``[N, 2] float32`` in [0, 1]; x grows rightwards, y upwards (the grid flips rows).
+        method: ``umap`` or ``tsne``.
+        params: the settings actually used (after defaults and caps), JSON-able.
+    """
+
+    xy: np.ndarray
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check(self.xy.ndim == 2 and self.xy.shape[1] == 2, f"xy must be [N, 2], {self.xy.shape}")
+
+    def save(self, folder: str | Path) -> None:
+        facts = {"method": self.method, "params": self.params}
+        _save(Path(folder), "layout", {"xy": self.xy.astype(np.float32)}, facts)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Layout:
+        arrays, facts = _load(Path(folder), "layout")
+        return cls(
+            xy=arrays["xy"].astype(np.float32), method=facts["method"], params=facts["params"]
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Grid:
+    """One resolution of an atlas: the kept cells of a ``size x size`` grid over a layout.
+
+    Cells are addressed ``(xbin, ybin)`` with ybin counted upwards from the bottom, as in the
+    layout; the canvas row ``G-1-ybin`` is applied when the atlas image is composed.
+
+    Attributes:
+        size: G, cells per side.
+        min_count: a cell is kept when it holds *more than* this many samples (METHOD.md 4).
+        cells: ``[M, 2] int64`` ``(xbin, ybin)`` of the kept cells, ``0 <= bin < G``, sorted by
+            ``(ybin, xbin)``.
+        counts: ``[M] int64`` samples per kept cell (each ``> min_count``).
+        directions: ``[M, C] float32`` mean activation vector of each kept cell.
+        attributions: ``[M, K] float32`` mean attribution per class, or None.
+        top_classes: ``[M, k] int64`` class indices by decreasing mean attribution (``k`` = 0
+            when there are no attributions).
+        top_values: ``[M, k] float32`` their mean attributions.
+        sample_cell: ``[N] int64`` row of ``cells`` each sample fell into, -1 when its cell was
+            dropped (too few samples).
+        n_samples: N, the number of samples binned (kept or not).
+    """
+
+    size: int
+    min_count: int
+    cells: np.ndarray
+    counts: np.ndarray
+    directions: np.ndarray
+    attributions: np.ndarray | None
+    top_classes: np.ndarray
+    top_values: np.ndarray
+    sample_cell: np.ndarray
+    n_samples: int
+
+    def __post_init__(self) -> None:
+        m = self.cells.shape[0]
+        _check(self.cells.shape == (m, 2), f"cells must be [M, 2], got {self.cells.shape}")
+        _check(self.counts.shape == (m,), f"counts must be [{m}]")
+        _check(self.directions.ndim == 2 and self.directions.shape[0] == m, "directions [M, C]")
+        _check(self.top_classes.shape == self.top_values.shape, "top classes/values differ")
+        _check(
+            self.sample_cell.shape == (self.n_samples,), f"sample_cell must be [{self.n_samples}]"
+        )
+
+    @property
+    def kept(self) -> int:
+        """M, the number of kept cells."""
+        return int(self.cells.shape[0])
+
+    @property
+    def dropped_samples(self) -> int:
+        """Samples that fell into cells with too few samples."""
+        return int(self.n_samples - self.counts.sum())
+
+    def save(self, folder: str | Path) -> None:
+        arrays = {
+            "cells": self.cells,
+            "counts": self.counts,
+            "directions": self.directions.astype(np.float32),
+            "top_classes": self.top_classes,
+            "top_values": self.top_values.astype(np.float32),
+            "sample_cell": self.sample_cell,
+        }
+        if self.attributions is not None:
+            arrays["attributions"] = self.attributions.astype(np.float32)
+        facts = {"size": self.size, "min_count": self.min_count, "n_samples": self.n_samples}
+        _save(Path(folder), f"grid-{self.size}", arrays, facts)
+
+    @classmethod
+    def load(cls, folder: str | Path, size: int) -> Grid:
+        arrays, facts = _load(Path(folder), f"grid-{size}")
+        return cls(
+            size=int(facts["size"]),
+            min_count=int(facts["min_count"]),
+            cells=arrays["cells"].astype(np.int64),
+            counts=arrays["counts"].astype(np.int64),
+            directions=arrays["directions"].astype(np.float32),
+            attributions=arrays.get("attributions"),
+            top_classes=arrays["top_classes"].astype(np.int64),
+            top_values=arrays["top_values"].astype(np.float32),
+            sample_cell=arrays["sample_cell"].astype(np.int64),
+            n_samples=int(facts["n_samples"]),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Whitening:
+    """The whitening matrix of a layer's sampled activations (METHOD.md section 5).
+
+    Attributes:
+        layer: the layer's name.
+        matrix: ``[C, C] float32``, symmetric: the inverse of the uncentred second moment
+            ``A^T A / N``, or of ``A^T A / N + ridge * I`` when that is (nearly) singular.
+        ridge: the ridge added (0.0 when the plain inverse was well conditioned).
+        n_samples: N, the number of samples it was estimated from.
+    """
+
+    layer: str
+    matrix: np.ndarray
+    ridge: float
+    n_samples: int
+
+    def __post_init__(self) -> None:
+        c = self.matrix.shape[0]
+        _check(self.matrix.shape == (c, c), f"matrix must be [C, C], got {self.matrix.shape}")
+
+    def save(self, folder: str | Path) -> None:
+        facts = {"layer": self.layer, "ridge": self.ridge, "n_samples": self.n_samples}
+        _save(Path(folder), "whitening", {"matrix": self.matrix.astype(np.float32)}, facts)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Whitening:
+        arrays, facts = _load(Path(folder), "whitening")
+        return cls(
+            layer=facts["layer"],
+            matrix=arrays["matrix"].astype(np.float32),
+            ridge=float(facts["ridge"]),
+            n_samples=int(facts["n_samples"]),
+        )

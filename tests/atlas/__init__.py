@@ -1,0 +1,1 @@
+"""Tests of the compute stages: collect, attribute, layout, grid, spec, pipeline."""

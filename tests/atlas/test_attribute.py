@@ -1,0 +1,116 @@
+"""Attribution: one forward-mode pass equals per-class reverse mode, with and without relaxation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from generator.atlas.attribute import Attributor, brute_force_attributions, position_tangent
+
+from .conftest import TinyModel
+
+
+def _samples(model: TinyModel, layer: str, n: int = 6, seed: int = 1) -> tuple[Tensor, Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.rand(n, 3, 16, 16, generator=generator)
+    with torch.no_grad():
+        act = model.forward_to(images, [layer])[layer]
+    h, w = act.shape[-2:]
+    positions = torch.stack(
+        [
+            torch.randint(0, h, (n,), generator=generator),
+            torch.randint(0, w, (n,), generator=generator),
+        ],
+        dim=1,
+    )
+    return act, positions
+
+
+def test_position_tangent_is_the_vector_at_the_position_and_zero_elsewhere() -> None:
+    act = torch.rand(3, 4, 5, 5)
+    positions = torch.tensor([[0, 0], [2, 3], [4, 4]])
+    tangent = position_tangent(act, positions)
+    for s, (y, x) in enumerate(positions.tolist()):
+        assert torch.equal(tangent[s, :, y, x], act[s, :, y, x])
+        assert torch.count_nonzero(tangent[s]) == torch.count_nonzero(act[s, :, y, x])
+
+
+@pytest.mark.parametrize("layer", ["conv2d0", "mixed3a", "mixed4a"])
+@pytest.mark.parametrize("smooth", [False, True])
+@pytest.mark.parametrize("method", ["jvp", "double-vjp"])
+def test_matches_brute_force_per_class_autograd(layer: str, smooth: bool, method: str) -> None:
+    model = TinyModel()
+    act, positions = _samples(model, layer)
+    expected = brute_force_attributions(model, layer, act, positions, smooth_maxpool=smooth)
+    attributor = Attributor(model, layer, smooth_maxpool=smooth, method=method)
+    got = attributor(act, positions)
+    assert got.shape == (6, 5) and got.dtype == torch.float32
+    assert attributor.method_used == method
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+
+
+def test_the_relaxation_changes_attributions_through_max_pools() -> None:
+    model = TinyModel()
+    act, positions = _samples(model, "mixed3a")
+    hard = Attributor(model, "mixed3a", smooth_maxpool=False)(act, positions)
+    smooth = Attributor(model, "mixed3a", smooth_maxpool=True)(act, positions)
+    assert (hard - smooth).abs().max() > 1e-2 * hard.abs().max()
+    # ... and leaves no hooks behind.
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_attribution_is_linear_in_the_activation_for_a_relu_free_head() -> None:
+    """For a linear continuation, attr_c = h . W_c / (h*w) exactly (avg pool then linear)."""
+    model = TinyModel()
+    act, positions = _samples(model, "mixed4a")
+    # mixed4a -> max-pool 2 -> global average -> linear: with the hard max the gradient at
+    # (y, x) is W_c / 4 where (y, x) is the max of its 2x2 window, else 0.
+    got = Attributor(model, "mixed4a", smooth_maxpool=False)(act, positions)
+    weight = model.stages["logits"].weight  # [K, C]
+    for s, (y, x) in enumerate(positions.tolist()):
+        window = act[s, :, (y // 2) * 2 : (y // 2) * 2 + 2, (x // 2) * 2 : (x // 2) * 2 + 2]
+        is_max = (act[s, :, y, x] == window.flatten(1).max(dim=1).values).float()
+        expected = (weight * (act[s, :, y, x] * is_max)[None, :]).sum(dim=1) / 4
+        torch.testing.assert_close(got[s], expected.detach(), rtol=1e-5, atol=1e-5)
+
+
+class _NoForwardAD(torch.autograd.Function):
+    """Identity whose derivative is defined only in reverse mode (so torch.func.jvp fails)."""
+
+    @staticmethod
+    def forward(ctx: object, x: Tensor) -> Tensor:  # type: ignore[override]
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx: object, grad: Tensor) -> Tensor:  # type: ignore[override]
+        return grad * 1.0
+
+
+class _Identity(nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return _NoForwardAD.apply(x)  # type: ignore[no-any-return]
+
+
+def test_auto_falls_back_to_double_vjp_when_jvp_fails() -> None:
+    model = TinyModel()
+    act, positions = _samples(model, "mixed3a")
+    model.stages["pool1"] = nn.Sequential(_Identity(), nn.MaxPool2d(3, stride=2, padding=1))
+    with pytest.raises(RuntimeError):
+        Attributor(model, "mixed3a", method="jvp")(act, positions)
+    attributor = Attributor(model, "mixed3a", method="auto")
+    got = attributor(act, positions)
+    assert attributor.method_used == "double-vjp"
+    expected = brute_force_attributions(model, "mixed3a", act, positions)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+    # The fallback sticks: the next batch goes straight to double-vjp.
+    attributor(act, positions)
+    assert attributor.method_used == "double-vjp"
+
+
+def test_unknown_layer_and_method_are_refused() -> None:
+    model = TinyModel()
+    with pytest.raises(Exception, match="unknown layer 'mixed9z'"):
+        Attributor(model, "mixed9z")
+    with pytest.raises(ValueError, match="method"):
+        Attributor(model, "mixed3a", method="finite-differences")
