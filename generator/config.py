@@ -1,0 +1,378 @@
+"""``atlas.toml``: a declarative, typed schema and the validation that reports every problem.
+
+The schema is data (:data:`SCHEMA`): one :class:`Key` per setting, grouped by table. Loading
+checks every key against it and collects *all* problems before failing, each reported with its
+key, the value found, and what was expected. Unknown keys and tables are warnings (listed in
+:attr:`Config.warnings`); ``atlas build --strict`` turns warnings into a failure.
+
+The ``[compute]``, ``[models.<name>]`` and ``[datasets.<name>]`` tables belong to the compute
+half: they are checked only loosely here (right shapes and types) and passed through raw.
+
+Paths are relative to the folder holding ``atlas.toml``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from generator.errors import ConfigError, closest
+
+if TYPE_CHECKING:
+    from generator.tiles import TileSettings
+
+#: The file name looked for in the working folder and its parents.
+CONFIG_NAME = "atlas.toml"
+
+#: GitHub Pages' published-site limit (1 GB) and a file count well below its practical limits.
+DEFAULT_MAX_BYTES = 1_000_000_000
+DEFAULT_MAX_FILES = 200_000
+
+
+@dataclass(frozen=True)
+class Key:
+    """One setting of the schema.
+
+    Attributes:
+        name: the key inside its table.
+        check: returns the value converted, or raises ``ValueError(expectation)``.
+        default: the value used when the key is absent (ignored when ``required``).
+        doc: one line for humans (shown by error messages and the scaffold).
+        required: whether a missing key is an error.
+    """
+
+    name: str
+    check: Callable[[Any], Any]
+    default: Any
+    doc: str
+    required: bool = False
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a string")
+    return value
+
+
+def _nonempty(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("a non-empty string")
+    return value
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("a list of strings")
+    return tuple(value)
+
+
+def _url(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", value):
+        raise ValueError('an absolute http(s) URL, e.g. "https://user.github.io/repo/"')
+    return value if value.endswith("/") else value + "/"
+
+
+def _folder(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or "\0" in value:
+        raise ValueError("a folder path (relative to atlas.toml)")
+    return value
+
+
+def _int_range(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"an integer from {low:_} to {high:_}")
+        return value
+
+    return check
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ValueError("one of " + ", ".join(repr(c) for c in choices))
+        return str(value)
+
+    return check
+
+
+def _device(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", value):
+        raise ValueError('"auto", "cpu", "cuda", "cuda:N" or "mps"')
+    return value
+
+
+#: The schema of ``atlas.toml``: table -> keys. Tile defaults: 254 px + 1 px overlap makes
+#: 256 px tiles, the Deep Zoom convention; JPEG quality 85 keeps icons crisp at ~1/3 the bytes.
+SCHEMA: dict[str, tuple[Key, ...]] = {
+    "site": (
+        Key("title", _nonempty, None, "the site's title", required=True),
+        Key("description", _string, "", "one sentence shown on the index page and in the feed"),
+        Key("authors", _strings, (), "default authors of articles"),
+        Key("site_url", _url, None, "absolute URL of the published site", required=True),
+        Key("language", _nonempty, "en", "the pages' language (html lang)"),
+    ),
+    "paths": (
+        Key("content", _folder, "content", "folder of publications"),
+        Key("output", _folder, "site", "folder the site is built into"),
+        Key("templates", _folder, "overrides", "folder whose templates override the defaults"),
+        Key("cache", _folder, ".atlas-cache", "folder for cached pyramids and build state"),
+    ),
+    "tiles": (
+        Key("tile_size", _int_range(64, 4096), 254, "tile side in px (without overlap)"),
+        Key("overlap", _int_range(0, 16), 1, "tile overlap in px"),
+        Key("format", _choice("jpg", "webp", "png"), "jpg", "tile image format"),
+        Key("quality", _int_range(1, 100), 85, "JPEG/WebP quality"),
+    ),
+    "budget": (
+        Key("max_bytes", _int_range(1, 1 << 50), DEFAULT_MAX_BYTES, "largest site in bytes"),
+        Key("max_files", _int_range(1, 1 << 40), DEFAULT_MAX_FILES, "most files in the site"),
+    ),
+}
+
+#: Tables owned by the compute half: checked loosely, passed through raw.
+PASSTHROUGH = ("compute", "models", "datasets")
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """``[site]``: what readers see about the site as a whole."""
+
+    title: str
+    description: str
+    authors: tuple[str, ...]
+    site_url: str
+    language: str
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    """``[paths]``, resolved to absolute paths."""
+
+    content: Path
+    output: Path
+    templates: Path
+    cache: Path
+
+
+@dataclass(frozen=True)
+class TilesConfig:
+    """``[tiles]``: how atlas images are cut into Deep Zoom pyramids."""
+
+    tile_size: int
+    overlap: int
+    format: str
+    quality: int
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """``[budget]``: the build fails when the site grows beyond these."""
+
+    max_bytes: int
+    max_files: int
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated ``atlas.toml``.
+
+    Attributes:
+        root: the project folder (holding ``atlas.toml``); relative paths start here.
+        path: the config file.
+        compute, models, datasets: the compute half's raw tables (loosely checked).
+        warnings: unknown keys and tables, one message each (``--strict`` fails on them).
+        raw: the whole parsed file, for digests.
+    """
+
+    root: Path
+    path: Path
+    site: SiteConfig
+    paths: PathsConfig
+    tiles: TilesConfig
+    budget: BudgetConfig
+    compute: dict[str, Any] = field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def tile_settings(self) -> TileSettings:
+        """The :class:`generator.tiles.TileSettings` of ``[tiles]``."""
+        from generator.tiles import TileSettings
+
+        t = self.tiles
+        return TileSettings(
+            tile_size=t.tile_size, overlap=t.overlap, format=t.format, quality=t.quality
+        )
+
+
+def find_config(explicit: str | Path | None = None, start: Path | None = None) -> Path:
+    """The config file: ``explicit`` if given, else ``atlas.toml`` here or in a parent folder."""
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(
+                "config file not found", where=str(path), fix="pass the path of an atlas.toml"
+            )
+        return path.resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder / CONFIG_NAME
+    raise ConfigError(
+        f"no {CONFIG_NAME} in {here} or any folder above it",
+        fix="run `atlas new <publication>` to start a project here, or pass --config PATH",
+    )
+
+
+def key_lines(text: str) -> dict[tuple[str, str], int]:
+    """Line numbers of ``key =`` lines by (table, key), and of table headers by (table, "")."""
+    lines: dict[tuple[str, str], int] = {}
+    table = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        header = re.match(r"\[\s*([^\]]+?)\s*\]", stripped)
+        if header:
+            table = header.group(1).replace('"', "")
+            lines.setdefault((table, ""), number)
+            continue
+        assignment = re.match(r'"?([A-Za-z0-9_.-]+)"?\s*=', stripped)
+        if assignment:
+            lines.setdefault((table, assignment.group(1)), number)
+    return lines
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate ``atlas.toml`` (found by :func:`find_config` when ``path`` is None).
+
+    Raises a :class:`ConfigError` listing every invalid or missing key; unknown keys become
+    :attr:`Config.warnings`.
+    """
+    file = find_config(path)
+    text = file.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(
+            f"not valid TOML: {err}",
+            where=str(file),
+            expected="TOML (https://toml.io)",
+            fix="fix the syntax at the line and column named above",
+        ) from err
+    lines = key_lines(text)
+
+    def where(table: str, key: str = "") -> str:
+        line = lines.get((table, key)) or lines.get((table, ""))
+        return f"{file}:{line}" if line else str(file)
+
+    problems: list[str] = []
+    warnings: list[str] = []
+    values: dict[str, dict[str, Any]] = {}
+    for table, keys in SCHEMA.items():
+        given = raw.get(table, {})
+        if not isinstance(given, dict):
+            problems.append(f"{where(table)}: [{table}] must be a table, got {given!r}")
+            given = {}
+        values[table] = {}
+        for key in keys:
+            if key.name not in given:
+                if key.required:
+                    problems.append(
+                        f"{file}: [{table}] {key.name} is missing; expected {key.doc}"
+                        f" ({_expectation(key)})"
+                    )
+                values[table][key.name] = key.default
+                continue
+            value = given[key.name]
+            try:
+                values[table][key.name] = key.check(value)
+            except ValueError as err:
+                problems.append(
+                    f"{where(table, key.name)}: [{table}] {key.name} = {value!r}; expected {err}"
+                )
+        names = [k.name for k in keys]
+        for unknown in sorted(set(given) - set(names)):
+            guess = closest(unknown, names)
+            hint = f" (did you mean {guess!r}?)" if guess else ""
+            warnings.append(f"{where(table, unknown)}: unknown key [{table}] {unknown}{hint}")
+    passthrough = _check_passthrough(raw, where, problems)
+    known = set(SCHEMA) | set(PASSTHROUGH)
+    for unknown in sorted(set(raw) - known):
+        guess = closest(unknown, known)
+        hint = f" (did you mean [{guess}]?)" if guess else ""
+        warnings.append(f"{where(unknown)}: unknown table [{unknown}]{hint}; it is ignored")
+    if problems:
+        raise _problems_error(file, problems)
+    root = file.parent
+    paths = {k: (root / v).resolve() for k, v in values["paths"].items()}
+    return Config(
+        root=root,
+        path=file,
+        site=SiteConfig(**values["site"]),
+        paths=PathsConfig(**paths),
+        tiles=TilesConfig(**values["tiles"]),
+        budget=BudgetConfig(**values["budget"]),
+        compute=passthrough["compute"],
+        models=passthrough["models"],
+        datasets=passthrough["datasets"],
+        warnings=tuple(warnings),
+        raw=raw,
+    )
+
+
+def _expectation(key: Key) -> str:
+    try:
+        key.check(object())
+    except ValueError as err:
+        return str(err)
+    return "any value"  # pragma: no cover - every check rejects an arbitrary object
+
+
+def _check_passthrough(
+    raw: dict[str, Any], where: Callable[..., str], problems: list[str]
+) -> dict[str, Any]:
+    """Loose checks of the compute half's tables; returns them raw (copied)."""
+    compute = raw.get("compute", {})
+    if not isinstance(compute, dict):
+        problems.append(f"{where('compute')}: [compute] must be a table, got {compute!r}")
+        compute = {}
+    elif "device" in compute:
+        try:
+            _device(compute["device"])
+        except ValueError as err:
+            problems.append(
+                f"{where('compute', 'device')}: [compute] device = {compute['device']!r};"
+                f" expected {err}"
+            )
+    out: dict[str, Any] = {"compute": dict(compute)}
+    for table in ("models", "datasets"):
+        given = raw.get(table, {})
+        if not isinstance(given, dict):
+            problems.append(f"{where(table)}: [{table}] must be a table of tables")
+            given = {}
+        for name, entry in given.items():
+            if not isinstance(entry, dict):
+                problems.append(
+                    f"{where(f'{table}.{name}')}: [{table}.{name}] must be a table"
+                    f" (e.g. [{table}.{name}] with keys), got {entry!r}"
+                )
+        out[table] = {n: dict(e) for n, e in given.items() if isinstance(e, dict)}
+    return out
+
+
+def _problems_error(file: Path, problems: list[str]) -> ConfigError:
+    if len(problems) == 1:
+        what = problems[0]
+    else:
+        what = f"{len(problems)} problems in {file}:\n" + "\n".join(f"  - {p}" for p in problems)
+    return ConfigError(
+        what,
+        fix=f"edit {file} (every key is described in docs/ARCHITECTURE.md, 'Configuration')",
+    )
