@@ -39,6 +39,13 @@ def _canonical(value: Any) -> Any:
     raise TypeError(f"cannot hash a {type(value).__name__} as a cache key part: {value!r}")
 
 
+def _umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def digest(*parts: Any, length: int = 16) -> str:
     """A stable hex digest of JSON-able ``parts`` (dict order does not matter)."""
     text = json.dumps(_canonical(list(parts)), sort_keys=True, separators=(",", ":"))
@@ -65,6 +72,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -95,6 +103,7 @@ def atomic_dir(final: str | os.PathLike[str]) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; give what mkdir() would
     try:
         yield tmp
     except BaseException:
