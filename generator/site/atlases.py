@@ -1,0 +1,346 @@
+"""Atlas specs (``content/<publication>/atlases.toml``) -> bundles -> published pyramids.
+
+Each ``[atlas.<id>]`` table declares one atlas; ids are unique across the site. A table with
+``image`` is a *precomputed* atlas::
+
+    [atlas.mixed4c]
+    image = "images/mixed4c.jpg"   # relative to this atlases.toml
+    grid = 20                      # cells per side
+    icon_size = 80                 # px per cell side; the image is grid * icon_size px square
+    title = "InceptionV1 mixed4c"  # optional (default: the id)
+    background = "#ffffff"         # optional: colour of empty cells
+
+A table without ``image`` is a *computed* atlas, handed to the compute engine through
+:func:`computed_bundle` (the only place the site half touches it).
+
+Bundles are cached under ``<cache>/bundles/`` by a digest of everything that produced them, so a
+build whose atlas images did not change neither reads nor re-cuts them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from generator.bundle import AtlasBundle
+from generator.cache import atomic_write_json, digest, file_digest
+from generator.config import Config, key_lines
+from generator.errors import ConfigError, ContentError, closest
+
+if TYPE_CHECKING:
+    from generator.site.content import Content
+    from generator.tiles import PublishedAtlas, TileSettings
+
+#: Bump when the way the site makes bundles from images changes.
+BUNDLE_RECIPE = 1
+
+#: Keys of a precomputed-image atlas table.
+IMAGE_KEYS = {
+    "image": "a path to the atlas image, relative to atlases.toml",
+    "grid": "an integer number of cells per side (1 to 4096)",
+    "icon_size": "an integer number of pixels per cell side (1 to 4096)",
+    "title": "a non-empty string",
+    "background": 'a CSS hex colour such as "#ffffff"',
+}
+
+_ATLAS_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+@dataclass(frozen=True)
+class AtlasSpec:
+    """One ``[atlas.<id>]`` table.
+
+    Attributes:
+        id: the atlas id (used in Markdown and as ``site/atlases/<id>/``).
+        source: the atlases.toml holding it; ``line``: the table's line there.
+        image, grid, icon_size, title, background: a precomputed atlas (``image`` None when
+            the atlas is computed).
+        table: the raw table (what the compute engine parses for computed atlases).
+    """
+
+    id: str
+    source: Path
+    line: int | None
+    title: str
+    image: Path | None = None
+    grid: int = 0
+    icon_size: int = 0
+    background: str = "#ffffff"
+    table: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}" if self.line else str(self.source)
+
+
+@dataclass(frozen=True)
+class AtlasFacts:
+    """What a page needs to know about an atlas to embed it."""
+
+    id: str
+    title: str
+    width: int
+    height: int
+
+    @property
+    def url(self) -> str:
+        """The published folder, relative to the site root."""
+        return f"atlases/{self.id}/"
+
+
+def facts_of(bundle: AtlasBundle) -> AtlasFacts:
+    side = bundle.finest.side_px
+    return AtlasFacts(bundle.id, bundle.title, side, side)
+
+
+def load_specs(content: Content) -> tuple[dict[str, AtlasSpec], list[str]]:
+    """Every atlas spec of every publication; returns (specs by id, warnings)."""
+    specs: dict[str, AtlasSpec] = {}
+    warnings: list[str] = []
+    for pub in content.publications:
+        if pub.atlases_toml is None:
+            continue
+        for spec in _read_specs(pub.atlases_toml, warnings):
+            if spec.id in specs:
+                raise ConfigError(
+                    f"atlas id {spec.id!r} is declared twice",
+                    where=spec.where,
+                    expected="ids unique across the whole site",
+                    got=f"also declared at {specs[spec.id].where}",
+                    fix="rename one of the two [atlas.<id>] tables",
+                )
+            specs[spec.id] = spec
+    return specs, warnings
+
+
+def _read_specs(path: Path, warnings: list[str]) -> list[AtlasSpec]:
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(
+            f"not valid TOML: {err}", where=str(path), fix="fix the syntax at the line named"
+        ) from err
+    lines = key_lines(text)
+    for key in sorted(set(raw) - {"atlas"}):
+        warnings.append(f"{path}: unknown table or key {key!r} (atlases are [atlas.<id>] tables)")
+    tables = raw.get("atlas", {})
+    if not isinstance(tables, dict):
+        raise ConfigError("'atlas' must be a table of [atlas.<id>] tables", where=str(path))
+    specs = []
+    for atlas_id, table in tables.items():
+        line = lines.get((f"atlas.{atlas_id}", ""))
+        where = f"{path}:{line}" if line else str(path)
+        if not _ATLAS_ID.fullmatch(atlas_id):
+            raise ConfigError(
+                "an atlas id becomes a folder name and URL",
+                where=where,
+                expected="letters, digits, '-' and '_' (starting with a letter or digit)",
+                got=repr(atlas_id),
+                fix="rename the [atlas.<id>] table",
+            )
+        if not isinstance(table, dict):
+            raise ConfigError(f"[atlas.{atlas_id}] must be a table", where=where)
+        if "image" in table:
+            specs.append(_image_spec(atlas_id, table, path, line, warnings))
+        else:
+            title = table.get("title", atlas_id)
+            specs.append(AtlasSpec(atlas_id, path, line, str(title), table=dict(table)))
+    return specs
+
+
+def _image_spec(
+    atlas_id: str, table: dict[str, Any], path: Path, line: int | None, warnings: list[str]
+) -> AtlasSpec:
+    where = f"{path}:{line}" if line else str(path)
+
+    def bad(key: str) -> ConfigError:
+        return ConfigError(
+            f"[atlas.{atlas_id}] {key} is invalid",
+            where=f"{where} (key '{key}')",
+            expected=IMAGE_KEYS[key],
+            got=repr(table.get(key, "<missing>")),
+            fix=f"set {key} to {IMAGE_KEYS[key]}",
+        )
+
+    for key in table:
+        if key not in IMAGE_KEYS:
+            guess = closest(key, IMAGE_KEYS)
+            hint = f" (did you mean {guess!r}?)" if guess else ""
+            warnings.append(f"{where}: unknown key {key!r} in [atlas.{atlas_id}]{hint}")
+    image = table["image"]
+    if not isinstance(image, str) or not image:
+        raise bad("image")
+    for key in ("grid", "icon_size"):
+        value = table.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4096:
+            raise bad(key)
+    title = table.get("title", atlas_id)
+    if not isinstance(title, str) or not title.strip():
+        raise bad("title")
+    background = table.get("background", "#ffffff")
+    if not isinstance(background, str) or not re.fullmatch(
+        r"#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})", background
+    ):
+        raise bad("background")
+    image_path = (path.parent / image).resolve()
+    if not image_path.is_file():
+        raise ContentError(
+            f"the atlas image of [atlas.{atlas_id}] does not exist",
+            where=f"{where} (key 'image')",
+            expected=f"an image file at {image_path}",
+            got=image,
+            fix="fix the path (it is relative to atlases.toml) or add the image",
+        )
+    return AtlasSpec(
+        atlas_id,
+        path,
+        line,
+        title.strip(),
+        image=image_path,
+        grid=table["grid"],
+        icon_size=table["icon_size"],
+        background=background,
+        table=dict(table),
+    )
+
+
+class FileDigests:
+    """Content digests of input files, remembered by (size, mtime) so unchanged big images are
+    not re-read on every build, and the bundle each image digest led to. JSON in the cache."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            doc = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            doc = {}
+        self.files: dict[str, list[Any]] = dict(doc.get("files", {}))
+        self.bundles: dict[str, str] = dict(doc.get("bundles", {}))
+
+    def get(self, file: Path) -> str:
+        stat = file.stat()
+        known = self.files.get(str(file))
+        if known and known[0] == stat.st_size and known[1] == stat.st_mtime_ns:
+            return str(known[2])
+        value = file_digest(file)
+        self.files[str(file)] = [stat.st_size, stat.st_mtime_ns, value]
+        return value
+
+    def save(self) -> None:
+        atomic_write_json(self.path, {"files": self.files, "bundles": self.bundles}, indent=None)
+
+
+def prepare_bundles(
+    specs: dict[str, AtlasSpec], config: Config, digests: FileDigests
+) -> dict[str, AtlasBundle]:
+    """A bundle per spec (from the cache when nothing changed); validates every atlas image."""
+    bundles = {}
+    for atlas_id, spec in specs.items():
+        if spec.image is None:
+            bundles[atlas_id] = computed_bundle(spec, config)
+        else:
+            bundles[atlas_id] = image_bundle(spec, config.paths.cache, digests)
+    return bundles
+
+
+def image_bundle(spec: AtlasSpec, cache: Path, digests: FileDigests) -> AtlasBundle:
+    """A one-level bundle of a precomputed atlas image (made by :mod:`generator.tiles`).
+
+    ``tiles.bundle_from_image`` caches bundles by the image's content; this remembers which
+    bundle a (stat-checked) image digest led to, so an unchanged build neither hashes nor
+    opens big images.
+    """
+    assert spec.image is not None
+    key = digest(
+        "image-bundle",
+        BUNDLE_RECIPE,
+        digests.get(spec.image),
+        spec.id,
+        spec.title,
+        spec.grid,
+        spec.icon_size,
+        spec.background,
+    )
+    known = digests.bundles.get(key)
+    if known and (Path(known) / "bundle.json").is_file():
+        try:
+            return AtlasBundle.load(known)
+        except ConfigError:
+            pass  # a damaged cache entry: make it again
+    from generator.tiles import bundle_from_image
+
+    try:
+        bundle = bundle_from_image(
+            spec.image,
+            atlas_id=spec.id,
+            title=spec.title,
+            grid=spec.grid,
+            icon_size=spec.icon_size,
+            work_dir=cache / "bundles",
+            background=spec.background,
+        )
+    except ContentError as err:
+        # Name the spec that points at the image as well as the image itself.
+        err.where = f"{spec.where} ([atlas.{spec.id}] image)" + (
+            f" -> {err.where}" if err.where else ""
+        )
+        err.args = (err.message(),)
+        raise
+    digests.bundles[key] = str(bundle.root)
+    return bundle
+
+
+def computed_bundle(spec: AtlasSpec, config: Config) -> AtlasBundle:
+    """The compute engine's bundle for a table without ``image`` (the site's only hook into it)."""
+    try:
+        from generator.atlas.pipeline import compute_bundle
+        from generator.atlas.spec import parse_computed_atlas
+    except ImportError as err:
+        raise ConfigError(
+            "computed atlases need the compute engine",
+            where=f"{spec.where} ([atlas.{spec.id}] has no 'image')",
+            expected='image = "path" with grid and icon_size, or an installed compute engine',
+            fix="add image/grid/icon_size for a precomputed atlas, or install the compute"
+            " extras: pip install -e '.[compute]'",
+        ) from err
+    computed = parse_computed_atlas(spec.id, spec.table, where=spec.where, config=config)
+    return compute_bundle(computed, config=config)
+
+
+def publish_bundles(
+    bundles: dict[str, AtlasBundle], dest_root: Path, settings: TileSettings, cache: Path
+) -> dict[str, PublishedAtlas]:
+    """Cut (or reuse from the cache) each bundle's pyramid into ``dest_root/<id>/``."""
+    from generator.tiles import publish_atlas
+
+    published = {}
+    for atlas_id, bundle in bundles.items():
+        published[atlas_id] = publish_atlas(bundle, dest_root / atlas_id, settings, cache)
+    return published
+
+
+def link_tree(src: Path, dest: Path) -> int:
+    """Hard-link (copy across devices) every file of ``src`` into ``dest``; returns the count."""
+    count = 0
+    for folder, _dirs, files in os.walk(src):
+        target = dest / Path(folder).relative_to(src)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            link_or_copy(Path(folder) / name, target / name)
+            count += 1
+    return count
+
+
+def link_or_copy(src: Path, dest: Path) -> None:
+    """A hard link of ``src`` at ``dest``, or a copy when linking is not possible."""
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)

@@ -1,0 +1,348 @@
+"""``atlas build``: content -> validated pages and atlases -> a complete site, swapped in at once.
+
+The build reads like its phases:
+
+1. gather: config, publications, front matter, bibliographies, atlas specs and bundles;
+2. plan every output path (two sources for one path is an error);
+3. render every page (or reuse the previous HTML when nothing it depends on changed) and
+   check every internal link and anchor;
+4. only then write: a temporary folder gets the atlases' pyramids, pages, static files,
+   assets, sitemap, feed and 404 page; the size budget is checked; the folder replaces
+   ``site/`` in one rename. Any error before that leaves ``site/`` as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generator.bundle import AtlasBundle
+from generator.cache import atomic_dir, bytes_digest, digest
+from generator.config import Config
+from generator.errors import ConfigError, ContentError
+from generator.site import atlases as atlas_specs
+from generator.site.bibtex import read_bibtex
+from generator.site.content import Content, Page, gather_content
+from generator.site.feed import FeedEntry, atom_feed, sitemap_xml
+from generator.site.links import PageLinks, check_links
+from generator.site.output import (
+    OutputPlan,
+    check_budget,
+    check_output_folder,
+    clean_leftovers,
+    find_openseadragon,
+    human_bytes,
+    measure,
+    static_sources,
+    versioned,
+)
+from generator.site.render import RenderedPage, Renderer, template_dirs
+from generator.site.state import BuildState, PageState
+
+#: The contract files of a published atlas that pages link to (see docs/ARCHITECTURE.md).
+ATLAS_FILES = ("viewer.json", "atlas.dzi", "fallback.jpg")
+
+#: Names templates use for static files (the values are output paths).
+STATIC_NAMES = {
+    "css": "static/site.css",
+    "js": "static/site.js",
+    "viewer_css": "static/atlas-viewer.css",
+    "viewer_js": "static/atlas-viewer.js",
+    "osd": "static/openseadragon/openseadragon.min.js",
+}
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did (printed by ``atlas build``, measured by the benchmark)."""
+
+    output: Path
+    pages: int
+    rendered: int
+    atlases: int
+    files: int
+    bytes: int
+    seconds: float
+    warnings: tuple[str, ...]
+
+    def summary(self) -> str:
+        return (
+            f"built {self.output}: {self.pages} pages ({self.rendered} rendered,"
+            f" {self.pages - self.rendered} unchanged), {self.atlases}"
+            f" atlas{'' if self.atlases == 1 else 'es'},"
+            f" {self.files:,} files, {human_bytes(self.bytes)} in {self.seconds:.2f} s"
+        )
+
+
+@dataclass
+class Prepared:
+    """Everything a build gathered, validated and rendered, before anything is written."""
+
+    config: Config
+    started: float
+    state: BuildState
+    new_state: BuildState
+    file_digests: atlas_specs.FileDigests
+    pages: list[Page]
+    bundles: dict[str, AtlasBundle]
+    static: dict[str, Path]
+    assets: dict[str, Path]
+    rendered: dict[str, RenderedPage]
+    renderer: Renderer
+    warnings: tuple[str, ...]
+
+
+def build(
+    config: Config,
+    *,
+    strict: bool = False,
+    include_drafts: bool = False,
+    log: Callable[[str], None] | None = print,
+) -> BuildReport:
+    """Build the site described by ``config`` into ``[paths] output``; see the module doc."""
+    say = log or (lambda _message: None)
+    prepared = prepare(config, strict=strict, include_drafts=include_drafts, log=say)
+    report = write(prepared)
+    say(report.summary())
+    return report
+
+
+def prepare(
+    config: Config,
+    *,
+    strict: bool = False,
+    include_drafts: bool = False,
+    log: Callable[[str], None] = print,
+) -> Prepared:
+    """Phases 1-3: gather, plan, render and check links; writes only to the cache."""
+    started = time.perf_counter()
+    output = config.paths.output
+    check_output_folder(config)
+    state_dir = config.paths.cache / "site"
+    state = BuildState.load(state_dir / "state.json", output)
+    file_digests = atlas_specs.FileDigests(state_dir / "digests.json")
+
+    # 1. Gather and validate everything.
+    content = gather_content(config.paths.content, include_drafts=include_drafts)
+    specs, spec_warnings = atlas_specs.load_specs(content)
+    warnings = (*config.warnings, *content.warnings, *spec_warnings)
+    if strict and warnings:
+        raise ConfigError(
+            f"{len(warnings)} warning(s) and --strict:\n" + "\n".join(f"  - {w}" for w in warnings),
+            fix="resolve each warning, or build without --strict",
+        )
+    for warning in warnings:
+        log(f"warning: {warning}")
+    bibs = {pub.name: read_bibtex(pub.bib_files) for pub in content.publications}
+    bundles = atlas_specs.prepare_bundles(specs, config, file_digests)
+    facts = {atlas_id: atlas_specs.facts_of(bundle) for atlas_id, bundle in bundles.items()}
+
+    # 2. Plan every output path.
+    pages = content.pages()
+    plan = OutputPlan()
+    for page in pages:
+        plan.claim(page.url, str(page.source))
+    osd = find_openseadragon(config) if specs else None
+    static = static_sources(template_dirs(config), osd)
+    assets = _asset_sources(content, {s.image for s in specs.values() if s.image})
+    for out, source in [*static.items(), *assets.items()]:
+        plan.claim(out, str(source))
+    for atlas_id, spec in specs.items():
+        for name in ATLAS_FILES:
+            plan.claim(f"atlases/{atlas_id}/{name}", f"[atlas.{atlas_id}] in {spec.source}")
+    for special in (".nojekyll", "sitemap.xml", "feed.xml", "404.html"):
+        plan.claim(special, "the build")
+
+    # 3. Render (or reuse) every page, then check every link.
+    static_urls = {
+        name: versioned(url, static[url]) for name, url in STATIC_NAMES.items() if url in static
+    }
+    url_map = {page.rel: page.url for page in pages}
+    renderer = Renderer(config, facts, url_map, static_urls)
+    shared_key = digest(
+        _code_and_templates_digest(config),
+        config.raw,
+        [dataclasses.asdict(f) for f in facts.values()],
+        url_map,
+        static_urls,
+    )
+    bib_keys = {
+        name: digest([dataclasses.asdict(e) for e in bib.values()]) for name, bib in bibs.items()
+    }
+    rendered: dict[str, RenderedPage] = {}
+    new_state = BuildState(state.path, str(output))
+    for page in pages:
+        nav = navigation(page, content)
+        key = digest(shared_key, page.text, bib_keys.get(page.publication or "", ""), nav)
+        previous = state.pages.get(page.url)
+        if previous and previous.key == key and _unchanged(output / page.url, previous):
+            new_state.pages[page.url] = previous
+            continue
+        result = renderer.render(page, nav, bibs.get(page.publication or "", {}))
+        _check_ids(result)
+        rendered[page.url] = result
+        new_state.pages[page.url] = PageState(
+            key,
+            bytes_digest(result.html.encode()),
+            list(result.ids),
+            list(result.refs),
+            result.source,
+        )
+    check_links(
+        {url: PageLinks(p.source, p.ids, p.refs) for url, p in new_state.pages.items()},
+        plan.files(),
+    )
+    return Prepared(
+        config,
+        started,
+        state,
+        new_state,
+        file_digests,
+        pages,
+        bundles,
+        static,
+        assets,
+        rendered,
+        renderer,
+        warnings,
+    )
+
+
+def write(prepared: Prepared) -> BuildReport:
+    """Phase 4: fill a temporary folder, check the budget, swap it in as the output."""
+    p = prepared
+    config = p.config
+    output = config.paths.output
+    clean_leftovers(output)
+    entries = [_feed_entry(p.renderer, page) for page in p.pages]
+    with atomic_dir(output) as tmp:
+        for atlas_id, bundle in p.bundles.items():
+            key = _atlas_key(bundle, config)
+            old = output / "atlases" / atlas_id
+            if p.state.atlases.get(atlas_id) == key and (old / "viewer.json").is_file():
+                atlas_specs.link_tree(old, tmp / "atlases" / atlas_id)
+            else:
+                atlas_specs.publish_bundles(
+                    {atlas_id: bundle}, tmp / "atlases", config.tile_settings(), config.paths.cache
+                )
+            p.new_state.atlases[atlas_id] = key
+        for page in p.pages:
+            target = tmp / page.url
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if page.url in p.rendered:
+                target.write_text(p.rendered[page.url].html, encoding="utf-8")
+            else:
+                atlas_specs.link_or_copy(output / page.url, target)
+        for out, source in [*p.static.items(), *p.assets.items()]:
+            (tmp / out).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, tmp / out)
+        (tmp / ".nojekyll").write_text("")
+        (tmp / "sitemap.xml").write_text(sitemap_xml(entries), encoding="utf-8")
+        feed = atom_feed(config.site, entries, config.site.site_url + "feed.xml")
+        (tmp / "feed.xml").write_text(feed, encoding="utf-8")
+        (tmp / "404.html").write_text(p.renderer.render_template("404.html"), encoding="utf-8")
+        files, total, parts = measure(tmp)
+        check_budget(config, files, total, parts)
+    p.new_state.save()
+    p.file_digests.save()
+    return BuildReport(
+        output,
+        len(p.pages),
+        len(p.rendered),
+        len(p.bundles),
+        files,
+        total,
+        time.perf_counter() - p.started,
+        p.warnings,
+    )
+
+
+def navigation(page: Page, content: Content) -> dict[str, Any]:
+    """The JSON-able navigation a page shows (its digest is part of the page's key)."""
+
+    def item(p: Page) -> dict[str, Any]:
+        m = p.meta
+        return {
+            "title": m.title,
+            "url": p.url,
+            "description": m.description,
+            "date": m.date.isoformat() if m.date else None,
+            "authors": list(m.authors),
+        }
+
+    if page.kind == "site":
+        return {
+            "publications": [
+                {**item(pub.index), "articles": len(pub.articles)} for pub in content.publications
+            ]
+        }
+    pub = next(p for p in content.publications if p.name == page.publication)
+    articles = [item(a) for a in pub.articles]
+    nav: dict[str, Any] = {"publication": item(pub.index), "articles": articles}
+    if page.kind == "article":
+        index = pub.articles.index(page)
+        nav["prev"] = articles[index - 1] if index > 0 else None
+        nav["next"] = articles[index + 1] if index + 1 < len(articles) else None
+    return nav
+
+
+def _asset_sources(content: Content, atlas_images: set[Path]) -> dict[str, Path]:
+    """Output path -> file for every asset (atlas source images are not copied)."""
+    assets = {path.name: path for path in content.root_assets if path not in atlas_images}
+    for pub in content.publications:
+        for path in pub.assets:
+            if path.resolve() not in atlas_images:
+                assets[path.relative_to(content.root).as_posix()] = path
+    return assets
+
+
+def _atlas_key(bundle: AtlasBundle, config: Config) -> str:
+    """What a published atlas folder depends on: the bundle's files and the tile settings."""
+    stats = []
+    for name in (
+        "bundle.json",
+        *(lv.image for lv in bundle.levels),
+        *(lv.cells for lv in bundle.levels),
+    ):
+        stat = (bundle.root / name).stat()
+        stats.append((name, stat.st_size, stat.st_mtime_ns))
+    return digest(str(bundle.root), stats, dataclasses.asdict(config.tiles))
+
+
+def _unchanged(path: Path, previous: PageState) -> bool:
+    try:
+        return bytes_digest(path.read_bytes()) == previous.html_digest
+    except FileNotFoundError:
+        return False
+
+
+def _check_ids(page: RenderedPage) -> None:
+    seen: set[str] = set()
+    for element_id in page.ids:
+        if element_id in seen:
+            raise ContentError(
+                f"two elements on the page have the id {element_id!r}",
+                where=page.source,
+                expected="unique ids (headings, figures and footnotes share one namespace)",
+                fix="rename the heading, or set another 'figure:' id in the atlas block",
+            )
+        seen.add(element_id)
+
+
+def _feed_entry(renderer: Renderer, page: Page) -> FeedEntry:
+    m = page.meta
+    return FeedEntry(renderer.canonical(page.url), m.title, m.description, m.date, m.authors)
+
+
+def _code_and_templates_digest(config: Config) -> str:
+    """A digest of the site code and the templates: changing either re-renders every page."""
+    package = Path(__file__).resolve().parent
+    files = [*sorted(package.glob("*.py")), package.parent / "config.py"]
+    for folder in template_dirs(config):
+        files.extend(sorted(p for p in folder.rglob("*.html") if p.is_file()))
+    return digest([(str(p), bytes_digest(p.read_bytes())) for p in files])

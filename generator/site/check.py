@@ -1,0 +1,78 @@
+"""``atlas check``: validate without writing the site, then verify the built site on disk.
+
+1. The whole build up to writing (config, front matter, atlas blocks and ids, citations,
+   assets, internal links and anchors, duplicate outputs) via :func:`build.prepare`.
+2. The existing output folder, if any: every file an HTML page links to exists (the site may
+   have been edited or half-copied), and every tile each ``atlas.dzi`` implies exists.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from generator.config import Config
+from generator.errors import ContentError
+from generator.site.build import prepare
+from generator.site.links import PageLinks, check_links, scan_html
+
+
+@dataclass
+class CheckReport:
+    """What ``atlas check`` looked at."""
+
+    pages: int = 0
+    built_files: int = 0
+    tiles_checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def check_site(
+    config: Config, *, strict: bool = False, log: Callable[[str], None] = print
+) -> CheckReport:
+    """Validate the sources and the built output; raise a ContentError listing problems."""
+    prepared = prepare(config, strict=strict, log=log)
+    report = CheckReport(pages=len(prepared.pages))
+    output = config.paths.output
+    if output.is_dir():
+        report.built_files, report.tiles_checked = check_output(output)
+        log(
+            f"checked {report.pages} pages and the built {output}: {report.built_files:,} files,"
+            f" {report.tiles_checked:,} tiles, every link and tile present"
+        )
+    else:
+        log(f"checked {report.pages} pages; {output} is not built yet (run `atlas build`)")
+    return report
+
+
+def check_output(output: Path) -> tuple[int, int]:
+    """Check links between the built files and every .dzi's tiles; returns (files, tiles)."""
+    from generator.tiles import check_dzi
+    from generator.tiles.dzi import dzi_tile_paths
+
+    files: set[str] = set()
+    for folder, _dirs, names in os.walk(output):
+        rel = Path(folder).relative_to(output).as_posix()
+        prefix = "" if rel == "." else f"{rel}/"
+        files.update(prefix + name for name in names)
+    pages = {}
+    for rel in sorted(f for f in files if f.endswith(".html") and f != "404.html"):
+        ids, refs = scan_html((output / rel).read_text(encoding="utf-8"))
+        pages[rel] = PageLinks(str(output / rel), ids, [(ref, None) for ref in refs])
+    check_links(pages, files)
+    tiles = 0
+    missing: list[str] = []
+    for rel in sorted(f for f in files if f.endswith(".dzi")):
+        dzi = output / rel
+        tiles += len(dzi_tile_paths(dzi))
+        missing.extend(f"{Path(rel).parent.as_posix()}/{m}" for m in check_dzi(dzi))
+    if missing:
+        raise ContentError(
+            f"{len(missing)} tile(s) missing from the built site, e.g. {', '.join(missing[:5])}",
+            where=str(output),
+            expected="every tile the .dzi descriptors imply",
+            fix="rebuild with `atlas build` (and do not edit site/ by hand)",
+        )
+    return len(files), tiles

@@ -1,0 +1,127 @@
+"""Internal link checking: every href/src of every page resolves to an output file, and every
+``#fragment`` to an id on the target page.
+
+Links are resolved the way a static host does: relative to the page's folder, a trailing ``/``
+(or a folder) means its ``index.html``; the query string is ignored. External links (with a
+scheme or host) are not fetched.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from urllib.parse import unquote, urlsplit
+
+from generator.errors import ContentError, closest
+
+#: Attributes that hold a URL the browser will load or navigate to.
+_URL_ATTRS = {"href", "src", "poster", "data"}
+
+
+class _Scanner(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.ids: list[str] = []
+        self.refs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if values.get("id"):
+            self.ids.append(str(values["id"]))
+        if tag == "a" and values.get("name"):
+            self.ids.append(str(values["name"]))
+        for name, value in attrs:
+            if name in _URL_ATTRS and value:
+                self.refs.append(value)
+            elif name == "srcset" and value:
+                self.refs.extend(part.split()[0] for part in value.split(",") if part.strip())
+
+
+def scan_html(html: str) -> tuple[list[str], list[str]]:
+    """(element ids, URLs in href/src/srcset/poster attributes) of an HTML document."""
+    scanner = _Scanner()
+    scanner.feed(html)
+    scanner.close()
+    return scanner.ids, scanner.refs
+
+
+@dataclass(frozen=True)
+class PageLinks:
+    """What the link check knows about one output page."""
+
+    source: str
+    ids: Sequence[str]
+    refs: Sequence[tuple[str, int | None]]
+
+
+def is_external(href: str) -> bool:
+    parts = urlsplit(href)
+    return bool(parts.scheme or parts.netloc or href.startswith("//"))
+
+
+def resolve(page_url: str, href: str, files: Collection[str]) -> tuple[str, str]:
+    """(output path, fragment) that ``href`` on ``page_url`` points to (paths from the root).
+
+    The path starts with ``../`` when the link leaves the site.
+    """
+    parts = urlsplit(href)
+    path = unquote(parts.path)
+    fragment = unquote(parts.fragment)
+    if not path:
+        return page_url, fragment
+    base = posixpath.dirname(page_url)
+    target = posixpath.normpath(posixpath.join(base, path) if not path.startswith("/") else path)
+    if path.startswith("/"):
+        return "../" + target.lstrip("/"), fragment  # root-absolute breaks under a subpath
+    if target == ".":
+        target = "index.html"
+    elif path.endswith("/") or (target not in files and f"{target}/index.html" in files):
+        target = f"{target}/index.html"
+    return target, fragment
+
+
+def check_links(pages: Mapping[str, PageLinks], files: Collection[str]) -> None:
+    """Raise one ContentError listing every broken internal link (file:line, target, hint)."""
+    problems: list[str] = []
+    ids = {url: set(page.ids) for url, page in pages.items()}
+    for url, page in sorted(pages.items()):
+        seen = set()
+        for href, line in page.refs:
+            if is_external(href) or href in seen:
+                continue
+            seen.add(href)
+            where = f"{page.source}:{line}" if line else f"{page.source} (template of {url})"
+            target, fragment = resolve(url, href, files)
+            if target.startswith("../"):
+                problems.append(
+                    f"{where}: {href!r} leaves the site (root-absolute or too many '../');"
+                    " use a relative link"
+                )
+            elif target not in files:
+                problems.append(f"{where}: {href!r} points to a missing file {target!r}")
+                guess = closest(
+                    target, [f for f in files if f.endswith(posixpath.splitext(target)[1])]
+                )
+                if guess:
+                    problems[-1] += (
+                        f" (did you mean {posixpath.relpath(guess, posixpath.dirname(url) or '.')!r}?)"
+                    )
+            elif fragment and target in ids and fragment not in ids[target]:
+                guess = closest(fragment, ids[target])
+                problems.append(
+                    f"{where}: {href!r}: no anchor #{fragment} in {target}"
+                    + (f" (did you mean #{guess}?)" if guess else "")
+                )
+    if problems:
+        shown = problems[:50] + (
+            [f"... and {len(problems) - 50} more"] if len(problems) > 50 else []
+        )
+        raise ContentError(
+            f"{len(problems)} broken link{'s' if len(problems) > 1 else ''}:\n"
+            + "\n".join(f"  - {p}" for p in shown),
+            expected="links to pages (other.md or other.md#heading), assets beside the page,"
+            " or anchors on the page",
+            fix="correct each link, or add the missing page, file or heading",
+        )

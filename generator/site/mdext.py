@@ -1,0 +1,321 @@
+"""Python-Markdown extensions of the site: atlas embeds, citations, margin notes, figures, links.
+
+All of them read and write one :class:`PageContext` (set on the Markdown instance before each
+page is converted), so a single Markdown instance converts every page of a build.
+
+- ```` ```atlas ```` blocks (YAML, see :mod:`generator.site.embeds`) -> a viewer figure.
+- ``[@key]`` / ``[@a; @b]`` -> numbered citations of the publication's BibTeX entries.
+- A blockquote starting ``[!margin]`` -> ``<aside class="margin-note">`` beside the text.
+- A paragraph holding only an image -> ``<figure>``, the image's title as ``<figcaption>``;
+  classes from ``{.wide}`` / ``{.screen}`` (attr_list) move to the figure.
+- Links to ``other.md`` -> that page's output URL; ``#atlas:<figure>?xywh=x,y,w,h`` -> a link
+  that moves the viewer (``class="atlas-link"`` with ``data-atlas-*`` attributes).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import xml.etree.ElementTree as etree
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from markdown import Extension, Markdown
+from markdown.inlinepatterns import InlineProcessor
+from markdown.preprocessors import Preprocessor
+from markdown.treeprocessors import Treeprocessor
+
+from generator.errors import ContentError, closest
+from generator.site.atlases import AtlasFacts
+from generator.site.bibtex import Entry, entry_text
+from generator.site.content import Page
+from generator.site.embeds import AtlasEmbed, check_rect, parse_embed, parse_xywh
+
+
+@dataclass
+class PageContext:
+    """What the extensions need about a page, and what they found in it.
+
+    Attributes:
+        page: the page being converted.
+        bib: the publication's BibTeX entries.
+        atlases: every atlas of the site by id.
+        url_map: content-relative Markdown path -> output path (both POSIX, from the root).
+        render_figure: renders an embed to HTML (a template), given the context.
+        render_caption: Markdown -> HTML for captions.
+        citations: cited keys in order of first citation (number = index + 1).
+        embeds: the page's embeds by figure id.
+        extra_refs: links found outside the HTML (tour captions inside JSON).
+        originals: rewritten href -> href as written (to find its source line).
+    """
+
+    page: Page
+    bib: dict[str, Entry]
+    atlases: dict[str, AtlasFacts]
+    url_map: dict[str, str]
+    render_figure: Callable[[AtlasEmbed, PageContext], str]
+    render_caption: Callable[[str], str]
+    citations: list[str] = field(default_factory=list)
+    embeds: dict[str, AtlasEmbed] = field(default_factory=dict)
+    extra_refs: list[str] = field(default_factory=list)
+    originals: dict[str, str] = field(default_factory=dict)
+
+    def line_of(self, needle: str) -> int | None:
+        """The first source line containing ``needle``, or None."""
+        index = self.page.text.find(needle)
+        return None if index < 0 else self.page.text.count("\n", 0, index) + 1
+
+    def where(self, needle: str | None = None, line: int | None = None) -> str:
+        line = line or (self.line_of(needle) if needle else None)
+        return f"{self.page.source}:{line}" if line else str(self.page.source)
+
+    def page_link(self, target_url: str) -> str:
+        """A relative link from this page to another output path (index pages as folders)."""
+        rel = posixpath.relpath(target_url, posixpath.dirname(self.page.url) or ".")
+        if rel == "index.html" or rel.endswith("/index.html"):
+            rel = rel[: -len("index.html")] or "./"
+        elif target_url.endswith("/") and not rel.endswith("/"):
+            rel += "/"  # folders keep their slash (prefixes such as OpenSeadragon's images)
+        return rel
+
+
+def _context(md: Markdown) -> PageContext:
+    ctx = getattr(md, "atlas_context", None)
+    if ctx is None:
+        raise RuntimeError("set md.atlas_context before converting a page")
+    return ctx
+
+
+_FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`\s]*)[^`]*$")
+
+
+class AtlasBlockPreprocessor(Preprocessor):
+    """Replaces top-level ```` ```atlas ```` blocks by their figure (stashed raw HTML)."""
+
+    def run(self, lines: list[str]) -> list[str]:
+        ctx = _context(self.md)
+        out: list[str] = []
+        index = 0
+        while index < len(lines):
+            match = _FENCE.match(lines[index])
+            if not match:
+                out.append(lines[index])
+                index += 1
+                continue
+            fence = match.group("fence")
+            end = index + 1
+            while end < len(lines) and not (
+                lines[end].strip().startswith(fence) and not lines[end].strip().strip(fence[0])
+            ):
+                end += 1
+            if match.group("info") != "atlas":  # another fenced block: keep it untouched
+                out.extend(lines[index : end + 1])
+                index = end + 1
+                continue
+            line = ctx.page.body_line + index
+            if end >= len(lines):
+                raise ContentError(
+                    "the atlas block is not closed",
+                    where=ctx.where(line=line),
+                    expected=f"a line {fence} after the block's YAML",
+                    fix=f"add a line containing only {fence}",
+                )
+            embed = parse_embed(
+                "\n".join(lines[index + 1 : end]),
+                source=str(ctx.page.source),
+                line=line,
+                atlases=ctx.atlases,
+            )
+            if embed.figure in ctx.embeds:
+                raise ContentError(
+                    f"two atlas figures on this page have the id {embed.figure!r}",
+                    where=ctx.where(line=line),
+                    expected="a unique figure id per embed",
+                    fix="add 'figure: <another id>' to one of the blocks",
+                )
+            ctx.embeds[embed.figure] = embed
+            out.extend(["", self.md.htmlStash.store(ctx.render_figure(embed, ctx)), ""])
+            index = end + 1
+        return out
+
+
+class CitationProcessor(InlineProcessor):
+    """``[@key]`` or ``[@a; @b]`` -> ``[1]`` / ``[1, 2]`` linked to the reference list."""
+
+    PATTERN = r"\[(@[\w:.\-/]+(?:\s*[;,]\s*@[\w:.\-/]+)*)\]"
+
+    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
+        ctx = _context(self.md)
+        keys = [k.strip().lstrip("@") for k in re.split(r"[;,]", m.group(1))]
+        span = etree.Element("span", {"class": "citation"})
+        span.text = "["
+        for position, key in enumerate(keys):
+            entry = ctx.bib.get(key)
+            if entry is None:
+                guess = closest(key, ctx.bib)
+                raise ContentError(
+                    f"unknown citation key {key!r}"
+                    + (f" (did you mean {guess!r}?)" if guess else ""),
+                    where=ctx.where(f"@{key}"),
+                    expected="a key of the publication's .bib file(s)"
+                    + ("" if ctx.bib else " (this publication has no .bib file)"),
+                    fix=f"cite [@{guess}]"
+                    if guess
+                    else "add the entry to a .bib file beside the page",
+                )
+            if key not in ctx.citations:
+                ctx.citations.append(key)
+            link = etree.SubElement(
+                span,
+                "a",
+                {"href": f"#ref-{key}", "role": "doc-biblioref", "title": entry_text(entry)},
+            )
+            link.text = str(ctx.citations.index(key) + 1)
+            link.tail = ", " if position < len(keys) - 1 else "]"
+        return span, m.start(0), m.end(0)
+
+
+class PageTreeprocessor(Treeprocessor):
+    """Margin notes, figures, and link rewriting/validation (after inline processing)."""
+
+    def run(self, root: etree.Element) -> None:
+        ctx = _context(self.md)
+        for parent in root.iter():
+            for index, child in enumerate(list(parent)):
+                if child.tag == "blockquote":
+                    self._margin_note(parent, index, child)
+                elif child.tag == "p":
+                    self._figure(parent, index, child)
+        for element in root.iter("a"):
+            href = element.get("href")
+            if href:
+                self._link(ctx, element, href)
+
+    @staticmethod
+    def _margin_note(parent: etree.Element, index: int, quote: etree.Element) -> None:
+        first = quote[0] if len(quote) else None
+        if first is None or first.tag != "p" or not (first.text or "").startswith("[!margin]"):
+            return
+        first.text = (first.text or "")[len("[!margin]") :].lstrip()
+        aside = etree.Element("aside", {"class": "margin-note"})
+        aside.extend(list(quote))
+        if not (first.text or "").strip() and not len(first):
+            aside.remove(first)
+        parent.remove(quote)
+        parent.insert(index, aside)
+
+    @staticmethod
+    def _figure(parent: etree.Element, index: int, para: etree.Element) -> None:
+        if len(para) != 1 or para[0].tag != "img" or (para.text or "").strip():
+            return
+        image = para[0]
+        if (image.tail or "").strip():
+            return
+        classes = image.attrib.pop("class", "")
+        figure = etree.Element("figure", {"class": " ".join(["figure", *classes.split()])})
+        image.tail = None
+        figure.append(image)
+        caption = image.get("title")
+        if caption:
+            image.attrib.pop("title")
+            etree.SubElement(figure, "figcaption").text = caption
+        parent.remove(para)
+        parent.insert(index, figure)
+
+    @staticmethod
+    def _link(ctx: PageContext, element: etree.Element, href: str) -> None:
+        if href.startswith("#atlas:"):
+            _atlas_link(ctx, element, href)
+            return
+        parts = urlsplit(href)
+        if parts.scheme or parts.netloc or not parts.path.endswith(".md"):
+            return
+        base = posixpath.dirname(ctx.page.rel)
+        target = posixpath.normpath(posixpath.join(base, parts.path))
+        url = ctx.url_map.get(target)
+        if url is not None:
+            new = ctx.page_link(url) + (f"#{parts.fragment}" if parts.fragment else "")
+            ctx.originals[new] = href
+            element.set("href", new)
+
+
+def _atlas_link(ctx: PageContext, element: etree.Element, href: str) -> None:
+    """``#atlas:<figure>[?xywh=x,y,w,h]`` -> a link carrying the figure and rectangle."""
+    figure, _, query = href[len("#atlas:") :].partition("?")
+    embed = ctx.embeds.get(figure)
+    if embed is None:
+        guess = closest(figure, ctx.embeds)
+        raise ContentError(
+            f"the link {href!r} names no atlas figure on this page"
+            + (f" (did you mean {guess!r}?)" if guess else ""),
+            where=ctx.where(href),
+            expected="#atlas:<figure id>?xywh=x,y,w,h where the figure is an atlas block above"
+            " or below on the same page (its 'figure' key, else its atlas id)",
+            got=figure,
+            fix=f"use #atlas:{guess}" if guess else "add an atlas block with that figure id",
+        )
+    facts = ctx.atlases[embed.atlas]
+    rect: Any = embed.view or (0, 0, facts.width, facts.height)
+    if query:
+        values = parse_xywh(query)
+        rect = check_rect(values, facts) if values else None
+        if rect is None:
+            raise ContentError(
+                "the link's rectangle is invalid",
+                where=ctx.where(href),
+                expected=f"?xywh=x,y,w,h inside the {facts.width}x{facts.height} px atlas,"
+                " w and h > 0",
+                got=query,
+                fix="correct the four numbers (image pixels of the atlas)",
+            )
+    element.set("href", f"#{figure}")
+    element.set("class", " ".join(filter(None, [element.get("class"), "atlas-link"])))
+    element.set("data-atlas-figure", figure)
+    element.set("data-atlas-rect", ",".join(f"{v:g}" for v in rect))
+
+
+class SiteExtension(Extension):
+    """Registers the site's processors (priorities relative to Python-Markdown's own)."""
+
+    def __init__(self, *, embeds: bool = True) -> None:
+        super().__init__()
+        self.embeds = embeds
+
+    def extendMarkdown(self, md: Markdown) -> None:
+        if self.embeds:  # before fenced_code (25) so atlas blocks are not code blocks
+            md.preprocessors.register(AtlasBlockPreprocessor(md), "atlas_block", 28)
+        # before links (160) and references (170): [@key] is not a link
+        md.inlinePatterns.register(CitationProcessor(CitationProcessor.PATTERN, md), "cite", 175)
+        # after inline (20), before prettify (10) and toc (5)
+        md.treeprocessors.register(PageTreeprocessor(md), "atlas_page", 15)
+
+
+#: Python-Markdown's built-in extensions the site uses.
+BUILTIN_EXTENSIONS = [
+    "tables",
+    "fenced_code",
+    "footnotes",
+    "attr_list",
+    "md_in_html",
+    "sane_lists",
+    "smarty",
+]
+
+
+def make_markdown(*, embeds: bool = True) -> Markdown:
+    """A Markdown converter with the site's extensions (set ``atlas_context`` before use).
+
+    ``embeds=False`` makes the converter for captions: no atlas blocks, no heading anchors.
+    """
+    extensions: list[Any] = [*BUILTIN_EXTENSIONS, SiteExtension(embeds=embeds)]
+    configs: dict[str, Any] = {"footnotes": {"BACKLINK_TITLE": "Back to the text"}}
+    if embeds:
+        extensions.append("toc")
+        configs["toc"] = {
+            "permalink": "#",
+            "permalink_title": "Link to this section",
+            "toc_depth": "2-3",
+        }
+    return Markdown(extensions=extensions, extension_configs=configs, output_format="html")

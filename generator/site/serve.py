@@ -1,0 +1,227 @@
+"""``atlas serve``: build, serve the output on localhost, rebuild on change, reload the browser.
+
+A development server only: it listens on a loopback address (127.0.0.1 by default) and refuses
+others. It reuses :func:`generator.site.build.build` (incremental), polls the content, template
+and config files for changes, and injects a small script into HTML responses that reloads the
+page after a successful rebuild or shows the build error in a banner.
+"""
+
+from __future__ import annotations
+
+import html
+import http.server
+import ipaddress
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from generator.config import Config, load_config
+from generator.errors import AtlasError, SetupError
+from generator.site.build import build
+from generator.site.render import template_dirs
+
+#: Seconds between two scans for changed sources.
+POLL_SECONDS = 0.5
+
+#: Where the injected script asks for the build generation.
+RELOAD_PATH = "/__atlas__/reload"
+
+_RELOAD_SCRIPT = """<script>(function(){var v=%d;function show(e){var b=document.getElementById(
+"atlas-build-error");if(!e){if(b)b.remove();return}if(!b){b=document.createElement("pre");
+b.id="atlas-build-error";b.setAttribute("role","alert");b.style.cssText="position:fixed;left:0;
+right:0;bottom:0;max-height:50vh;overflow:auto;margin:0;padding:1rem;z-index:9999;background:#b00020;
+color:#fff;font:13px/1.4 monospace;white-space:pre-wrap";document.body.appendChild(b)}
+b.textContent="atlas build failed:\\n"+e}function poll(){fetch("%s?since="+v).then(function(r){
+return r.json()}).then(function(s){if(s.generation!==v&&!s.error){location.reload();return}
+show(s.error);setTimeout(poll,1000)}).catch(function(){setTimeout(poll,2000)})}
+setTimeout(poll,1000)})();</script>"""
+
+
+def check_loopback(host: str) -> None:
+    """Refuse any address that is not this machine's loopback."""
+    try:
+        address = ipaddress.ip_address(socket.gethostbyname(host))
+    except (OSError, ValueError) as err:
+        raise SetupError(f"cannot resolve host {host!r}", fix="use --host 127.0.0.1") from err
+    if not address.is_loopback:
+        raise SetupError(
+            f"atlas serve only listens on this machine, not on {host!r}",
+            expected="a loopback address such as 127.0.0.1 or localhost",
+            got=host,
+            fix="use --host 127.0.0.1; publish the built site/ (atlas build) to share it",
+        )
+
+
+class SourceWatcher:
+    """Detects changes by comparing (mtime, size) snapshots of files under some roots."""
+
+    def __init__(self, roots: list[Path]) -> None:
+        self.roots = roots
+        self.snapshot = self.scan()
+
+    def scan(self) -> dict[str, tuple[int, int]]:
+        found: dict[str, tuple[int, int]] = {}
+        for root in self.roots:
+            paths = [root] if root.is_file() else root.rglob("*") if root.is_dir() else []
+            for path in paths:
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:
+                    continue
+                if path.is_file():
+                    found[str(path)] = (stat.st_mtime_ns, stat.st_size)
+        return found
+
+    def changed(self) -> bool:
+        now = self.scan()
+        changed = now != self.snapshot
+        self.snapshot = now
+        return changed
+
+
+class DevServer:
+    """The build-serve-rebuild loop, usable from tests (port 0 picks a free port)."""
+
+    def __init__(
+        self,
+        config_path: Path,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        *,
+        include_drafts: bool = True,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        check_loopback(host)
+        self.config_path = config_path
+        self.include_drafts = include_drafts
+        self.log = log
+        self.generation = 0
+        self.error: str | None = None
+        self.config = load_config(config_path)
+        self.rebuild()
+        self.watcher = SourceWatcher(self._sources(self.config))
+        handler = partial(_Handler, server_state=self)
+        self.httpd = http.server.ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self.stopped = threading.Event()
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}/"
+
+    @property
+    def output(self) -> Path:
+        return self.config.paths.output
+
+    @staticmethod
+    def _sources(config: Config) -> list[Path]:
+        return [config.path, config.paths.content, *template_dirs(config)]
+
+    def rebuild(self) -> bool:
+        """Build once; keep the error for the browser banner. True when the build succeeded."""
+        try:
+            self.config = load_config(self.config_path)
+            build(self.config, include_drafts=self.include_drafts, log=self.log)
+        except AtlasError as err:
+            self.error = err.message()
+            self.log(f"error: {self.error}")
+            return False
+        self.error = None
+        self.generation += 1
+        return True
+
+    def poll_once(self) -> bool:
+        """Rebuild if a source changed; True when it did and the rebuild succeeded."""
+        if not self.watcher.changed():
+            return False
+        self.log("change detected; rebuilding")
+        ok = self.rebuild()
+        self.watcher.roots = self._sources(self.config)
+        return ok
+
+    def _watch(self) -> None:
+        while not self.stopped.wait(POLL_SECONDS):
+            self.poll_once()
+
+    def start(self) -> None:
+        """Serve and watch in background threads."""
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def status(self) -> dict[str, Any]:
+        return {"generation": self.generation, "error": self.error}
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves the current output folder; injects the reload script into HTML pages."""
+
+    def __init__(self, *args: Any, server_state: DevServer, **kwargs: Any) -> None:
+        self.state = server_state
+        super().__init__(*args, directory=str(server_state.output), **kwargs)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: the build log is what matters
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == RELOAD_PATH:
+            self._send(200, "application/json", json.dumps(self.state.status()).encode())
+            return
+        file = Path(self.translate_path(path))
+        if file.is_dir():
+            if not path.endswith("/"):
+                super().do_GET()  # redirects to the folder with a slash
+                return
+            file = file / "index.html"
+        if file.suffix == ".html" and file.is_file():
+            self._send(200, "text/html; charset=utf-8", self._inject(file.read_bytes()))
+        elif not file.exists() and self.state.error:
+            page = "<!doctype html><title>Build failed</title><body><h1>Build failed</h1>"
+            page += f"<pre>{html.escape(self.state.error)}</pre></body>"
+            self._send(500, "text/html; charset=utf-8", self._inject(page.encode()))
+        elif not file.exists() and (self.state.output / "404.html").is_file():
+            self._send(
+                404, "text/html; charset=utf-8", (self.state.output / "404.html").read_bytes()
+            )
+        else:
+            super().do_GET()
+
+    def _inject(self, page: bytes) -> bytes:
+        script = (_RELOAD_SCRIPT % (self.state.generation, RELOAD_PATH)).encode()
+        index = page.rfind(b"</body>")
+        return page + script if index < 0 else page[:index] + script + page[index:]
+
+    def _send(self, code: int, kind: str, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def serve(config_path: Path, host: str, port: int, *, include_drafts: bool = True) -> int:
+    """Run the development server until Ctrl-C."""
+    server = DevServer(config_path, host, port, include_drafts=include_drafts)
+    server.start()
+    print(f"serving {server.output} at {server.url} (Ctrl-C to stop; pid {os.getpid()})")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("stopping")
+    finally:
+        server.stop()
+    return 0
