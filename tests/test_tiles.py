@@ -125,6 +125,8 @@ def test_dzi_levels_known_values() -> None:
     assert levels[-1] == DziLevel(11, 1600, 1600, 7, 7)
     assert levels[10] == DziLevel(10, 800, 800, 4, 4)
     assert levels[0] == DziLevel(0, 1, 1, 1, 1)
+    level, width, height, cols, rows = levels[9]  # a plain tuple too
+    assert (level, width, height, cols, rows) == (9, 400, 400, 2, 2)
     assert dzi_levels(1, 1, 254) == [DziLevel(0, 1, 1, 1, 1)]
     # odd sizes round up at every level, like libvips and OpenSeadragon
     assert [(lv.width, lv.height) for lv in dzi_levels(1001, 517, 254)[-3:]] == [

@@ -14,6 +14,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from generator.cache import atomic_write_text
 from generator.errors import ContentError
@@ -22,9 +23,8 @@ from generator.errors import ContentError
 DZI_NAMESPACE = "http://schemas.microsoft.com/deepzoom/2008"
 
 
-@dataclass(frozen=True)
-class DziLevel:
-    """One level of a Deep Zoom pyramid: its index, size in px and tile grid."""
+class DziLevel(NamedTuple):
+    """One level of a Deep Zoom pyramid: ``(level, width, height, cols, rows)``."""
 
     level: int
     width: int
