@@ -1,0 +1,362 @@
+"""Collect activation vectors (and their attributions) at random positions (METHOD.md 1-2).
+
+One pass over the images serves several layers: each batch runs one truncated forward to the
+deepest requested layer; for every image and layer, ``positions`` random spatial positions are
+drawn from a generator seeded by ``(seed, layer, image index)`` alone, so the samples do not
+depend on batching, worker count or on where a run was resumed. When attribution is on, the
+samples of each layer are attributed to every class in the same pass (:mod:`.attribute`).
+
+Resumable: the sample list is cut into chunks of ``chunk_images`` images; each finished chunk is
+written atomically to ``<run_dir>/chunk-<i>.npz`` and only then recorded in
+``<run_dir>/manifest.json`` (also written atomically). A run killed at any moment (even
+``kill -9``) leaves finished chunks and a manifest naming them; the next run with the same
+``run_key`` skips them and starts at the first unrecorded chunk, whose batches are the same as
+in an uninterrupted run (batches never cross chunk starts when ``chunk_images`` is a multiple of
+the batch size), so the assembled result is identical.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+import numpy as np
+
+from generator.atlas.artifacts import Activations
+from generator.atlas.progress import Progress
+from generator.cache import atomic_write_bytes, atomic_write_json, clean_stale_temporaries
+from generator.errors import AtlasError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+
+    from generator.models.base import AtlasModel
+
+#: Version of the chunk format and sampling rule; part of the cache keys.
+COLLECT_VERSION = 1
+
+
+class BatchLike(Protocol):
+    """What a loader yields (``generator.data.loader.Batch``)."""
+
+    indices: Tensor  # [B] int64, indices into the image source
+    images: Tensor  # [B, 3, S, S] float in [0, 1]
+
+
+#: ``batches(indices)`` yields the images of ``indices`` in that order, batched, skipping
+#: (and counting) unreadable ones; e.g. a ``functools.partial`` of
+#: ``generator.data.loader.iterate_batches`` with the source and loading options bound.
+BatchFn = Callable[[Sequence[int]], Iterable[BatchLike]]
+
+
+def sample_positions(seed: int, layer: str, image_index: int, hw: tuple[int, int], k: int) -> Any:
+    """``k`` distinct random positions ``[k, 2] int64`` ``(y, x)`` in an ``h x w`` map.
+
+    Drawn uniformly from all ``h * w`` positions (the reference code skipped row and column 0,
+    an artefact of its ``randint(1, H)``; we do not) by a generator seeded by
+    ``(seed, crc32(layer), image_index)`` only.
+    """
+    h, w = hw
+    rng = np.random.default_rng([seed, zlib.crc32(layer.encode()), image_index])
+    flat = rng.choice(h * w, size=k, replace=False)
+    return np.stack([flat // w, flat % w], axis=1).astype(np.int64)
+
+
+def _read_manifest(run_dir: Path, run_key: str) -> dict[str, Any] | None:
+    """The manifest of a previous run with the same key whose recorded chunks all exist."""
+    try:
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if manifest.get("run_key") != run_key or manifest.get("version") != COLLECT_VERSION:
+        return None
+    if not all((run_dir / _chunk_name(i)).is_file() for i in range(manifest["chunks_done"])):
+        return None
+    return dict(manifest)
+
+
+def _chunk_name(i: int) -> str:
+    return f"chunk-{i:05d}.npz"
+
+
+class _Collector:
+    """Turns batches into per-layer sample rows (and attributions)."""
+
+    def __init__(
+        self,
+        model: AtlasModel,
+        layers: Sequence[str],
+        *,
+        positions: int,
+        seed: int,
+        attribution: bool,
+        smooth_maxpool: bool,
+        attribution_method: str,
+        device: torch.device,
+    ) -> None:
+        from generator.atlas.attribute import Attributor
+
+        self.model = model
+        self.layers = list(layers)
+        self.k = positions
+        self.seed = seed
+        self.device = device
+        self.attributors = {
+            layer: Attributor(
+                model, layer, smooth_maxpool=smooth_maxpool, method=attribution_method
+            )
+            for layer in self.layers
+            if attribution
+        }
+        self.layer_hw: dict[str, tuple[int, int]] = {}
+
+    def rows(self, batch: BatchLike) -> dict[str, dict[str, np.ndarray]]:
+        """Per layer: ``vectors [B*k, C]``, ``attributions [B*k, K]``, ``image_index``,
+        ``positions [B*k, 2]``, ``labels`` (numpy, float32/int64)."""
+        import torch
+
+        images = batch.images.to(self.device, non_blocking=True).float()
+        indices = [int(i) for i in batch.indices]
+        labels_t = getattr(batch, "labels", None)
+        labels = (
+            np.asarray(labels_t.cpu(), dtype=np.int64)
+            if labels_t is not None
+            else np.full(len(indices), -1, dtype=np.int64)
+        )
+        with torch.no_grad():
+            acts = self.model.forward_to(images, self.layers)
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for layer in self.layers:
+            act = acts[layer]
+            hw = (int(act.shape[2]), int(act.shape[3]))
+            if self.k > hw[0] * hw[1]:
+                raise AtlasError(
+                    f"cannot draw {self.k} distinct positions per image from layer {layer}",
+                    where="positions",
+                    expected=f"at most {hw[0] * hw[1]} ({hw[0]}x{hw[1]} positions)",
+                    got=str(self.k),
+                )
+            self.layer_hw[layer] = hw
+            pos = np.concatenate(
+                [sample_positions(self.seed, layer, i, hw, self.k) for i in indices]
+            )
+            rows = torch.arange(len(indices), device=act.device).repeat_interleave(self.k)
+            pos_t = torch.from_numpy(pos).to(act.device)
+            vectors = act[rows, :, pos_t[:, 0], pos_t[:, 1]]
+            record = {
+                "vectors": vectors.float().cpu().numpy(),
+                "image_index": np.repeat(np.asarray(indices, dtype=np.int64), self.k),
+                "positions": pos,
+                "labels": np.repeat(labels, self.k),
+            }
+            if layer in self.attributors:
+                attr = self.attributors[layer](act[rows], pos_t, images[rows])
+                record["attributions"] = attr.cpu().numpy()
+            out[layer] = record
+        return out
+
+
+def _write_chunk(path: Path, rows: dict[str, dict[str, np.ndarray]], float16: bool) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    for layer, record in rows.items():
+        for name, value in record.items():
+            if value.dtype.kind == "f":
+                value = value.astype(np.float16 if float16 else np.float32)
+            arrays[f"{layer}.{name}"] = value
+    buffer = io.BytesIO()
+    np.savez(buffer, **cast(dict[str, Any], arrays))
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def collect(
+    model: AtlasModel,
+    batches: BatchFn,
+    indices: Sequence[int] | np.ndarray,
+    *,
+    layers: Sequence[str],
+    run_dir: str | Path,
+    run_key: str,
+    device: torch.device,
+    positions: int = 1,
+    seed: int = 0,
+    attribution: bool = True,
+    smooth_maxpool: bool = True,
+    attribution_method: str = "auto",
+    float16: bool = False,
+    chunk_images: int = 1024,
+    progress: Progress | None = None,
+    after_chunk: Callable[[int], None] | None = None,
+) -> dict[str, Activations]:
+    """Sample ``positions`` activation vectors per image of ``indices`` for each of ``layers``.
+
+    Args:
+        model: an :class:`~generator.models.base.AtlasModel` in eval mode, on ``device``.
+        batches: see :data:`BatchFn`; must yield images in the order of the indices it is given.
+        indices: the sample list, unique indices into the image source.
+        layers: layer names; one truncated forward to the deepest serves all.
+        run_dir: folder for chunks and the manifest (resumed when ``run_key`` matches).
+        run_key: digest of everything that determines the result (model, data, sample list,
+            options); a manifest with another key is ignored and overwritten.
+        device: where the model runs.
+        positions: random positions per image and layer (k).
+        seed: seeds the positions (with the layer and image index).
+        attribution: also compute ``[N, K]`` attributions (activation x gradient per class).
+        smooth_maxpool: attribution through the article's smooth max-pool relaxation.
+        attribution_method: ``auto`` | ``jvp`` | ``double-vjp`` (:mod:`.attribute`).
+        float16: store chunks in float16 (halves the disk; results are then float16-rounded).
+        chunk_images: images per chunk; keep it a multiple of the loader's batch size.
+        progress: reporter for images/s and ETA (None: silent).
+        after_chunk: called with a chunk's number once it is recorded (tests inject failures).
+
+    Returns:
+        ``{layer: Activations}``, rows in sample-list order (image by image, k rows each;
+        unreadable images contribute none).
+    """
+    model.eval()
+    index_list = [int(i) for i in indices]
+    if len(set(index_list)) != len(index_list):
+        raise ValueError("collect: the sample list has repeated image indices")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(run_dir)
+    previous = _read_manifest(run_dir, run_key)
+    done = previous["chunks_done"] if previous else 0
+    chunk_images = previous["chunk_images"] if previous else chunk_images
+    n_chunks = max(1, math.ceil(len(index_list) / chunk_images))
+    position_of = {index: i for i, index in enumerate(index_list)}
+    collector = _Collector(
+        model,
+        layers,
+        positions=positions,
+        seed=seed,
+        attribution=attribution,
+        smooth_maxpool=smooth_maxpool,
+        attribution_method=attribution_method,
+        device=device,
+    )
+    if previous:
+        collector.layer_hw.update({k: (v[0], v[1]) for k, v in previous["layer_hw"].items()})
+    progress = progress or Progress(enabled=False)
+    task = progress.task(
+        f"collect {', '.join(layers)}",
+        total=len(index_list),
+        done=min(done * chunk_images, len(index_list)),
+    )
+
+    def record(chunk: int, rows: dict[str, dict[str, np.ndarray]]) -> None:
+        _write_chunk(run_dir / _chunk_name(chunk), rows, float16)
+        manifest = {
+            "version": COLLECT_VERSION,
+            "run_key": run_key,
+            "layers": list(layers),
+            "n_images": len(index_list),
+            "chunk_images": chunk_images,
+            "n_chunks": n_chunks,
+            "chunks_done": chunk + 1,
+            "layer_hw": {name: list(hw) for name, hw in collector.layer_hw.items()},
+        }
+        atomic_write_json(run_dir / "manifest.json", manifest)
+        if after_chunk is not None:
+            after_chunk(chunk)
+
+    # Rows waiting for their chunk to complete, with each row's position in the sample list.
+    pending: list[tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]] = []
+    chunk, passed = done, done * chunk_images
+
+    def flush_through(limit: int) -> None:
+        """Write every chunk that ends at or before list position ``limit``."""
+        nonlocal chunk, pending
+        while chunk < n_chunks and min((chunk + 1) * chunk_images, len(index_list)) <= limit:
+            end = (chunk + 1) * chunk_images
+            rows = _take_rows(pending, end, layers, collector.k)
+            pending = [_drop_rows(p, end, collector.k) for p in pending]
+            pending = [p for p in pending if len(p[0])]
+            record(chunk, rows)
+            chunk += 1
+
+    for batch in batches(index_list[done * chunk_images :]):
+        list_pos = np.asarray([position_of[int(i)] for i in batch.indices], dtype=np.int64)
+        if len(list_pos):
+            pending.append((list_pos, collector.rows(batch)))
+            reached = int(list_pos.max()) + 1
+            task.advance(max(0, reached - passed))
+            passed = max(passed, reached)
+            flush_through(passed)
+    task.advance(len(index_list) - passed)
+    flush_through(len(index_list))
+    task.close()
+    return assemble(run_dir, layers, n_chunks, meta={"run_key": run_key})
+
+
+def _take_rows(
+    pending: list[tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]],
+    end: int,
+    layers: Sequence[str],
+    k: int,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Rows of images whose list position is ``< end``, concatenated per layer and field."""
+    rows: dict[str, dict[str, np.ndarray]] = {}
+    for layer in layers:
+        fields: dict[str, list[np.ndarray]] = {}
+        for list_pos, batch_rows in pending:
+            keep = np.repeat(list_pos < end, k)
+            for name, value in batch_rows[layer].items():
+                fields.setdefault(name, []).append(value[keep])
+        rows[layer] = {name: np.concatenate(parts) for name, parts in fields.items()}
+    return rows
+
+
+def _drop_rows(
+    item: tuple[np.ndarray, dict[str, dict[str, np.ndarray]]], end: int, k: int
+) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
+    list_pos, batch_rows = item
+    keep = list_pos >= end
+    if keep.all():
+        return item
+    keep_rows = np.repeat(keep, k)
+    return list_pos[keep], {
+        layer: {name: value[keep_rows] for name, value in record.items()}
+        for layer, record in batch_rows.items()
+    }
+
+
+def assemble(
+    run_dir: Path, layers: Sequence[str], n_chunks: int, meta: dict[str, Any]
+) -> dict[str, Activations]:
+    """Concatenate the chunks of a finished run into one :class:`Activations` per layer."""
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    parts: dict[str, dict[str, list[np.ndarray]]] = {layer: {} for layer in layers}
+    for i in range(n_chunks):
+        with np.load(run_dir / _chunk_name(i), allow_pickle=False) as npz:
+            for key in npz.files:
+                layer, name = key.rsplit(".", 1)
+                if layer in parts:
+                    parts[layer].setdefault(name, []).append(npz[key])
+    result: dict[str, Activations] = {}
+    for layer in layers:
+        fields = {name: np.concatenate(chunks) for name, chunks in parts[layer].items()}
+        if layer not in manifest["layer_hw"] or len(fields["vectors"]) == 0:
+            raise AtlasError(
+                "no usable images: every image of the sample list was skipped",
+                where=str(run_dir),
+                fix="check the data set (see the warning about skipped images above)",
+            )
+        attributions = fields.get("attributions")
+        hw = manifest["layer_hw"][layer]
+        result[layer] = Activations(
+            layer=layer,
+            vectors=fields["vectors"].astype(np.float32),
+            image_index=fields["image_index"].astype(np.int64),
+            positions=fields["positions"].astype(np.int64),
+            labels=fields["labels"].astype(np.int64),
+            layer_hw=(int(hw[0]), int(hw[1])),
+            attributions=None if attributions is None else attributions.astype(np.float32),
+            meta=dict(meta),
+        )
+    return result
