@@ -88,7 +88,6 @@ def publish_atlas(
     record = json.loads((entry / _RECORD).read_text())
     manifest = viewer_manifest(bundle, spans, settings, tuple(record["fallback"]))
     with atomic_dir(dest) as tmp:
-        tmp.chmod(_folder_mode())  # mkdtemp makes 0700; a served site needs readable folders
         link_tree(entry, tmp, skip=(_RECORD,))
         for span, data in zip(spans, cells, strict=True):
             (tmp / f"cells-{span.grid}.json").write_bytes(data)
@@ -220,13 +219,6 @@ def _cached_pyramid(
         record = {"spans": [asdict(s) for s in spans], "fallback": list(fallback)}
         atomic_write_json(tmp / _RECORD, record)
     return entry
-
-
-def _folder_mode() -> int:
-    """The mode ``mkdir`` would give a new folder under the current umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o777 & ~umask
 
 
 def _cells_bytes(bundle: AtlasBundle, level: Level) -> bytes:
