@@ -233,7 +233,7 @@ def latex_to_text(value: str) -> str:
     text = re.sub(r"\\[A-Za-z]+\*?\s*", "", text)  # other commands: keep their arguments
     text = text.replace("---", "\u2014").replace("--", "\u2013").replace("~", "\u00a0")
     text = text.replace("{", "").replace("}", "")
-    return unicodedata.normalize("NFC", re.sub(r"\s+", " ", text).strip())
+    return unicodedata.normalize("NFC", re.sub(r"[ \t\r\n]+", " ", text).strip(" "))
 
 
 def split_authors(value: str) -> list[str]:
@@ -257,6 +257,8 @@ def split_authors(value: str) -> list[str]:
 def format_authors(value: str) -> str:
     """Authors as readers write them: "A", "A and B", "A, B and C"."""
     names = split_authors(value)
+    if len(names) > 1 and names[-1] == "et al.":
+        return ", ".join(names[:-1]) + " et al."
     if len(names) <= 2:
         return " and ".join(names)
     return ", ".join(names[:-1]) + " and " + names[-1]
@@ -267,7 +269,8 @@ def format_entry(entry: Entry) -> Markup:
     f = entry.fields
     parts: list[Markup] = []
     if "author" in f or "editor" in f:
-        parts.append(escape(format_authors(f.get("author") or f["editor"])) + Markup("."))
+        authors = format_authors(f.get("author") or f["editor"]).rstrip(".")
+        parts.append(escape(authors) + Markup("."))
     if "title" in f:
         title = f["title"].rstrip(".")
         url = f.get("url") or (f"https://doi.org/{f['doi']}" if "doi" in f else "")
@@ -294,5 +297,5 @@ def entry_text(entry: Entry) -> str:
     """A one-line plain text form (for tooltips)."""
     f = entry.fields
     authors = format_authors(f.get("author", "")) if "author" in f else ""
-    bits = [b for b in (authors, f.get("title", ""), f.get("year", "")) if b]
+    bits = [b.rstrip(".") for b in (authors, f.get("title", ""), f.get("year", "")) if b]
     return ". ".join(bits) or entry.key

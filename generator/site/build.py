@@ -27,7 +27,7 @@ from generator.config import Config
 from generator.errors import ConfigError, ContentError
 from generator.site import atlases as atlas_specs
 from generator.site.bibtex import read_bibtex
-from generator.site.content import Content, Page, gather_content
+from generator.site.content import Content, Page, default_site_index, gather_content
 from generator.site.feed import FeedEntry, atom_feed, sitemap_xml
 from generator.site.links import PageLinks, check_links
 from generator.site.output import (
@@ -50,6 +50,7 @@ ATLAS_FILES = ("viewer.json", "atlas.dzi", "fallback.jpg")
 #: Names templates use for static files (the values are output paths).
 STATIC_NAMES = {
     "css": "static/site.css",
+    "favicon": "static/favicon.svg",
     "js": "static/site.js",
     "viewer_css": "static/atlas-viewer.css",
     "viewer_js": "static/atlas-viewer.js",
@@ -129,6 +130,8 @@ def prepare(
 
     # 1. Gather and validate everything.
     content = gather_content(config.paths.content, include_drafts=include_drafts)
+    if content.site_index is None:
+        content.site_index = default_site_index(config.paths.content, config.site.title)
     specs, spec_warnings = atlas_specs.load_specs(content)
     warnings = (*config.warnings, *content.warnings, *spec_warnings)
     if strict and warnings:

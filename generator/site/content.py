@@ -257,6 +257,13 @@ def read_page(source: Path, root: Path, kind: str, warnings: list[str]) -> Page:
     return Page(source, rel, url, kind, publication, meta, text, body, body_line)
 
 
+def default_site_index(root: Path, title: str) -> Page:
+    """The site index when ``content/index.md`` is absent: the publication list alone."""
+    text = f"---\ntitle: {title}\n---\n"
+    return Page(root / "index.md", "index.md", "index.html", "site", None,
+                FrontMatter(title), text, "", 4)  # fmt: skip
+
+
 def _article_sort_key(page: Page) -> tuple[int, int, str, str]:
     order = page.meta.order if page.meta.order is not None else 1 << 30
     date = page.meta.date.toordinal() if page.meta.date else 1 << 30

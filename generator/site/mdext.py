@@ -182,12 +182,12 @@ class PageTreeprocessor(Treeprocessor):
 
     def run(self, root: etree.Element) -> None:
         ctx = _context(self.md)
-        for parent in root.iter():
-            for index, child in enumerate(list(parent)):
-                if child.tag == "blockquote":
-                    self._margin_note(parent, index, child)
-                elif child.tag == "p":
-                    self._figure(parent, index, child)
+        pairs = [(parent, child) for parent in root.iter() for child in parent]
+        for parent, child in pairs:  # collected first: the loop replaces elements
+            if child.tag == "blockquote":
+                self._margin_note(parent, list(parent).index(child), child)
+            elif child.tag == "p":
+                self._figure(parent, list(parent).index(child), child)
         for element in root.iter("a"):
             href = element.get("href")
             if href:
@@ -200,6 +200,7 @@ class PageTreeprocessor(Treeprocessor):
             return
         first.text = (first.text or "")[len("[!margin]") :].lstrip()
         aside = etree.Element("aside", {"class": "margin-note"})
+        aside.text, aside.tail = quote.text, quote.tail
         aside.extend(list(quote))
         if not (first.text or "").strip() and not len(first):
             aside.remove(first)
@@ -215,6 +216,7 @@ class PageTreeprocessor(Treeprocessor):
             return
         classes = image.attrib.pop("class", "")
         figure = etree.Element("figure", {"class": " ".join(["figure", *classes.split()])})
+        figure.tail = para.tail
         image.tail = None
         figure.append(image)
         caption = image.get("title")
@@ -288,8 +290,8 @@ class SiteExtension(Extension):
             md.preprocessors.register(AtlasBlockPreprocessor(md), "atlas_block", 28)
         # before links (160) and references (170): [@key] is not a link
         md.inlinePatterns.register(CitationProcessor(CitationProcessor.PATTERN, md), "cite", 175)
-        # after inline (20), before prettify (10) and toc (5)
-        md.treeprocessors.register(PageTreeprocessor(md), "atlas_page", 15)
+        # after inline (20) and attr_list (8: {.wide} is parsed), before smarty (6) and toc (5)
+        md.treeprocessors.register(PageTreeprocessor(md), "atlas_page", 7)
 
 
 #: Python-Markdown's built-in extensions the site uses.

@@ -82,6 +82,7 @@
       navigatorPosition: "BOTTOM_RIGHT",
       navigatorSizeRatio: 0.18,
       navigatorAutoFade: false,
+      navigatorBackground: window.getComputedStyle(this.stage).backgroundColor,
       visibilityRatio: 0.6,
       constrainDuringPan: true,
       maxZoomPixelRatio: 3,

@@ -1,0 +1,105 @@
+"""atlas.toml: defaults, types, every problem reported, unknown keys warn, passthrough tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sitekit import write
+
+from generator.config import DEFAULT_MAX_BYTES, find_config, load_config
+from generator.errors import ConfigError
+
+MINIMAL = '[site]\ntitle = "T"\nsite_url = "https://example.org/x"\n'
+
+
+def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path / "atlas.toml", MINIMAL))
+    assert config.site.title == "T"
+    assert config.site.site_url == "https://example.org/x/"  # a folder URL
+    assert config.paths.output == tmp_path / "site"
+    assert config.paths.content == tmp_path / "content"
+    assert (config.tiles.tile_size, config.tiles.overlap, config.tiles.format) == (254, 1, "jpg")
+    assert config.budget.max_bytes == DEFAULT_MAX_BYTES
+    assert config.warnings == ()
+    settings = config.tile_settings()
+    assert (settings.tile_size, settings.quality) == (254, 85)
+
+
+def test_every_problem_is_reported_with_key_value_and_expectation(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "atlas.toml",
+        '[site]\ntitle = ""\nsite_url = "example.org"\n\n[tiles]\nquality = 150\nformat = "gif"\n',
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = info.value.message()
+    assert "4 problems" in message
+    assert f"{path}:2: [site] title = ''; expected a non-empty string" in message
+    assert "[site] site_url = 'example.org'; expected an absolute http(s) URL" in message
+    assert f"{path}:6: [tiles] quality = 150; expected an integer from 1 to 100" in message
+    assert "[tiles] format = 'gif'; expected one of 'jpg', 'webp', 'png'" in message
+
+
+def test_missing_required_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\[site\] site_url is missing"):
+        load_config(write(tmp_path / "atlas.toml", '[site]\ntitle = "T"\n'))
+
+
+def test_booleans_are_not_integers(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"tile_size = True"):
+        load_config(write(tmp_path / "atlas.toml", MINIMAL + "[tiles]\ntile_size = true\n"))
+
+
+def test_unknown_keys_and_tables_warn_with_suggestions(tmp_path: Path) -> None:
+    path = write(tmp_path / "atlas.toml", MINIMAL + 'titel = "x"\n\n[tile]\nformat = "png"\n')
+    config = load_config(path)
+    assert len(config.warnings) == 2
+    assert "unknown key [site] titel (did you mean 'title'?)" in config.warnings[0]
+    assert f"{path}:4" in config.warnings[0]
+    assert "unknown table [tile] (did you mean [tiles]?)" in config.warnings[1]
+
+
+def test_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "atlas.toml", "[site\ntitle = 1\n")
+    with pytest.raises(ConfigError, match="not valid TOML") as info:
+        load_config(path)
+    assert info.value.where == str(path)
+
+
+def test_compute_tables_pass_through_loosely_checked(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        '[compute]\ndevice = "cuda:1"\nbatch = 64\n\n'
+        '[models.inception]\nweights = "~/w.pth"\n\n[datasets.imagenet]\nfolder = "/data"\n'
+    )
+    config = load_config(write(tmp_path / "atlas.toml", text))
+    assert config.compute == {"device": "cuda:1", "batch": 64}
+    assert config.models == {"inception": {"weights": "~/w.pth"}}
+    assert config.datasets == {"imagenet": {"folder": "/data"}}
+    assert config.warnings == ()
+
+
+def test_compute_tables_with_wrong_shapes_fail(tmp_path: Path) -> None:
+    text = MINIMAL + '[compute]\ndevice = "tpu"\n\n[models]\ninception = "weights.pth"\n'
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path / "atlas.toml", text))
+    message = info.value.message()
+    assert "[compute] device = 'tpu'" in message
+    assert "[models.inception] must be a table" in message
+
+
+def test_find_config_searches_parent_folders(tmp_path: Path) -> None:
+    path = write(tmp_path / "atlas.toml", MINIMAL)
+    deep = tmp_path / "content" / "pub"
+    deep.mkdir(parents=True)
+    assert find_config(start=deep) == path
+    with pytest.raises(ConfigError, match=r"no atlas\.toml"):
+        find_config(start=Path("/"))
+    with pytest.raises(ConfigError, match="config file not found"):
+        find_config(tmp_path / "missing.toml")
+
+
+def test_repository_config_is_valid() -> None:
+    config = load_config(Path(__file__).resolve().parents[2] / "atlas.toml")
+    assert config.warnings == ()
+    assert config.site.site_url.startswith("https://")
