@@ -233,7 +233,7 @@ def probe_layer_infos(config: InceptionConfig) -> tuple[LayerInfo, ...]:
     """
     channels = layer_channels(config)
     with seeded(0):
-        stages = build_stages(replace(config, width=min(config.width, PROBE_WIDTH)))
+        stages = build_stages(replace(config, width=min(config.width, PROBE_WIDTH))).eval()
     x = torch.zeros(1, 3, config.input_size, config.input_size)
     infos = []
     with torch.no_grad():
