@@ -1,0 +1,221 @@
+"""Lay sampled activations out in 2-D (or 1-D), each axis normalized to [0, 1] (METHOD.md 3).
+
+UMAP (umap-learn) on the raw, not whitened, activation vectors, with the article's per-layer
+settings as defaults; t-SNE (scikit-learn) as an alternative; 1-D layouts for the y axis of class
+comparisons. Seeded (``random_state``), so a layout is reproducible; umap-learn then runs on one
+thread.
+
+Degenerate inputs are handled before they reach UMAP: exact duplicate vectors are laid out once
+and share their position (many duplicates made umap-learn/pynndescent crawl or hit a
+RecursionError: METHOD.md 8); ``n_neighbors`` and the t-SNE perplexity are capped for small
+inputs; fewer than :data:`MIN_DISTINCT` distinct vectors raise an :class:`AtlasError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from generator.atlas.artifacts import Layout
+from generator.errors import AtlasError
+
+log = logging.getLogger(__name__)
+
+#: Layout methods.
+METHODS = ("umap", "tsne")
+
+#: Fewest distinct vectors a layout is computed for (umap-learn's spectral initialisation needs
+#: more than n_components + 1 points).
+MIN_DISTINCT = 4
+
+#: Layers the article laid out with euclidean UMAP and 200 neighbours (METHOD.md 3).
+EARLY_LAYERS = ("mixed3a", "mixed3b")
+
+#: Percentiles and relative margin of the axis normalization (METHOD.md 3).
+NORMALIZE_PERCENTILES = (1.0, 99.0)
+NORMALIZE_MARGIN = 0.1
+
+
+@dataclass(frozen=True)
+class LayoutParams:
+    """Settings of a layout; all of them are part of its cache key.
+
+    Attributes:
+        method: ``umap`` or ``tsne``.
+        n_neighbors: UMAP neighbourhood size (capped to the number of distinct vectors - 1).
+        min_dist: UMAP minimum distance in the embedding.
+        metric: distance between activation vectors (``cosine``, ``euclidean``...).
+        perplexity: t-SNE perplexity (article: 50; capped to (distinct - 1) / 3).
+        learning_rate: t-SNE learning rate (article: 10).
+    """
+
+    method: str = "umap"
+    n_neighbors: int = 50
+    min_dist: float = 0.05
+    metric: str = "cosine"
+    perplexity: float = 50.0
+    learning_rate: float = 10.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def default_layout_params(layer: str, kind: str = "layer") -> LayoutParams:
+    """The article's settings (METHOD.md 3): class atlases UMAP(20, 0.01, cosine); mixed3a/3b
+    UMAP(200, 0.05, euclidean); every other layer (mixed4a..5b) UMAP(50, 0.05, cosine)."""
+    if kind == "class":
+        return LayoutParams(n_neighbors=20, min_dist=0.01, metric="cosine")
+    if layer in EARLY_LAYERS:
+        return LayoutParams(n_neighbors=200, min_dist=0.05, metric="euclidean")
+    return LayoutParams(n_neighbors=50, min_dist=0.05, metric="cosine")
+
+
+def normalize_axes(points: np.ndarray) -> np.ndarray:
+    """Normalize each column of ``points [N, D]`` to [0, 1] as METHOD.md section 3 says.
+
+    Per axis: ``lo, hi`` = the 1st and 99th percentiles (numpy's linear interpolation);
+    widen both by 10% of ``hi - lo`` (``lo -= 0.1 r``, ``hi += 0.1 r`` with the same
+    ``r = hi - lo``); clip to ``[lo, hi]``; map ``lo -> 0``, ``hi -> 1`` linearly. An axis
+    whose percentiles coincide (no spread) maps to 0.5. Returns ``[N, D] float32`` in [0, 1].
+    (Lucid's ``normalize_layout`` widened ``hi`` by 10% of the already widened range and
+    rescaled by the clipped data's min and max; we follow the method as written.)
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim == 1:
+        points = points[:, None]
+    low_q, high_q = NORMALIZE_PERCENTILES
+    out = np.empty(points.shape, dtype=np.float64)
+    for axis in range(points.shape[1]):
+        column = points[:, axis]
+        lo, hi = np.percentile(column, [low_q, high_q])
+        spread = hi - lo
+        lo, hi = lo - NORMALIZE_MARGIN * spread, hi + NORMALIZE_MARGIN * spread
+        if not spread > 0:
+            out[:, axis] = 0.5
+            continue
+        out[:, axis] = (np.clip(column, lo, hi) - lo) / (hi - lo)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def _distinct(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct rows ``[U, C]``, inverse ``[N]`` with ``distinct[inverse] == vectors``)."""
+    unique, inverse = np.unique(vectors, axis=0, return_inverse=True)
+    return unique, inverse.reshape(-1)
+
+
+def _import_umap() -> Any:
+    with warnings.catch_warnings():
+        # umap-learn announces at import that ParametricUMAP (TensorFlow) is unavailable.
+        warnings.filterwarnings(
+            "ignore", message="Tensorflow not installed", category=ImportWarning
+        )
+        import umap
+
+    return umap
+
+
+def _fit(vectors: np.ndarray, params: LayoutParams, n_components: int, seed: int) -> np.ndarray:
+    """The raw embedding ``[U, n_components]`` of distinct ``vectors``; warnings are logged."""
+    count = vectors.shape[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if params.method == "umap":
+            umap = _import_umap()
+            model = umap.UMAP(
+                n_components=n_components,
+                n_neighbors=params.n_neighbors,
+                min_dist=params.min_dist,
+                metric=params.metric,
+                random_state=seed,
+                n_jobs=1,  # implied by random_state; said explicitly to avoid umap's warning
+            )
+            embedding = model.fit_transform(vectors)
+        else:
+            from sklearn.manifold import TSNE
+
+            model = TSNE(
+                n_components=n_components,
+                perplexity=params.perplexity,
+                learning_rate=params.learning_rate,
+                metric=params.metric,
+                init="random" if count <= n_components + 1 else "pca",
+                random_state=seed,
+            )
+            embedding = model.fit_transform(vectors)
+    for warning in caught:
+        log.warning("%s layout of %d points: %s", params.method, count, warning.message)
+    return np.asarray(embedding, dtype=np.float64)
+
+
+def embed(
+    vectors: np.ndarray, params: LayoutParams, *, seed: int, n_components: int = 2
+) -> tuple[np.ndarray, LayoutParams]:
+    """Normalized layout ``[N, n_components] float32`` in [0, 1] and the settings used.
+
+    Args:
+        vectors: ``[N, C]`` activation vectors (float; any precision).
+        params: see :class:`LayoutParams`.
+        seed: random state of UMAP / t-SNE.
+        n_components: 2 for an atlas, 1 for a comparison axis.
+
+    Raises:
+        AtlasError: unknown method, or fewer than :data:`MIN_DISTINCT` distinct vectors.
+    """
+    if params.method not in METHODS:
+        raise AtlasError(
+            f"unknown layout method {params.method!r}",
+            where="layout.method",
+            expected=" | ".join(METHODS),
+            got=params.method,
+        )
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    distinct, inverse = _distinct(vectors)
+    count = distinct.shape[0]
+    if count < MIN_DISTINCT:
+        raise AtlasError(
+            f"too few distinct activation vectors to lay out ({count} distinct of "
+            f"{vectors.shape[0]} samples)",
+            where="layout",
+            expected=f"at least {MIN_DISTINCT} distinct vectors",
+            got=str(count),
+            fix="use more images (`samples`) or more `positions` per image, or another layer",
+        )
+    if count < vectors.shape[0]:
+        log.info("layout: %d duplicate vectors share positions", vectors.shape[0] - count)
+    used = replace(
+        params,
+        n_neighbors=max(2, min(params.n_neighbors, count - 1)),
+        perplexity=float(min(params.perplexity, max(1.0, (count - 1) / 3))),
+    )
+    try:
+        raw = _fit(distinct, used, n_components, seed)
+    except RecursionError as err:
+        raise AtlasError(
+            f"{used.method} failed on these activations (recursion too deep)",
+            where="layout",
+            fix="use more images or a different layer; report this with the atlas spec",
+        ) from err
+    if not np.isfinite(raw).all():
+        raise AtlasError(
+            f"{used.method} produced non-finite coordinates for {count} vectors",
+            where="layout",
+            fix='try `metric = "euclidean"` or more samples',
+        )
+    return normalize_axes(raw)[inverse], used
+
+
+def compute_layout(vectors: np.ndarray, params: LayoutParams, *, seed: int) -> Layout:
+    """The 2-D :class:`Layout` of ``vectors [N, C]`` (see :func:`embed`)."""
+    xy, used = embed(vectors, params, seed=seed, n_components=2)
+    return Layout(xy=xy, method=used.method, params={**used.as_dict(), "seed": seed})
+
+
+def layout_1d(vectors: np.ndarray, params: LayoutParams, *, seed: int) -> np.ndarray:
+    """A 1-D layout ``[N] float32`` in [0, 1] (the y axis of a class comparison; article:
+    t-SNE with cosine distance)."""
+    values, _ = embed(vectors, params, seed=seed, n_components=1)
+    return values[:, 0]

@@ -1,0 +1,119 @@
+"""Layout: the normalization formula, seeded UMAP/t-SNE, degenerate inputs."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from generator.atlas.layout import (
+    LayoutParams,
+    compute_layout,
+    default_layout_params,
+    embed,
+    layout_1d,
+    normalize_axes,
+)
+from generator.errors import AtlasError
+
+
+def clusters(n_per: int = 40, dims: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two well separated non-negative clusters (like post-ReLU activations) and their labels."""
+    rng = np.random.default_rng(seed)
+    a = rng.random((n_per, dims)) * 0.2 + np.eye(dims)[0] * 3
+    b = rng.random((n_per, dims)) * 0.2 + np.eye(dims)[1] * 3
+    return np.concatenate([a, b]).astype(np.float32), np.repeat([0, 1], n_per)
+
+
+def test_normalization_on_hand_computed_values() -> None:
+    # x = 0, 1, ..., 100: 1st/99th percentiles 1 and 99, range 98, widened by 9.8 each side
+    # to [-8.8, 108.8] (span 117.6); nothing is clipped.
+    # y = x with two outliers: percentiles computed by numpy's linear rule, then clipped.
+    x = np.arange(101, dtype=np.float64)
+    out = normalize_axes(np.stack([x, x], axis=1))
+    assert out.dtype == np.float32 and out.shape == (101, 2)
+    span = 108.8 - -8.8
+    for value in (0, 1, 50, 99, 100):
+        assert out[value, 0] == pytest.approx((value + 8.8) / span, abs=1e-6)
+    # Outliers beyond the widened range are clipped to 0 and 1.
+    y = np.concatenate([[-1000.0], np.arange(99, dtype=np.float64), [1000.0]])
+    lo, hi = np.percentile(y, [1, 99])  # 0.0 and 98.0
+    assert (lo, hi) == (0.0, 98.0)
+    out = normalize_axes(y[:, None])[:, 0]
+    assert out[0] == 0.0 and out[-1] == 1.0
+    assert out[1] == pytest.approx(9.8 / 117.6) and out[50] == pytest.approx((49 + 9.8) / 117.6)
+
+
+def test_an_axis_without_spread_maps_to_the_middle() -> None:
+    points = np.stack([np.full(10, 3.0), np.arange(10.0)], axis=1)
+    out = normalize_axes(points)
+    assert (out[:, 0] == 0.5).all() and out[:, 1].min() >= 0 and out[:, 1].max() <= 1
+
+
+def test_article_defaults_per_layer() -> None:
+    assert default_layout_params("mixed4c") == LayoutParams("umap", 50, 0.05, "cosine")
+    assert default_layout_params("mixed5b") == LayoutParams("umap", 50, 0.05, "cosine")
+    assert default_layout_params("mixed3b") == LayoutParams("umap", 200, 0.05, "euclidean")
+    assert default_layout_params("mixed5b", kind="class") == LayoutParams(
+        "umap", 20, 0.01, "cosine"
+    )
+
+
+def test_umap_layout_is_seeded_normalized_and_separates_clusters() -> None:
+    vectors, labels = clusters()
+    params = LayoutParams(n_neighbors=10, metric="cosine")
+    a = compute_layout(vectors, params, seed=0)
+    b = compute_layout(vectors, params, seed=0)
+    c = compute_layout(vectors, params, seed=1)
+    assert a.xy.shape == (80, 2) and a.xy.dtype == np.float32
+    assert a.xy.min() >= 0 and a.xy.max() <= 1
+    np.testing.assert_array_equal(a.xy, b.xy)
+    assert not np.array_equal(a.xy, c.xy)
+    assert a.method == "umap" and a.params["n_neighbors"] == 10 and a.params["seed"] == 0
+    centre = [a.xy[labels == k].mean(axis=0) for k in (0, 1)]
+    spread = max(a.xy[labels == k].std(axis=0).max() for k in (0, 1))
+    assert np.linalg.norm(centre[0] - centre[1]) > 4 * spread
+
+
+def test_many_duplicates_are_laid_out_once_and_quickly() -> None:
+    vectors, _ = clusters(n_per=30)
+    duplicated = np.concatenate([np.repeat(vectors[:1], 3000, axis=0), vectors])
+    start = time.monotonic()
+    layout = compute_layout(duplicated, LayoutParams(n_neighbors=15), seed=0)
+    assert time.monotonic() - start < 60
+    assert layout.xy.shape == (3060, 2)
+    # Identical vectors share one position.
+    assert (layout.xy[:3000] == layout.xy[0]).all()
+    np.testing.assert_array_equal(layout.xy[3000], layout.xy[0])
+
+
+def test_small_inputs_cap_neighbours_and_too_few_distinct_vectors_fail_clearly() -> None:
+    vectors, _ = clusters(n_per=4)
+    layout = compute_layout(vectors, LayoutParams(n_neighbors=50), seed=0)
+    assert layout.params["n_neighbors"] == 7
+    three = np.repeat(np.eye(3, dtype=np.float32), 20, axis=0)
+    with pytest.raises(AtlasError, match="too few distinct") as err:
+        compute_layout(three, LayoutParams(), seed=0)
+    assert err.value.fix and "samples" in err.value.fix
+
+
+def test_tsne_and_one_dimensional_layouts() -> None:
+    vectors, labels = clusters(n_per=20)
+    params = LayoutParams(method="tsne", metric="cosine", perplexity=50, learning_rate=10)
+    layout = compute_layout(vectors, params, seed=0)
+    assert layout.method == "tsne" and layout.params["perplexity"] == pytest.approx(39 / 3)
+    assert layout.xy.shape == (40, 2) and layout.xy.min() >= 0 and layout.xy.max() <= 1
+    axis = layout_1d(vectors, params, seed=0)
+    assert axis.shape == (40,) and axis.dtype == np.float32
+    assert axis.min() >= 0 and axis.max() <= 1
+    # The two clusters occupy (nearly) separate intervals of the axis.
+    a, b = axis[labels == 0], axis[labels == 1]
+    ordered = (a[:, None] < b[None, :]).mean()
+    assert ordered > 0.9 or ordered < 0.1
+    np.testing.assert_array_equal(axis, layout_1d(vectors, params, seed=0))
+
+
+def test_unknown_method_is_refused() -> None:
+    with pytest.raises(AtlasError, match="unknown layout method"):
+        embed(np.eye(5, dtype=np.float32), LayoutParams(method="pca"), seed=0)
