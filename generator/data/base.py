@@ -78,6 +78,11 @@ class ImageSource(abc.ABC):
         """Class index of image ``index``, or -1 when unknown."""
         return -1
 
+    def labels(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Class index of each of ``indices`` as ``int64 [B]`` (-1 where unknown); sources
+        with a faster way than :meth:`label` one by one override this."""
+        return np.array([self.label(int(i)) for i in indices], dtype=np.int64)
+
     def describe(self, index: int) -> str:
         """Where image ``index`` comes from, for messages (a path, or ``synthetic #12``)."""
         return f"{self.name} #{index}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -170,9 +171,11 @@ class FolderSource(ImageSource):
     def label(self, index: int) -> int:
         return int(self._labels[index])
 
-    def labels(self) -> np.ndarray:
-        """Every image's label, ``int64 [N]`` (-1 where unlabelled)."""
-        return self._labels.copy()
+    def labels(self, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        """The labels of ``indices`` (default: every image), ``int64`` (-1 where unlabelled)."""
+        if indices is None:
+            return self._labels.copy()
+        return self._labels[np.asarray(indices, dtype=np.int64)]
 
     def describe(self, index: int) -> str:
         return str(self.path(index))

@@ -74,6 +74,7 @@ def test_class_subfolders_give_sorted_class_names_and_labels(class_tree: Path) -
     order = [source.relative_path(i) for i in range(len(source))]
     assert order == ["apple/a1.webp", "zebra/more/z2.jpg", "zebra/z1.png"]
     assert [source.label(i) for i in range(3)] == [0, 1, 1]
+    assert source.labels([2, 0]).tolist() == [1, 0] and source.labels().tolist() == [0, 1, 1]
     assert source.describe(0) == str(class_tree / "apple" / "a1.webp")
     shown = FolderSource(class_tree, class_names=["Apple", "Zebra"])
     assert shown.class_names == ("Apple", "Zebra") and shown.label(2) == 1
