@@ -15,8 +15,8 @@ far as the deepest of them. ``batch`` is the batch size an objective is tied to 
 directions ``[B, C]`` or per-element channel lists), or None when it applies to any batch.
 
 Activation tensors are ``[B, C, h, w]`` (post-ReLU, as ``AtlasModel.forward_to`` returns them);
-the image is ``[B, 3, H, W]`` in [0, 1]. Objective arithmetic runs in float32 whatever precision
-the model ran in (mixed precision keeps the objective exact enough to rank tries).
+the image is ``[B, 3, H, W]`` in [0, 1]. Objective arithmetic runs in at least float32 whatever
+precision the model ran in (half-precision activations from autocast are widened first).
 """
 
 from __future__ import annotations
@@ -206,12 +206,15 @@ def _merge_batch(a: Objective, b: Objective) -> int | None:
 # -- helpers ---------------------------------------------------------------------------------
 
 
+def _wide(t: Tensor) -> Tensor:
+    """``t`` in at least float32 (half precision from autocast is widened, float64 kept)."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
 def _activation(ctx: VisContext, layer: str) -> Tensor:
-    """``ctx``'s activation of ``layer`` as float32 ``[B, C, h, w]``."""
+    """``ctx``'s activation of ``layer`` as ``[B, C, h, w]`` (in the model's precision)."""
     a = ctx.layer(layer)
-    if a.dim() == 2:  # logits [B, K]: a 1x1 map
-        a = a[:, :, None, None]
-    return a.float()
+    return a[:, :, None, None] if a.dim() == 2 else a  # logits [B, K]: a 1x1 map
 
 
 def _position(a: Tensor, y: int | None, x: int | None) -> tuple[int, int]:
@@ -221,9 +224,9 @@ def _position(a: Tensor, y: int | None, x: int | None) -> tuple[int, int]:
 
 
 def _at(a: Tensor, y: int | None, x: int | None) -> Tensor:
-    """The channel vectors ``[B, C]`` of ``a [B, C, h, w]`` at one position."""
+    """The channel vectors ``[B, C]`` of ``a [B, C, h, w]`` at one position (>= float32)."""
     yy, xx = _position(a, y, x)
-    return a[:, :, yy, xx]
+    return _wide(a[:, :, yy, xx])
 
 
 def _where(y: int | None, x: int | None) -> str:
@@ -265,11 +268,11 @@ def _pick_channel(a: Tensor, channel: _Constant | int) -> Tensor:
 
 
 def _directions(v: Tensor, what: str) -> tuple[Tensor, int | None]:
-    """A direction ``[C]`` (shared) or ``[B, C]`` (one per element) as float32 ``[1|B, C]``."""
+    """A direction ``[C]`` (shared) or ``[B, C]`` (one per element) as ``[1|B, C]``."""
     if v.dim() == 1:
-        return v.detach().float()[None], None
+        return _wide(v.detach())[None], None
     if v.dim() == 2:
-        return v.detach().float(), v.shape[0]
+        return _wide(v.detach()), v.shape[0]
     raise ValueError(f"{what}: a direction must be [C] or [B, C], got shape {tuple(v.shape)}")
 
 
@@ -297,9 +300,7 @@ def neuron(
     ch, batch, text = _per_element_channels(channel)
 
     def fn(ctx: VisContext) -> Tensor:
-        a = _activation(ctx, layer)
-        yy, xx = _position(a, y, x)
-        return _pick_channel(a[:, :, yy, xx], ch)
+        return _pick_channel(_at(_activation(ctx, layer), y, x), ch)
 
     return Objective(fn, f"neuron({layer}:{text} @ {_where(y, x)})", layers=[layer], batch=batch)
 
@@ -309,7 +310,7 @@ def channel(layer: str, channel: int | Sequence[int]) -> Objective:
     ch, batch, text = _per_element_channels(channel)
 
     def fn(ctx: VisContext) -> Tensor:
-        return _pick_channel(_activation(ctx, layer), ch).mean(dim=(-2, -1))
+        return _wide(_pick_channel(_activation(ctx, layer), ch)).mean(dim=(-2, -1))
 
     return Objective(fn, f"channel({layer}:{text})", layers=[layer], batch=batch)
 
@@ -325,7 +326,7 @@ def direction(layer: str, v: Tensor, *, cosine: bool = False) -> Objective:
     const = _Constant(vs)
 
     def fn(ctx: VisContext) -> Tensor:
-        a = _activation(ctx, layer)
+        a = _wide(_activation(ctx, layer))
         _check_batch(vs, a, "direction")
         d = const.on(a.device)[:, :, None, None]
         score = (a * d).sum(dim=1)
@@ -390,7 +391,7 @@ def atlas_direction(
     """
     vs, batch = _directions(v, "atlas_direction")
     if whitening is not None:
-        s = whitening.detach().float().to(vs.device)
+        s = whitening.detach().to(device=vs.device, dtype=vs.dtype)
         if s.shape != (vs.shape[1], vs.shape[1]):
             raise ValueError(
                 f"atlas_direction: whitening must be [{vs.shape[1]}, {vs.shape[1]}], "
@@ -442,7 +443,7 @@ def border_penalty(width: int = BORDER_WIDTH, grey: float = BORDER_GREY) -> Obje
         raise ValueError(f"border_penalty: width must be >= 1 px, got {width}")
 
     def fn(ctx: VisContext) -> Tensor:
-        image = ctx.image.float()
+        image = _wide(ctx.image)
         h, w = image.shape[-2:]
         mask = torch.ones((h, w), dtype=image.dtype, device=image.device)
         if h > 2 * width and w > 2 * width:

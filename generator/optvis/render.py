@@ -15,9 +15,12 @@ from ``seed`` with :func:`derive_seed`:
   ``derive_seed(seed, t, "icon", icon_seeds[i])``.
 
 So the same seed gives the same icons on CPU, and an icon depends only on its own objective,
-``seed`` and its ``icon_seed``: rendering a batch equals rendering each element alone (up to the
-float rounding of batched convolutions), whatever batch it lands in. The atlas passes cell
-indices as ``icon_seeds`` so a resumed render with another batch size redraws nothing.
+``seed`` and its ``icon_seed``, whatever batch it lands in: rendering a batch equals rendering
+each element alone. The randomness is identical; the arithmetic is equal up to the last-bit
+rounding of batched convolutions, which in float32 a long optimization can amplify (a ReLU
+gate or the objective's 0.1 floor flipping), so exact equality is checked in float64. The
+atlas passes cell indices as ``icon_seeds`` so a resumed render with another batch size gets
+the same icons.
 """
 
 from __future__ import annotations

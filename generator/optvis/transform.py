@@ -89,21 +89,31 @@ def rotate(images: Tensor, degrees: float) -> Tensor:
     """Rotate ``[B, C, H, W]`` counter-clockwise (as displayed) about the image centre.
 
     Bilinear sampling; pixels from outside the image are 0, as ``tf.contrib.image.rotate``.
+    The sampling grid is computed on the images' device from Python scalars: no host-to-device
+    copy, so no synchronization per step on a GPU.
     """
     if degrees == 0:
         return images
     b, _, h, w = images.shape
     a = math.radians(degrees)
     cos, sin = math.cos(a), math.sin(a)
-    # Output pixel (u, v) (centred, y down) samples the input at the inverse rotation; in
-    # normalized coordinates the aspect ratio enters the off-diagonal terms.
-    theta = torch.tensor(
-        [[cos, -sin * h / w, 0.0], [sin * w / h, cos, 0.0]],
-        dtype=images.dtype,
-        device=images.device,
-    ).expand(b, 2, 3)
-    grid = F.affine_grid(theta, [b, images.shape[1], h, w], align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # Pixel centres in normalized coordinates (align_corners=False). Output pixel (x, y)
+    # (centred, y down) samples the input at the inverse rotation; the aspect ratio enters
+    # the cross terms because x and y are normalized by different sides.
+    ys = (torch.arange(h, device=images.device, dtype=images.dtype) * 2 + 1) / h - 1
+    xs = (torch.arange(w, device=images.device, dtype=images.dtype) * 2 + 1) / w - 1
+    ys, xs = ys[:, None], xs[None, :]
+    grid = torch.stack(
+        torch.broadcast_tensors(cos * xs - sin * (h / w) * ys, sin * (w / h) * xs + cos * ys),
+        dim=-1,
+    )
+    return F.grid_sample(
+        images,
+        grid.expand(b, h, w, 2),
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
+    )
 
 
 def random_rotate(degrees: Iterable[float]) -> Transform:

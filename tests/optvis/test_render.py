@@ -43,28 +43,40 @@ def test_same_seed_gives_identical_icons(tiny_model: TinyNet) -> None:
     assert torch.equal(d.images, e.images)
 
 
-def test_batch_elements_do_not_interfere(tiny_model: TinyNet) -> None:
-    """Rendering three different directions in one batch equals rendering each alone."""
-    directions = _directions(3, seed=1)
-    together = render(tiny_model, _atlas(directions), size=SIZE, steps=8, seed=5)
+def test_batch_elements_do_not_interfere() -> None:
+    """Rendering three different directions in one batch equals rendering each alone.
+
+    In float64: the randomness is identical by design, and float64 keeps the last-bit
+    differences of batched convolutions from being amplified (a ReLU gate or the 0.1 floor
+    flipping) over the steps, so the comparison can be tight.
+    """
+    model = TinyNet().double()
+    directions = _directions(3, seed=1).double()
+    common = dict(size=SIZE, steps=8, seed=5, dtype=torch.float64)
+    together = render(model, _atlas(directions), **common)  # type: ignore[arg-type]
     assert together.images.shape == (3, 3, SIZE, SIZE)
     for i in range(3):
         alone = render(
-            tiny_model, _atlas(directions[i : i + 1]), size=SIZE, steps=8, seed=5, icon_seeds=[i]
+            model,
+            _atlas(directions[i : i + 1]),
+            icon_seeds=[i],
+            **common,  # type: ignore[arg-type]
         )
-        assert torch.allclose(alone.images[0], together.images[i], atol=1e-5)
-        assert alone.values[0].item() == pytest.approx(together.values[i].item(), rel=1e-4)
+        assert torch.allclose(alone.images[0], together.images[i], atol=1e-9)
+        assert alone.values[0].item() == pytest.approx(together.values[i].item(), rel=1e-6)
     # and the elements really differ (different directions, different noise)
     assert not torch.allclose(together.images[0], together.images[1], atol=1e-2)
 
 
-def test_icon_seeds_name_the_noise_not_the_position(tiny_model: TinyNet) -> None:
-    d = _directions(2, seed=2)
+def test_icon_seeds_name_the_noise_not_the_position() -> None:
+    model = TinyNet().double()
+    d = _directions(2, seed=2).double()
     swapped = torch.stack([d[1], d[0]])
-    a = render(tiny_model, _atlas(d), size=SIZE, steps=4, icon_seeds=[10, 11])
-    b = render(tiny_model, _atlas(swapped), size=SIZE, steps=4, icon_seeds=[11, 10])
-    assert torch.allclose(a.images[0], b.images[1], atol=1e-5)
-    assert torch.allclose(a.images[1], b.images[0], atol=1e-5)
+    common = dict(size=SIZE, steps=4, dtype=torch.float64)
+    a = render(model, _atlas(d), icon_seeds=[10, 11], **common)  # type: ignore[arg-type]
+    b = render(model, _atlas(swapped), icon_seeds=[11, 10], **common)  # type: ignore[arg-type]
+    assert torch.allclose(a.images[0], b.images[1], atol=1e-9)
+    assert torch.allclose(a.images[1], b.images[0], atol=1e-9)
 
 
 def _evaluate(model: TinyNet, goal: obj.Objective, images: Tensor) -> Tensor:
@@ -147,7 +159,7 @@ def test_no_hooks_are_left_on_the_model() -> None:
 
 def test_the_callers_model_is_restored_even_on_error(tiny_model: TinyNet) -> None:
     tiny_model.train()
-    tiny_model.stages["conv1"][0].bias.requires_grad_(False)  # a caller's own choice
+    next(iter(tiny_model.parameters())).requires_grad_(False)  # a caller's own choice
     flags = [p.requires_grad for p in tiny_model.parameters()]
     weights = [p.detach().clone() for p in tiny_model.parameters()]
     seen: list[tuple[int, int]] = []
