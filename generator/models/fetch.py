@@ -79,6 +79,7 @@ def download(
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     tmp = Path(tmp_name)
+    done = 0
     try:
         h = hashlib.sha256()
         try:
@@ -88,7 +89,6 @@ def download(
             ):
                 length = response.headers.get("Content-Length")
                 total = int(length) if length and length.isdigit() else None
-                done = 0
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)
                     h.update(chunk)
@@ -107,7 +107,7 @@ def download(
                 f" and put it at {dest}",
             ) from err
         finally:
-            if progress is not None:
+            if progress is not None and done:
                 progress.write("\n")
         check_digest(h.hexdigest(), source, where=source.url)
         if validate is not None:
