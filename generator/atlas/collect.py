@@ -45,8 +45,13 @@ COLLECT_VERSION = 1
 class BatchLike(Protocol):
     """What a loader yields (``generator.data.loader.Batch``)."""
 
-    indices: Tensor  # [B] int64, indices into the image source
-    images: Tensor  # [B, 3, S, S] float in [0, 1]
+    @property
+    def indices(self) -> Tensor:
+        """``[B] int64`` indices into the image source."""
+
+    @property
+    def images(self) -> Tensor:
+        """``[B, 3, S, S]`` float in [0, 1]."""
 
 
 #: ``batches(indices)`` yields the images of ``indices`` in that order, batched, skipping

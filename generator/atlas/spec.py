@@ -1,0 +1,351 @@
+"""A computed atlas, as declared by an ``[atlas.<id>]`` table of ``content/<pub>/atlases.toml``.
+
+::
+
+    [atlas.mixed4c]
+    title = "InceptionV1 mixed4c"
+    model = "inceptionv1"          # a built-in model or a [models.<name>] of atlas.toml
+    layer = "mixed4c"
+    dataset = "imagenet"           # a built-in data set or a [datasets.<name>] of atlas.toml
+    samples = 100000               # images drawn from the data set (METHOD.md 1)
+    positions = 1                  # random spatial positions per image
+    seed = 0                       # images, positions, layout
+    grids = [20, 40, 80, 160]      # cells per side of each level (METHOD.md 4)
+    min_count = 5                  # a cell is kept when it holds more samples than this
+    whiten = true                  # default: true except for mixed3a/mixed3b (METHOD.md 5)
+    top_classes = 5                # classes listed per cell
+    float16 = false                # store activations in half precision
+
+    [atlas.mixed4c.layout]         # defaults: the article's settings for the layer (METHOD.md 3)
+    method = "umap"                # or "tsne"
+    n_neighbors = 50
+    min_dist = 0.05
+    metric = "cosine"
+    perplexity = 50                # t-SNE only
+    learning_rate = 10             # t-SNE only
+
+    [atlas.mixed4c.attribution]
+    enabled = true
+    smooth_maxpool = true          # the article's relaxation (METHOD.md 2)
+
+    [atlas.mixed4c.render]         # icon rendering options, passed through to the renderer
+    icon_size = 80
+
+Parsing needs neither torch nor umap. Every problem is reported with its key, the value found
+and what was expected, all at once; unknown keys are problems too (with a "did you mean").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from generator.atlas.layout import EARLY_LAYERS, METHODS, LayoutParams, default_layout_params
+from generator.errors import ConfigError, closest
+
+#: Kinds of computed atlas. Only "layer" is computed so far (class atlases and two-class
+#: comparisons, METHOD.md 6, come later).
+KINDS = ("layer", "class", "comparison")
+SUPPORTED_KINDS = ("layer",)
+
+#: Default number of images: the article found 100k "often sufficient" (METHOD.md 1).
+DEFAULT_SAMPLES = 100_000
+
+#: Largest grid side accepted (the article's finest was 320).
+MAX_GRID = 1024
+
+
+@dataclass(frozen=True)
+class AttributionSpec:
+    """``[atlas.<id>.attribution]``: whether and how samples are attributed to classes."""
+
+    enabled: bool = True
+    smooth_maxpool: bool = True
+
+
+@dataclass(frozen=True)
+class ComputedAtlasSpec:
+    """A validated computed-atlas declaration (see the module docstring for the keys).
+
+    Attributes:
+        id: the atlas id; ``where``: ``file:line`` of its table, for messages.
+        layout: the layout settings, the article's defaults for ``layer`` filled in.
+        render: the ``render`` sub-table, loosely checked, for the icon renderer.
+    """
+
+    id: str
+    where: str
+    title: str
+    model: str
+    layer: str
+    dataset: str
+    kind: str = "layer"
+    samples: int = DEFAULT_SAMPLES
+    positions: int = 1
+    seed: int = 0
+    grids: tuple[int, ...] = (20, 40, 80, 160)
+    min_count: int = 5
+    whiten: bool = True
+    top_classes: int = 5
+    float16: bool = False
+    layout: LayoutParams = field(default_factory=LayoutParams)
+    attribution: AttributionSpec = field(default_factory=AttributionSpec)
+    render: dict[str, Any] = field(default_factory=dict)
+
+
+class SpecProblems(ConfigError):
+    """Every problem of one atlas table; ``problems`` lists ``(key, value, expected)``."""
+
+    def __init__(self, atlas_id: str, where: str, problems: list[tuple[str, Any, str]]) -> None:
+        self.problems = problems
+        lines = [
+            f"atlas.{atlas_id}.{key} = {value!r}: expected {exp}" for key, value, exp in problems
+        ]
+        what = (
+            lines[0]
+            if len(lines) == 1
+            else f"{len(lines)} problems in [atlas.{atlas_id}]:\n"
+            + "\n".join(f"  - {x}" for x in lines)
+        )
+        super().__init__(what, where=where, fix="edit the [atlas.<id>] table named above")
+
+
+# -- value checks: each returns the value (converted) or raises ValueError(expected) ----------
+
+
+def _int(low: int, high: int | None = None) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value < low
+            or (high is not None and value > high)
+        ):
+            raise ValueError(f"an integer >= {low}" + (f" and <= {high}" if high else ""))
+        return value
+
+    return check
+
+
+def _float(low: float, high: float | None = None) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or value < low
+            or (high is not None and value > high)
+        ):
+            raise ValueError(f"a number >= {low}" + (f" and <= {high}" if high else ""))
+        return float(value)
+
+    return check
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("true or false")
+    return value
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("a non-empty string")
+    return value
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(" | ".join(f'"{c}"' for c in choices))
+        return str(value)
+
+    return check
+
+
+def _grids(value: Any) -> tuple[int, ...]:
+    expected = f"a list of distinct integers in [1, {MAX_GRID}], e.g. [20, 40, 80, 160]"
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(
+            isinstance(g, int) and not isinstance(g, bool) and 1 <= g <= MAX_GRID for g in value
+        )
+        or len(set(value)) != len(value)
+    ):
+        raise ValueError(expected)
+    return tuple(sorted(value))
+
+
+#: Top-level keys: name -> check (sub-tables are handled separately).
+_TOP: dict[str, Callable[[Any], Any]] = {
+    "title": _name,
+    "kind": _name,
+    "model": _name,
+    "layer": _name,
+    "dataset": _name,
+    "samples": _int(1),
+    "positions": _int(1),
+    "seed": _int(0),
+    "grids": _grids,
+    "min_count": _int(0),
+    "whiten": _bool,
+    "top_classes": _int(1, 1000),
+    "float16": _bool,
+}
+_REQUIRED = ("model", "layer", "dataset")
+_LAYOUT: dict[str, Callable[[Any], Any]] = {
+    "method": _choice(*METHODS),
+    "n_neighbors": _int(2),
+    "min_dist": _float(0.0, 10.0),
+    "metric": _name,
+    "perplexity": _float(1.0),
+    "learning_rate": _float(1e-6),
+}
+_ATTRIBUTION: dict[str, Callable[[Any], Any]] = {"enabled": _bool, "smooth_maxpool": _bool}
+#: Render keys checked here (others pass through for the renderer to judge).
+_RENDER: dict[str, Callable[[Any], Any]] = {
+    "icon_size": _int(8, 1024),
+    "steps": _int(1),
+    "tries": _int(1),
+    "preset": _name,
+    "batch_size": _int(1),
+}
+_SUBTABLES = ("layout", "attribution", "render")
+
+
+def _check_table(
+    table: dict[str, Any],
+    checks: dict[str, Callable[[Any], Any]],
+    prefix: str,
+    problems: list[tuple[str, Any, str]],
+    *,
+    extra: tuple[str, ...] = (),
+    strict: bool = True,
+) -> dict[str, Any]:
+    """Checked values of ``table``'s known keys; problems (and unknown keys) appended."""
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in checks:
+            try:
+                values[key] = checks[key](value)
+            except ValueError as err:
+                problems.append((prefix + key, value, str(err)))
+        elif key not in extra:
+            if strict:
+                guess = closest(key, [*checks, *extra])
+                hint = f" (did you mean {guess!r}?)" if guess else ""
+                known = ", ".join([*checks, *extra])
+                problems.append((prefix + key, value, f"a known key{hint}: {known}"))
+            else:
+                values[key] = value
+    return values
+
+
+def _subtable(
+    table: dict[str, Any], key: str, problems: list[tuple[str, Any, str]]
+) -> dict[str, Any]:
+    value = table.get(key, {})
+    if not isinstance(value, dict):
+        problems.append((key, value, f"a table ([atlas.<id>.{key}])"))
+        return {}
+    return value
+
+
+def parse_computed_atlas(
+    atlas_id: str, table: dict[str, Any], where: str, config: Any = None
+) -> ComputedAtlasSpec:
+    """Validate one ``[atlas.<id>]`` table of a computed atlas.
+
+    Args:
+        atlas_id: the table's id.
+        table: the parsed TOML table.
+        where: ``file:line`` for messages.
+        config: the project's :class:`generator.config.Config`, if loaded; then ``model`` and
+            ``dataset`` are also checked against atlas.toml's ``[models]``/``[datasets]``.
+
+    Raises:
+        SpecProblems: (a :class:`ConfigError`) listing every problem.
+    """
+    problems: list[tuple[str, Any, str]] = []
+    top = _check_table(table, _TOP, "", problems, extra=_SUBTABLES)
+    for key in _REQUIRED:
+        if key not in table:
+            problems.append((key, None, f"{key} = ... (required for a computed atlas)"))
+    kind = top.get("kind", "layer")
+    if "kind" in top and kind not in KINDS:
+        problems.append(("kind", kind, " | ".join(f'"{k}"' for k in KINDS)))
+    elif kind not in SUPPORTED_KINDS:
+        problems.append(
+            ("kind", kind, f'"layer" ({kind} atlases are not computed by this version yet)')
+        )
+    layout_table = _check_table(_subtable(table, "layout", problems), _LAYOUT, "layout.", problems)
+    attribution = _check_table(
+        _subtable(table, "attribution", problems), _ATTRIBUTION, "attribution.", problems
+    )
+    render = _check_table(
+        _subtable(table, "render", problems), _RENDER, "render.", problems, strict=False
+    )
+    if config is not None:
+        _check_names(top, config, problems)
+    if problems:
+        raise SpecProblems(atlas_id, where, problems)
+    layer = top["layer"]
+    defaults = default_layout_params(layer, kind)
+    layout = LayoutParams(**{**defaults.as_dict(), **layout_table})
+    return ComputedAtlasSpec(
+        id=atlas_id,
+        where=where,
+        title=top.get("title", atlas_id),
+        model=top["model"],
+        layer=layer,
+        dataset=top["dataset"],
+        kind=kind,
+        samples=top.get("samples", DEFAULT_SAMPLES),
+        positions=top.get("positions", 1),
+        seed=top.get("seed", 0),
+        grids=top.get("grids", (20, 40, 80, 160)),
+        min_count=top.get("min_count", 5),
+        whiten=top.get("whiten", layer not in EARLY_LAYERS),
+        top_classes=top.get("top_classes", 5),
+        float16=top.get("float16", False),
+        layout=layout,
+        attribution=AttributionSpec(**attribution),
+        render=render,
+    )
+
+
+def _check_names(top: dict[str, Any], config: Any, problems: list[tuple[str, Any, str]]) -> None:
+    """Model and data set names against atlas.toml (torch-free parsers of those tables)."""
+    from generator.data.registry import BUILTINS as DATASETS
+    from generator.models.spec import BUILTINS as MODELS
+    from generator.models.spec import TORCHVISION_PREFIX
+
+    model = top.get("model")
+    known_models = [*MODELS, *getattr(config, "models", {})]
+    if model and model not in known_models and not model.startswith(TORCHVISION_PREFIX):
+        guess = closest(model, known_models)
+        hint = f" (did you mean {guess!r}?)" if guess else ""
+        problems.append(
+            (
+                "model",
+                model,
+                f"a built-in model or a [models.<name>] of atlas.toml{hint}: "
+                + ", ".join(known_models),
+            )
+        )
+    dataset = top.get("dataset")
+    known_sets = [*DATASETS, *getattr(config, "datasets", {})]
+    if dataset and dataset not in known_sets:
+        guess = closest(dataset, known_sets)
+        hint = f" (did you mean {guess!r}?)" if guess else ""
+        problems.append(
+            (
+                "dataset",
+                dataset,
+                f"a built-in data set or a [datasets.<name>] of atlas.toml{hint}: "
+                + ", ".join(known_sets),
+            )
+        )
