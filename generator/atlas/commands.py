@@ -1,0 +1,143 @@
+"""``atlas compute <atlas-id>...``: run the compute stages of computed atlases, reusing the cache.
+
+Atlas specs are ``[atlas.<id>]`` tables of ``<content>/<publication>/atlases.toml`` (the content
+folder comes from atlas.toml's ``[paths] content``). A table with ``image`` is a precomputed atlas
+and has nothing to compute. Heavy imports (torch, umap) happen inside the handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from generator.errors import AtlasError, ConfigError, unknown_name
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "compute",
+        help="compute atlases' activations, attributions, layouts and grids (cached, resumable)",
+        description="Run the compute stages (collect -> attribute -> layout -> grid) of the "
+        "computed atlases named, reusing every cached artifact; an interrupted run resumes "
+        "where it stopped. Atlases sharing model, data and sampling are collected in one pass.",
+    )
+    p.add_argument("ids", nargs="*", metavar="ATLAS_ID", help="atlas ids ([atlas.<id>] tables)")
+    p.add_argument("--all", action="store_true", help="every computed atlas of the site")
+    p.add_argument("--list", action="store_true", help="list the atlas specs and exit")
+    p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: [compute])")
+    p.add_argument("--batch-size", type=int, default=None, help="images per batch (default 64)")
+    p.add_argument("--workers", type=int, default=None, help="image decoding processes (default 0)")
+    p.set_defaults(func=cmd_compute)
+
+
+def find_atlas_tables(content: Path) -> dict[str, tuple[dict[str, Any], str]]:
+    """``{id: (table, "file:line")}`` of every ``[atlas.<id>]`` in ``content/*/atlases.toml``."""
+    from generator.config import key_lines
+
+    found: dict[str, tuple[dict[str, Any], str]] = {}
+    for file in sorted(content.glob("*/atlases.toml")):
+        text = file.read_text(encoding="utf-8")
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"not valid TOML: {err}", where=str(file)) from err
+        lines = key_lines(text)
+        atlases = doc.get("atlas", {})
+        if not isinstance(atlases, dict):
+            raise ConfigError("atlas must be a table of [atlas.<id>] tables", where=str(file))
+        for atlas_id, table in atlases.items():
+            line = lines.get((f"atlas.{atlas_id}", ""))
+            where = f"{file}:{line}" if line else str(file)
+            if atlas_id in found:
+                raise ConfigError(
+                    f"atlas id {atlas_id!r} is declared twice",
+                    where=where,
+                    expected="ids unique across the whole site",
+                    got=f"also declared at {found[atlas_id][1]}",
+                )
+            if not isinstance(table, dict):
+                raise ConfigError(f"[atlas.{atlas_id}] must be a table", where=where)
+            found[atlas_id] = (table, where)
+    return found
+
+
+def _option(args: argparse.Namespace, compute: dict[str, Any], name: str, default: int) -> int:
+    value = getattr(args, name)
+    if value is None:
+        value = compute.get(name, default)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < (0 if name == "workers" else 1)
+    ):
+        raise ConfigError(
+            f"invalid {name.replace('_', '-')}",
+            where=f"--{name.replace('_', '-')} / [compute] {name}",
+            expected="an integer >= " + ("0" if name == "workers" else "1"),
+            got=repr(value),
+        )
+    return value
+
+
+def cmd_compute(args: argparse.Namespace) -> int:
+    from generator.atlas.spec import parse_computed_atlas
+    from generator.config import load_config
+
+    config = load_config(args.config)
+    tables = find_atlas_tables(config.paths.content)
+    computed_ids = [i for i, (table, _) in tables.items() if "image" not in table]
+    if args.list:
+        for atlas_id, (table, where) in tables.items():
+            kind = "image" if "image" in table else f"{table.get('model')} {table.get('layer')}"
+            print(f"{atlas_id:<24} {kind:<32} {where}")
+        return 0
+    ids = computed_ids if args.all else list(args.ids)
+    if not ids:
+        raise AtlasError(
+            "name the atlases to compute",
+            expected="atlas ids, or --all",
+            fix="`atlas compute --list` shows them",
+            exit_code=2,
+        )
+    specs = []
+    for atlas_id in ids:
+        if atlas_id not in tables:
+            raise unknown_name("atlas", atlas_id, sorted(tables), where=str(config.paths.content))
+        table, where = tables[atlas_id]
+        if "image" in table:
+            raise AtlasError(
+                f"atlas {atlas_id!r} is a precomputed image: there is nothing to compute",
+                where=where,
+                fix="`atlas build` publishes it as it is",
+                exit_code=2,
+            )
+        specs.append(parse_computed_atlas(atlas_id, table, where, config=config))
+
+    from generator.atlas.pipeline import compute_many, describe, resolve_device
+    from generator.atlas.progress import Progress
+
+    device = resolve_device(args.device or str(config.compute.get("device", "auto")))
+    start = time.monotonic()
+    results = compute_many(
+        specs,
+        model_tables=config.models,
+        dataset_tables=config.datasets,
+        cache_dir=config.paths.cache,
+        device=device,
+        progress=Progress(),
+        base_dir=config.root,
+        batch_size=_option(args, config.compute, "batch_size", 64),
+        workers=_option(args, config.compute, "workers", 0),
+    )
+    for result in results:
+        print(describe(result))
+    print(
+        f"{len(results)} atlas(es) in {time.monotonic() - start:.1f}s on {device}; "
+        f"cache: {config.paths.cache}",
+        file=sys.stderr,
+    )
+    return 0
