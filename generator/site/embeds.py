@@ -47,6 +47,8 @@ STOP_KEYS = ("rect", "caption")
 WIDTHS = ("body", "page", "screen")
 DEFAULT_HEIGHT = 560
 
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 _FIGURE_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 Rect = tuple[float, float, float, float]
@@ -116,7 +118,7 @@ def parse_embed(
 ) -> AtlasEmbed:
     """Validate the YAML of an atlas block starting at ``source:line`` (the fence line)."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # a safe loader (C if available)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = line + 1 + (mark.line if mark is not None else 0)

@@ -9,9 +9,10 @@ scheme or host) are not fetched.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from html.parser import HTMLParser
+from html import unescape
 from urllib.parse import unquote, urlsplit
 
 from generator.errors import ContentError, closest
@@ -20,31 +21,39 @@ from generator.errors import ContentError, closest
 _URL_ATTRS = {"href", "src", "poster", "data"}
 
 
-class _Scanner(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.ids: list[str] = []
-        self.refs: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if values.get("id"):
-            self.ids.append(str(values["id"]))
-        if tag == "a" and values.get("name"):
-            self.ids.append(str(values["name"]))
-        for name, value in attrs:
-            if name in _URL_ATTRS and value:
-                self.refs.append(value)
-            elif name == "srcset" and value:
-                self.refs.extend(part.split()[0] for part in value.split(",") if part.strip())
+#: A start tag and its attributes. Text and attribute values in the generated HTML escape
+#: "<", and the inline JSON escapes it too, so every match is a real tag.
+_TAG = re.compile(
+    r"<([a-zA-Z][\w-]*)((?:\s+[^\s=>/]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]+))?)*)\s*/?>"
+)
+_ATTR = re.compile(r"([^\s=>/]+)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+)))?")
 
 
 def scan_html(html: str) -> tuple[list[str], list[str]]:
-    """(element ids, URLs in href/src/srcset/poster attributes) of an HTML document."""
-    scanner = _Scanner()
-    scanner.feed(html)
-    scanner.close()
-    return scanner.ids, scanner.refs
+    """(element ids, URLs in href/src/srcset/poster/data attributes) of an HTML document.
+
+    A regular-expression scan of start tags (several times faster than ``html.parser`` on
+    the pages the build writes); comments are skipped.
+    """
+    ids: list[str] = []
+    refs: list[str] = []
+    for tag in _TAG.finditer(_COMMENT.sub("", html)):
+        for match in _ATTR.finditer(tag.group(2)):
+            name = match.group(1).lower()
+            value = match.group(2) or match.group(3) or match.group(4)
+            if not value:
+                continue
+            value = unescape(value)
+            if name == "id" or (name == "name" and tag.group(1).lower() == "a"):
+                ids.append(value)
+            elif name in _URL_ATTRS:
+                refs.append(value)
+            elif name == "srcset":
+                refs.extend(part.split()[0] for part in value.split(",") if part.strip())
+    return ids, refs
+
+
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 
 @dataclass(frozen=True)

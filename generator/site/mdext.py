@@ -278,6 +278,62 @@ def _atlas_link(ctx: PageContext, element: etree.Element, href: str) -> None:
     element.set("data-atlas-rect", ",".join(f"{v:g}" for v in rect))
 
 
+#: Typographic replacements, in order: dashes, ellipses, then quotes by their left context.
+_TYPOGRAPHY = [
+    (re.compile(r"---"), "\u2014"),
+    (re.compile(r"--"), "\u2013"),
+    (re.compile(r"\.\.\."), "\u2026"),
+    (re.compile(r'(^|[\s(\[{\u2014\u2013-])"'), "\\1\u201c"),
+    (re.compile(r'"'), "\u201d"),
+    (re.compile(r"(^|[\s(\[{\u2014\u2013-])'"), "\\1\u2018"),
+    (re.compile(r"'"), "\u2019"),
+]
+
+#: Elements whose text is code or data, never typeset.
+_LITERAL = {"code", "pre", "kbd", "samp", "script", "style", "math"}
+
+
+class TypographyTreeprocessor(Treeprocessor):
+    """Curly quotes, apostrophes, en/em dashes and ellipses in text (not in code).
+
+    The job of Python-Markdown's ``smarty`` extension at a fraction of its cost: one pass of
+    a few regular expressions over each text node instead of inline patterns tried at every
+    character position (smarty was ~60% of the conversion time of a long article).
+    """
+
+    def run(self, root: etree.Element) -> None:
+        self.previous = " "  # the last character of text before the current node
+        self._typeset(root)
+
+    def _text(self, text: str) -> str:
+        # A quote's direction depends on the character before it, possibly in another node.
+        opener = self.previous.isspace() or self.previous in "([{\u2014\u2013-"
+        typeset = _typeset_text((" " if opener else "a") + text)[1:]
+        self.previous = text[-1]
+        return typeset
+
+    def _typeset(self, element: etree.Element) -> None:
+        if element.tag in _LITERAL:
+            self.previous = (element.text or " ")[-1:] or " "
+            return
+        if element.tag in ("p", "li", "h1", "h2", "h3", "h4", "td", "th", "figcaption"):
+            self.previous = " "  # a new block of text
+        if element.text:
+            element.text = self._text(element.text)
+        for child in element:
+            self._typeset(child)
+            if child.tail:
+                child.tail = self._text(child.tail)
+
+
+def _typeset_text(text: str) -> str:
+    if not any(c in text for c in "-.\"'"):
+        return text
+    for pattern, replacement in _TYPOGRAPHY:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 class SiteExtension(Extension):
     """Registers the site's processors (priorities relative to Python-Markdown's own)."""
 
@@ -292,6 +348,7 @@ class SiteExtension(Extension):
         md.inlinePatterns.register(CitationProcessor(CitationProcessor.PATTERN, md), "cite", 175)
         # after inline (20) and attr_list (8: {.wide} is parsed), before smarty (6) and toc (5)
         md.treeprocessors.register(PageTreeprocessor(md), "atlas_page", 7)
+        md.treeprocessors.register(TypographyTreeprocessor(md), "typography", 6)
 
 
 #: Python-Markdown's built-in extensions the site uses.
@@ -302,7 +359,6 @@ BUILTIN_EXTENSIONS = [
     "attr_list",
     "md_in_html",
     "sane_lists",
-    "smarty",
 ]
 
 

@@ -14,7 +14,7 @@ previous output is still there, byte for byte.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,16 @@ class BuildState:
             {
                 "version": STATE_VERSION,
                 "output": self.output,
-                "pages": {url: asdict(page) for url, page in sorted(self.pages.items())},
+                "pages": {
+                    url: {
+                        "key": p.key,
+                        "html_digest": p.html_digest,
+                        "ids": p.ids,
+                        "refs": p.refs,
+                        "source": p.source,
+                    }
+                    for url, p in sorted(self.pages.items())
+                },
                 "atlases": dict(sorted(self.atlases.items())),
             },
             indent=None,

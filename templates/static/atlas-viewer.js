@@ -85,7 +85,7 @@
       navigatorBackground: window.getComputedStyle(this.stage).backgroundColor,
       visibilityRatio: 0.6,
       constrainDuringPan: true,
-      maxZoomPixelRatio: 3,
+      maxZoomPixelRatio: 8, /* icons stay legible far past 1:1; tours may zoom close */
       animationTime: reducedMotion() ? 0 : 0.9,
       springStiffness: reducedMotion() ? 100 : 7,
       blendTime: 0,
@@ -224,13 +224,31 @@
       },
       leaveHandler: function () { self.hideCell(); }
     }).setTracking(true);
-    /* Keyboard: OpenSeadragon pans and zooms; 0 returns to the figure's view; n/p step the tour;
-       after a keyboard move the info shows the cell at the centre. */
+    /* Keyboard (the canvas has focus): one step per key press, so a tap always moves visibly
+       (OpenSeadragon's own keys move continuously while held); 0/Home returns to the figure's
+       view; n/p step through the tour. After a keyboard move the info shows the centre cell. */
+    var steps = {
+      ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1],
+      a: [-1, 0], d: [1, 0], w: [0, -1], s: [0, 1]
+    };
     viewer.addHandler("canvas-key", function (event) {
       var key = event.originalEvent.key;
-      if (key === "0" || key === "Home") { event.preventDefaultAction = true; self.go(-1); }
-      else if (key === "n" && self.tour.length) { event.preventDefaultAction = true; self.go(self.stop + 1); }
-      else if (key === "p" && self.tour.length) { event.preventDefaultAction = true; self.go(self.stop - 1); }
+      var e = event.originalEvent;
+      if (e.ctrlKey || e.altKey || e.metaKey) return;
+      var vp = viewer.viewport;
+      var moved = true; /* free moves are constrained; tour stops are shown as authored */
+      if (key === "0" || key === "Home") { self.go(-1); moved = false; }
+      else if (key === "n" && self.tour.length) { self.go(self.stop + 1); moved = false; }
+      else if (key === "p" && self.tour.length) { self.go(self.stop - 1); moved = false; }
+      else if (key === "+" || key === "=") vp.zoomBy(1.5);
+      else if (key === "-" || key === "_") vp.zoomBy(1 / 1.5);
+      else if (steps[key]) {
+        var b = vp.getBounds();
+        vp.panBy(new OSD.Point(steps[key][0] * b.width * 0.15, steps[key][1] * b.height * 0.15));
+      } else return;
+      event.preventDefaultAction = true;
+      e.preventDefault();
+      if (moved) vp.applyConstraints();
     });
     viewer.addHandler("animation-finish", function () {
       if (document.activeElement !== viewer.canvas || !self.image) return;
@@ -244,7 +262,7 @@
         else if (action === "zoom-out") viewer.viewport.zoomBy(1 / 1.5);
         else if (action === "reset") self.go(-1);
         else if (action === "fullscreen") viewer.setFullScreen(!viewer.isFullPage());
-        viewer.viewport.applyConstraints();
+        if (action === "zoom-in" || action === "zoom-out") viewer.viewport.applyConstraints();
       });
     });
     var prev = this.figure.querySelector(".atlas-tour-prev");

@@ -22,6 +22,12 @@ def test_scan_html_finds_ids_and_urls() -> None:
     )
     assert ids == ["top", "old"]
     assert refs == ["a.html#x", "i.png", "i.png", "i@2x.png", "s.css?v=1"]
+    ids, refs = scan_html(
+        '<!-- <a href="commented.html"> --><p ID=\'x\' data-x="<no>">id="text"</p>'
+        "<a href=b.html?a=1&amp;b=2>b</a><video poster='p.jpg' controls></video><br/>"
+    )
+    assert ids == ["x"]
+    assert refs == ["b.html?a=1&b=2", "p.jpg"]
 
 
 @pytest.mark.parametrize(

@@ -164,3 +164,14 @@ def test_tour_captions_are_markdown_in_escaped_json() -> None:
     text = script_json({"caption": "</script><script>alert(1)</script>", "x": "a & b \u2028"})
     assert "</script>" not in text and "<" not in text and "&" not in text
     assert json.loads(text)["caption"] == "</script><script>alert(1)</script>"
+
+
+def test_typography_curls_quotes_and_dashes_outside_code() -> None:
+    html, _ = convert(
+        '"Hello," she said -- it\'s *the* "best" --- isn\'t it... (a \'quote\') `"code"` '
+        'and *x*"y"\n\n    "indented code" -- kept\n'
+    )
+    assert "<p>“Hello,” she said – it’s <em>the</em> “best” — isn’t it… (a ‘quote’)" in html
+    assert '<code>"code"</code>' in html
+    assert "<em>x</em>”y”" in html  # a quote after a word in another node closes
+    assert '"indented code" -- kept' in html
