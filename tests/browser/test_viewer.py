@@ -94,7 +94,7 @@ def _build_site(tmp_path: Path, case: Case) -> Path:
     write(
         root / "content/study/atlases.toml",
         f'[atlas.{case.name}]\nimage = "{case.image}"\ngrid = {case.grid}\n'
-        f"icon_size = {case.icon}\ntitle = \"The {case.name} atlas\"\n",
+        f'icon_size = {case.icon}\ntitle = "The {case.name} atlas"\n',
     )
     build(load_config(root / "atlas.toml"), strict=True, log=None)
     return root / "www"
@@ -139,7 +139,9 @@ def _cells(www: Path, case: Case) -> tuple[tuple[int, int], tuple[int, int] | No
     doc = json.loads((www / f"repo/atlases/{case.name}/cells-{case.grid}.json").read_text())
     occupied = {(c[0], c[1]) for c in doc["cells"]}
     everything = [(c, r) for r in range(case.grid) for c in range(case.grid)]
-    middle = min(occupied, key=lambda cell: abs(cell[0] - case.grid / 2) + abs(cell[1] - case.grid / 2))
+    middle = min(
+        occupied, key=lambda cell: abs(cell[0] - case.grid / 2) + abs(cell[1] - case.grid / 2)
+    )
     empty = next((cell for cell in everything if cell not in occupied), None)
     return middle, empty
 
@@ -172,7 +174,9 @@ def test_viewer_loads_hovers_tours_links_and_keys(
     for cell, word in ((occupied, None), (empty, "empty")):
         if cell is None:
             continue
-        point = page.evaluate(IMAGE_TO_PAGE_JS, ["fig", (cell[0] + 0.5) * size, (cell[1] + 0.5) * size])
+        point = page.evaluate(
+            IMAGE_TO_PAGE_JS, ["fig", (cell[0] + 0.5) * size, (cell[1] + 0.5) * size]
+        )
         page.mouse.move(*point)
         info = page.locator("#fig .atlas-cellinfo")
         info.wait_for(state="visible")
