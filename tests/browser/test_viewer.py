@@ -247,3 +247,30 @@ def test_without_javascript_the_static_image_shows(
     page.screenshot(path=artifacts_dir / "viewer-nojs.png", full_page=True)
     assert problems == []
     context.close()
+
+
+def test_reduced_motion_and_print(
+    browser: Any, serve: Any, tmp_path: Path, artifacts_dir: Path
+) -> None:
+    case = Case("drawn", draw_grid(tmp_path / "drawn.png"), 10, 32)
+    base = serve(_build_site(tmp_path, case))
+    context = browser.new_context(reduced_motion="reduce", viewport={"width": 1000, "height": 900})
+    page = context.new_page()
+    problems = _track(page)
+    page.goto(base + "repo/study/viewer.html")
+    page.locator("#fig").scroll_into_view_if_needed()
+    page.wait_for_selector("#fig[data-loaded=true]", timeout=20_000)
+    page.click("#fig .atlas-tour-next")
+    # no animation: the viewport is at the stop as soon as the click is handled
+    _assert_shows(page.evaluate(BOUNDS_JS, "fig"), [0, 0, 80, 80], case.side)
+
+    page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+    page.emulate_media(media="print")
+    printed = page.locator("#fig img.atlas-print")
+    printed.wait_for(state="visible")
+    page.wait_for_function("document.querySelector('#fig img.atlas-print').naturalWidth === 320")
+    assert not page.locator("#fig .atlas-stage").is_visible()
+    assert not page.locator(".site-header").is_visible()
+    page.screenshot(path=artifacts_dir / "viewer-print.png", full_page=True)
+    assert problems == []
+    context.close()
