@@ -229,7 +229,7 @@ def write(prepared: Prepared) -> BuildReport:
         for atlas_id, bundle in p.bundles.items():
             key = _atlas_key(bundle, config)
             old = output / "atlases" / atlas_id
-            if p.state.atlases.get(atlas_id) == key and (old / "viewer.json").is_file():
+            if p.state.atlases.get(atlas_id) == key and _intact_atlas(old):
                 atlas_specs.link_tree(old, tmp / "atlases" / atlas_id)
             else:
                 atlas_specs.publish_bundles(
@@ -317,6 +317,15 @@ def _atlas_key(bundle: AtlasBundle, config: Config) -> str:
         stat = (bundle.root / name).stat()
         stats.append((name, stat.st_size, stat.st_mtime_ns))
     return digest(str(bundle.root), stats, dataclasses.asdict(config.tiles))
+
+
+def _intact_atlas(folder: Path) -> bool:
+    """Whether a previously published atlas folder has its files and every tile."""
+    from generator.tiles import check_dzi
+
+    if not all((folder / name).is_file() for name in ATLAS_FILES):
+        return False
+    return not check_dzi(folder / "atlas.dzi")
 
 
 def _json_key(*parts: Any) -> str:

@@ -118,8 +118,12 @@ def test_incremental_rebuilds_only_what_changed(
 
     (project / "site/study/second.html").write_text("tampered")
     assert build(config, log=None).rendered == 1  # outputs are verified, not trusted
-    shutil.rmtree(project / "site")
     monkeypatch.undo()
+    tile = sorted((project / "site/atlases/grid/atlas_files").rglob("*.png"))[-1]
+    tile.unlink()
+    build(config, log=None)  # a damaged atlas folder is published again, not reused
+    assert tile.is_file()
+    shutil.rmtree(project / "site")
     assert build(config, log=None).rendered == 4  # no previous output: everything again
 
 
