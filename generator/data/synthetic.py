@@ -74,12 +74,19 @@ class SyntheticWorld(ImageSource):
 
 
 def preview(
-    path: str | Path, n_per_class: int = 8, *, seed: int = 0, size: int = 64, scale: int = 2
+    path: str | Path,
+    n_per_class: int = 8,
+    *,
+    seed: int = 0,
+    size: int = 64,
+    scale: int = 2,
+    colours: int | None = None,
 ) -> Path:
     """Write a contact sheet PNG: one row per class, ``n_per_class`` images, names on the left.
 
     Images are the first ``n_per_class`` of each class (indices below ``K * n_per_class``),
-    enlarged ``scale`` times with nearest-neighbour so pixels stay visible.
+    enlarged ``scale`` times with nearest-neighbour so pixels stay visible. ``colours`` (at most
+    256) saves a palette image of that many colours instead: a few times smaller, for docs.
     """
     from PIL import Image, ImageDraw
 
@@ -98,5 +105,8 @@ def preview(
             sheet.paste(tile, (margin + j * (cell + gap), top))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path)
+    if colours is not None:
+        palette = sheet.quantize(colours)  # Pillow dithers only onto a given palette
+        sheet = sheet.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG)
+    sheet.save(path, optimize=True)
     return path

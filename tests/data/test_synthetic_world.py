@@ -102,3 +102,7 @@ def test_preview_writes_a_contact_sheet(tmp_path: Path) -> None:
     path = preview(tmp_path / "sheet.png", 2, size=16, scale=1)
     with Image.open(path) as sheet:
         assert sheet.size == (110 + 2 * 20, len(CLASS_NAMES) * 20)
+        assert sheet.mode == "RGB"
+    small = preview(tmp_path / "small.png", 1, size=16, scale=1, colours=16)
+    with Image.open(small) as sheet:
+        assert sheet.mode == "P" and len(sheet.getcolors() or []) <= 16
