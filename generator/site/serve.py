@@ -32,15 +32,34 @@ POLL_SECONDS = 0.5
 #: Where the injected script asks for the build generation.
 RELOAD_PATH = "/__atlas__/reload"
 
-_RELOAD_SCRIPT = """<script>(function(){var v=%d;function show(e){var b=document.getElementById(
-"atlas-build-error");if(!e){if(b)b.remove();return}if(!b){b=document.createElement("pre");
-b.id="atlas-build-error";b.setAttribute("role","alert");b.style.cssText="position:fixed;left:0;
-right:0;bottom:0;max-height:50vh;overflow:auto;margin:0;padding:1rem;z-index:9999;background:#b00020;
-color:#fff;font:13px/1.4 monospace;white-space:pre-wrap";document.body.appendChild(b)}
-b.textContent="atlas build failed:\\n"+e}function poll(){fetch("%s?since="+v).then(function(r){
-return r.json()}).then(function(s){if(s.generation!==v&&!s.error){location.reload();return}
-show(s.error);setTimeout(poll,1000)}).catch(function(){setTimeout(poll,2000)})}
-setTimeout(poll,1000)})();</script>"""
+_RELOAD_SCRIPT = """<script>
+(function () {
+  var generation = %d;
+  var style = "position:fixed;left:0;right:0;bottom:0;max-height:50vh;overflow:auto;margin:0;" +
+    "padding:1rem;z-index:9999;background:#b00020;color:#fff;font:13px/1.4 monospace;" +
+    "white-space:pre-wrap";
+  function show(error) {
+    var banner = document.getElementById("atlas-build-error");
+    if (!error) { if (banner) banner.remove(); return; }
+    if (!banner) {
+      banner = document.createElement("pre");
+      banner.id = "atlas-build-error";
+      banner.setAttribute("role", "alert");
+      banner.style.cssText = style;
+      document.body.appendChild(banner);
+    }
+    banner.textContent = "atlas build failed:\\n" + error;
+  }
+  function poll() {
+    fetch("%s?since=" + generation).then(function (r) { return r.json(); }).then(function (s) {
+      if (s.generation !== generation && !s.error) { location.reload(); return; }
+      show(s.error);
+      setTimeout(poll, 1000);
+    }).catch(function () { setTimeout(poll, 2000); });
+  }
+  setTimeout(poll, 1000);
+})();
+</script>"""
 
 
 def check_loopback(host: str) -> None:
