@@ -261,7 +261,7 @@
         if (action === "zoom-in") viewer.viewport.zoomBy(1.5);
         else if (action === "zoom-out") viewer.viewport.zoomBy(1 / 1.5);
         else if (action === "reset") self.go(-1);
-        else if (action === "fullscreen") viewer.setFullScreen(!viewer.isFullPage());
+        else if (action === "fullscreen") self.toggleFullscreen();
         if (action === "zoom-in" || action === "zoom-out") viewer.viewport.applyConstraints();
       });
     });
@@ -269,6 +269,12 @@
     var next = this.figure.querySelector(".atlas-tour-next");
     if (prev) prev.addEventListener("click", function () { self.go(self.stop - 1); });
     if (next) next.addEventListener("click", function () { self.go(self.stop + 1); });
+  };
+
+  /* Full screen for the stage (viewer and its controls); Esc or the button leaves it. */
+  AtlasViewer.prototype.toggleFullscreen = function () {
+    if (document.fullscreenElement === this.stage) document.exitFullscreen();
+    else if (this.stage.requestFullscreen) this.stage.requestFullscreen();
   };
 
   /* Go to tour stop i (-1: the figure's initial view) and update the tour's controls. */
@@ -295,7 +301,7 @@
     event.preventDefault();
     var rect = link.getAttribute("data-atlas-rect").split(",").map(Number);
     av.figure.scrollIntoView({ behavior: reducedMotion() ? "auto" : "smooth", block: "nearest" });
-    av.start().then(function () { av.fit(rect); });
+    av.start().then(function () { av.fit(rect); }, function () { /* shown in the figure */ });
   });
 
   window.addEventListener("beforeprint", function () {

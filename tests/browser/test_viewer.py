@@ -249,7 +249,7 @@ def test_without_javascript_the_static_image_shows(
     context.close()
 
 
-def test_reduced_motion_and_print(
+def test_reduced_motion_controls_and_print(
     browser: Any, serve: Any, tmp_path: Path, artifacts_dir: Path
 ) -> None:
     case = Case("drawn", draw_grid(tmp_path / "drawn.png"), 10, 32)
@@ -263,6 +263,18 @@ def test_reduced_motion_and_print(
     page.click("#fig .atlas-tour-next")
     # no animation: the viewport is at the stop as soon as the click is handled
     _assert_shows(page.evaluate(BOUNDS_JS, "fig"), [0, 0, 80, 80], case.side)
+
+    before = page.evaluate(BOUNDS_JS, "fig")
+    page.click("#fig [data-action=zoom-in]")
+    assert page.evaluate(BOUNDS_JS, "fig")[2] < before[2] * 0.9
+    page.click("#fig [data-action=reset]")
+    _assert_shows(page.evaluate(BOUNDS_JS, "fig"), [0, 0, case.side, case.side], case.side)
+    page.click("#fig [data-action=fullscreen]")
+    page.wait_for_function(
+        "document.fullscreenElement === document.querySelector('#fig .atlas-stage')"
+    )
+    page.click("#fig [data-action=fullscreen]")
+    page.wait_for_function("document.fullscreenElement === null")
 
     page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
     page.emulate_media(media="print")
