@@ -75,6 +75,8 @@ def test_batches_have_the_promised_shapes_dtypes_and_range() -> None:
     assert torch.equal(same_size.images[0], expected)
 
 
+# torch warns when asked for more workers than the machine has cores (1-core CI runners).
+@pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")
 def test_workers_do_not_change_the_batches(bad_tree: Path) -> None:
     source = FolderSource(bad_tree)
     runs = []
@@ -104,3 +106,13 @@ def test_a_clean_pass_is_silent_and_unlabelled_folders_give_minus_one(class_tree
     source = FolderSource(class_tree, labels="none")
     (batch,) = iterate_batches(source, [0, 1, 2], size=5, resize="center-crop", device=CPU)
     assert batch.labels.tolist() == [-1, -1, -1]
+
+
+def test_warn_false_leaves_the_warning_to_the_caller(bad_tree: Path) -> None:
+    source = FolderSource(bad_tree)
+    report = LoadReport()
+    for part in (range(0, 6), range(6, len(source))):  # two passes, one report, no warning
+        list(iterate_batches(source, part, size=4, device=CPU, report=report, warn=False))
+    assert (report.loaded, report.skipped) == (7, 4)
+    with pytest.warns(ImageDataWarning, match="skipped 4"):
+        report.warn(source.name)
