@@ -8,7 +8,7 @@ import pytest
 from sitekit import write
 
 from generator.config import load_config
-from generator.errors import BudgetError, ContentError
+from generator.errors import BudgetError, ContentError, SetupError
 from generator.site.output import OutputPlan, check_budget, human_bytes, measure
 from generator.site.state import BuildState, PageState
 
@@ -59,3 +59,17 @@ def test_state_round_trips_and_belongs_to_one_output(tmp_path: Path) -> None:
     assert BuildState.load(tmp_path / "state.json", tmp_path / "other").pages == {}
     site.rmdir()
     assert BuildState.load(tmp_path / "state.json", site).pages == {}  # no output: no reuse
+
+
+def test_missing_openseadragon_says_to_run_npm_ci(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import generator.site.output as output
+
+    write(tmp_path / "atlas.toml", '[site]\ntitle = "T"\nsite_url = "https://e.org/"\n')
+    config = load_config(tmp_path / "atlas.toml")
+    assert output.find_openseadragon(config).name == "openseadragon"
+    monkeypatch.setattr(output, "OSD_BUILD", Path("node_modules/nowhere"))
+    with pytest.raises(SetupError, match="OpenSeadragon is not installed") as info:
+        output.find_openseadragon(config)
+    assert "npm ci" in (info.value.fix or "")
