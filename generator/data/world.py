@@ -3,12 +3,12 @@
 Twelve classes that a person tells apart at a glance and that share parts, so an atlas of a
 model trained on them has neighbourhoods to show:
 
-========================  ===================================================================
+=========================  ==================================================================
 shapes (figure on ground)  circle, ring, target (concentric rings), triangle, square, star
 textures (whole frame)     stripes, checkerboard, dots, waves (bent stripes)
-composites                 striped disc (stripes inside a disc), dotted square (dots inside a
-                           square)
-========================  ===================================================================
+composites                 striped disc (stripes inside a disc), dotted square (dots inside
+                           a square)
+=========================  ==================================================================
 
 Nuisances: position, size, rotation, one or two objects, colours (any hue, figure and ground
 kept apart in luma), ground shading, cloudy grounds, clutter specks, lighting gradients; for
@@ -16,8 +16,9 @@ textures orientation, period, phase, duty, lattice kind, wave amplitude and wave
 
 Image ``i`` is a pure function of ``(seed, size, i)``: its label comes from a seeded shuffle of
 each block ``[bK, bK + K)`` of indices (so each such block holds every class once, and any
-range of ``n`` indices holds ``n / K`` of each class, within two), its parameters from a counter-based hash (see :mod:`generator.data.procedural`). It is the same
-bytes whether drawn alone or in any batch. :func:`render_batch` draws many images with numpy
+range of ``n`` indices holds ``n / K`` of each class, within two), its parameters from a
+counter-based hash (see :mod:`generator.data.procedural`). It is the same bytes whether drawn
+alone or in any batch. :func:`render_batch` draws many images with numpy
 (thousands per second on one core at 64 px; ``bench/data.py``).
 """
 
