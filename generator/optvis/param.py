@@ -107,14 +107,13 @@ def normal(
     else:
         if len(generator) != batch:
             raise ValueError(f"{len(generator)} generators for a batch of {batch} images")
-        noise = torch.stack(
-            [
-                torch.randn(tuple(shape), generator=g, device=g.device, dtype=torch.float32).to(
-                    device
-                )
-                for g in generator
-            ]
-        )
+        draws = [
+            torch.randn(tuple(shape), generator=g, device=g.device, dtype=torch.float32)
+            for g in generator
+        ]
+        if len({d.device for d in draws}) > 1:
+            draws = [d.to(device) for d in draws]
+        noise = torch.stack(draws)  # on the generators' device: one copy to ``device`` below
     return (noise * sd).to(device=device, dtype=dtype)
 
 

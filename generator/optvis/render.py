@@ -26,7 +26,6 @@ the same icons.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -124,7 +123,10 @@ def render(
             term alone, as the recipe did, when ``objective`` includes the border penalty.
         device: where to optimize (default: the model's device); ``dtype``: the parameters'.
         autocast: ``torch.bfloat16`` or ``torch.float16`` runs the model's forward in mixed
-            precision (objectives stay float32); None for full precision.
+            precision during the steps (objectives stay float32; the final evaluation that
+            ranks tries runs in full precision); None for full precision. float16 adds dynamic
+            loss scaling (its gradients underflow otherwise), which skips a step for the whole
+            batch when any gradient overflows: bfloat16 needs none and is the better choice.
         channels_last: run the model in the channels-last memory format (GPU speed).
         progress: called as ``progress(steps_done, steps_total)`` after each step.
 
@@ -144,16 +146,15 @@ def render(
     transform = compose(standard_transforms((height, width)) if transforms is None else transforms)
     selector = objective if select_by is None else select_by
     layers = sorted(objective.layers | selector.layers)
-    amp = functools.partial(
-        torch.autocast, device_type=dev.type, dtype=autocast, enabled=autocast is not None
-    )
+    if autocast not in (None, torch.bfloat16, torch.float16):
+        raise ValueError(f"render: autocast must be None, bfloat16 or float16, got {autocast}")
 
-    def activations(images: Tensor) -> dict[str, Tensor]:
+    def activations(images: Tensor, mixed: bool) -> dict[str, Tensor]:
         if not layers:
             return {}
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        with amp():
+        with torch.autocast(dev.type, dtype=autocast, enabled=mixed and autocast is not None):
             return model.forward_to(images, layers)
 
     best_images: Tensor | None = None
@@ -165,18 +166,20 @@ def render(
             icon_gens = [_cpu_generator(derive_seed(base, t, "icon", s)) for s in seeds]
             params, image_f = param(b, height, width, generator=icon_gens, device=dev, dtype=dtype)
             optimizer = torch.optim.Adam(params, lr=lr)
+            scaler = torch.amp.GradScaler(dev.type, enabled=autocast == torch.float16)
             for step in range(steps):
                 optimizer.zero_grad(set_to_none=True)
                 image = image_f()
-                acts = activations(transform(image, transform_gen))
+                acts = activations(transform(image, transform_gen), mixed=True)
                 value = objective(VisContext(acts, image))
-                (-value.sum()).backward()
-                optimizer.step()
+                scaler.scale(-value.sum()).backward()
+                scaler.step(optimizer)
+                scaler.update()
                 if progress is not None:
                     progress(t * steps + step + 1, total)
             with torch.no_grad():
                 image = image_f()
-                final = selector(VisContext(activations(image), image)).float().cpu()
+                final = selector(VisContext(activations(image, mixed=False), image)).float().cpu()
             try_values[t] = final
             images = image.detach().float().cpu()
             if best_images is None:

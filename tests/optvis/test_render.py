@@ -187,9 +187,12 @@ def test_channels_last_and_mixed_precision_options(tiny_model: TinyNet) -> None:
     assert torch.allclose(plain.images, cl.images, atol=1e-4)
     assert all(p.is_contiguous() for p in tiny_model.parameters())  # memory format restored
     start = render(tiny_model, goal, size=SIZE, steps=0, seed=0)
-    bf16 = render(tiny_model, goal, size=SIZE, steps=3, seed=0, autocast=torch.bfloat16)
-    assert bf16.values.dtype == torch.float32
-    assert torch.all(bf16.values > start.values)  # values are evaluated in full precision
+    for amp in (torch.bfloat16, torch.float16):  # float16 with dynamic loss scaling
+        mixed = render(tiny_model, goal, size=SIZE, steps=3, seed=0, autocast=amp)
+        assert mixed.values.dtype == torch.float32  # the final evaluation is full precision
+        assert torch.all(mixed.values > start.values)
+    with pytest.raises(ValueError, match="autocast must be"):
+        render(tiny_model, goal, size=SIZE, steps=1, autocast=torch.float64)
 
 
 def test_argument_errors(tiny_model: TinyNet) -> None:
