@@ -240,15 +240,16 @@
       if (key === "0" || key === "Home") { self.go(-1); moved = false; }
       else if (key === "n" && self.tour.length) { self.go(self.stop + 1); moved = false; }
       else if (key === "p" && self.tour.length) { self.go(self.stop - 1); moved = false; }
-      else if (key === "+" || key === "=") vp.zoomBy(1.5);
-      else if (key === "-" || key === "_") vp.zoomBy(1 / 1.5);
+      else if (key === "+" || key === "=") vp.zoomBy(1.5, null, reducedMotion());
+      else if (key === "-" || key === "_") vp.zoomBy(1 / 1.5, null, reducedMotion());
       else if (steps[key]) {
         var b = vp.getBounds();
-        vp.panBy(new OSD.Point(steps[key][0] * b.width * 0.15, steps[key][1] * b.height * 0.15));
+        var delta = new OSD.Point(steps[key][0] * b.width * 0.15, steps[key][1] * b.height * 0.15);
+        vp.panBy(delta, reducedMotion());
       } else return;
       event.preventDefaultAction = true;
       e.preventDefault();
-      if (moved) vp.applyConstraints();
+      if (moved) vp.applyConstraints(reducedMotion());
     });
     viewer.addHandler("animation-finish", function () {
       if (document.activeElement !== viewer.canvas || !self.image) return;
@@ -258,11 +259,12 @@
     this.figure.querySelectorAll(".atlas-controls button").forEach(function (button) {
       button.addEventListener("click", function () {
         var action = button.getAttribute("data-action");
-        if (action === "zoom-in") viewer.viewport.zoomBy(1.5);
-        else if (action === "zoom-out") viewer.viewport.zoomBy(1 / 1.5);
+        var now = reducedMotion();
+        if (action === "zoom-in") viewer.viewport.zoomBy(1.5, null, now);
+        else if (action === "zoom-out") viewer.viewport.zoomBy(1 / 1.5, null, now);
         else if (action === "reset") self.go(-1);
         else if (action === "fullscreen") self.toggleFullscreen();
-        if (action === "zoom-in" || action === "zoom-out") viewer.viewport.applyConstraints();
+        if (action === "zoom-in" || action === "zoom-out") viewer.viewport.applyConstraints(now);
       });
     });
     var prev = this.figure.querySelector(".atlas-tour-prev");
