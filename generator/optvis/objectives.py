@@ -246,8 +246,12 @@ class _Constant:
         return self._copies[device]
 
 
-def _per_element_channels(channel: int | Sequence[int]) -> tuple[_Constant | int, int | None, str]:
+def _per_element_channels(
+    channel: int | Sequence[int] | Tensor,
+) -> tuple[_Constant | int, int | None, str]:
     """A single channel index, or one per batch element: (value, batch, text)."""
+    if isinstance(channel, Tensor):
+        channel = channel.tolist()
     if not isinstance(channel, Sequence):
         return int(channel), None, str(int(channel))
     channels = [int(c) for c in channel]
@@ -291,11 +295,15 @@ def _direction_text(vs: Tensor, batch: int | None) -> str:
 
 
 def neuron(
-    layer: str, channel: int | Sequence[int], *, y: int | None = None, x: int | None = None
+    layer: str,
+    channel: int | Sequence[int] | Tensor,
+    *,
+    y: int | None = None,
+    x: int | None = None,
 ) -> Objective:
     """One neuron: ``a[b, channel, y, x]`` (centre position by default).
 
-    ``channel`` may be a list with one channel per batch element.
+    ``channel`` may be a list (or 1-D tensor) with one channel per batch element.
     """
     ch, batch, text = _per_element_channels(channel)
 
@@ -305,7 +313,7 @@ def neuron(
     return Objective(fn, f"neuron({layer}:{text} @ {_where(y, x)})", layers=[layer], batch=batch)
 
 
-def channel(layer: str, channel: int | Sequence[int]) -> Objective:
+def channel(layer: str, channel: int | Sequence[int] | Tensor) -> Objective:
     """One channel: the spatial mean of ``a[b, channel]``; a list gives one per element."""
     ch, batch, text = _per_element_channels(channel)
 

@@ -34,6 +34,9 @@ def test_neuron_and_channel_values() -> None:
     assert per_element.batch == 2
     expected = torch.stack([a[0, 1].mean(), a[1, 3].mean()])
     assert torch.allclose(per_element(ctx), expected)
+    as_tensor = obj.neuron("a", torch.tensor([0, 2]))
+    assert torch.equal(as_tensor(ctx), torch.stack([a[0, 0, 1, 2], a[1, 2, 1, 2]]))
+    assert torch.equal(obj.neuron("a", torch.tensor(2))(ctx), a[:, 2, 1, 2])
 
 
 def test_direction_values() -> None:
