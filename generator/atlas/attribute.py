@@ -8,7 +8,9 @@ logits along the tangent ``T`` that equals ``h`` at ``(y, x)`` and zero elsewher
 (``torch.func.jvp`` through ``model.logits_from(layer, .)``), for a whole batch of samples at
 once. Reverse mode would need one backward pass per class.
 
-When an operation of the model has no forward-mode derivative, the same ``J T`` comes from the
+Convolutions and eval-mode batch norms propagate only the input's tangent during that pass
+(:mod:`.tangents`: torch's own rule also convolves a zero weight tangent, 3 convolutions
+instead of 2). When an operation of the model has no forward-mode derivative, the same ``J T`` comes from the
 *double-vjp trick*: ``g(u) = J^T u`` is linear in ``u``, so the vector-Jacobian product of ``g``
 with cotangent ``T`` is ``J T`` (two backward passes, still independent of ``K``).
 
@@ -116,10 +118,12 @@ class Attributor:
         import torch
         from torch.func import jvp
 
+        from generator.atlas.tangents import input_tangents_only
+
         def logits(a: Tensor) -> Tensor:
             return self.model.logits_from(self.layer, a, images)
 
-        with torch.no_grad(), self._relaxed():
+        with torch.no_grad(), self._relaxed(), input_tangents_only(self.model):
             directional = jvp(logits, (activation,), (tangent,))[1]
         return directional.float()
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 import pytest
 import torch
 from torch import Tensor, nn
+from torch.func import jvp
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from generator.atlas.attribute import Attributor, brute_force_attributions, position_tangent
+from generator.atlas.tangents import input_tangents_only
+from generator.models.registry import load_model
 
 from .conftest import TinyModel
 
@@ -114,3 +121,44 @@ def test_unknown_layer_and_method_are_refused() -> None:
         Attributor(model, "mixed9z")
     with pytest.raises(ValueError, match="method"):
         Attributor(model, "mixed3a", method="finite-differences")
+
+
+class _CountConvolutions(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        if func.overloadpacket is torch.ops.aten.convolution:
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_lean_tangent_rules_skip_the_zero_weight_convolution_and_are_removed() -> None:
+    model = TinyModel()
+    act, _ = _samples(model, "mixed3a", n=2)
+
+    def convolutions(lean: bool) -> tuple[int, Tensor]:
+        counter = _CountConvolutions()
+        context = input_tangents_only(model) if lean else contextlib.nullcontext()
+        with torch.no_grad(), context, counter:
+            out = jvp(lambda a: model.logits_from("mixed3a", a), (act,), (act,))[1]
+        return counter.count, out
+
+    (plain, expected), (lean, got) = convolutions(False), convolutions(True)
+    assert (plain, lean) == (3, 2)  # mixed4a's one convolution: primal, input and weight tangents
+    torch.testing.assert_close(got, expected)
+    with input_tangents_only(model) as switched:
+        assert switched == 3  # the three Conv2d
+    assert all("forward" not in m.__dict__ for m in model.modules())
+
+
+def test_a_batch_norm_model_from_the_registry_matches_brute_force() -> None:
+    model = load_model("demo", device=torch.device("cpu"), weights="random")
+    images = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        act = model.forward_to(images, ["mixed4a"])["mixed4a"]
+    positions = torch.tensor([[0, 0], [1, 2], [3, 3]])
+    expected = brute_force_attributions(model, "mixed4a", act, positions)
+    got = Attributor(model, "mixed4a", method="jvp")(act, positions)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
