@@ -55,7 +55,9 @@ def publish_atlas(
     bundle: AtlasBundle, dest: Path, settings: TileSettings, cache_dir: Path
 ) -> PublishedAtlas:
     """Write ``dest/``: ``viewer.json``, ``atlas.dzi``, ``atlas_files/``, ``cells-<G>.json``
-    per level and ``fallback.jpg``, replacing any previous ``dest`` in one rename.
+    per level and ``fallback.jpg`` (and the viewer data folders ``bundle.info["viewer"]``
+    names: ``examples-<G>/``, ``heatmap-<G>/``, see :mod:`generator.viewerdata`), replacing
+    any previous ``dest`` in one rename.
 
     Everything is checked before anything is written: the levels' sizes (semantic zoom needs
     sides halving coarse to fine, see :func:`generator.tiles.pyramid.plan_spans`), the level
@@ -66,7 +68,8 @@ def publish_atlas(
         ConfigError: levels whose sides are not the finest side over distinct powers of two;
             a background that is not a hex colour.
         ContentError: a missing, unreadable or wrongly sized level image, a cells document
-            that is missing, not JSON or for another grid.
+            that is missing, not JSON or for another grid, a viewer data folder that is
+            missing or for a grid the bundle lacks.
     """
     dest, cache_dir = Path(dest), Path(cache_dir)
     where = str(bundle.root / "bundle.json")
@@ -83,14 +86,29 @@ def publish_atlas(
                 fix="recompute the atlas (`atlas compute <id>`) or rebuild",
             )
     cells = [_cells_bytes(bundle, level) for level in bundle.levels]
+    blocks = [cells_blocks(data) for data in cells]
+    extras = viewer_extras(bundle)
 
     entry = _cached_pyramid(images, spans, settings, background, cache_dir)
     record = json.loads((entry / _RECORD).read_text())
-    manifest = viewer_manifest(bundle, spans, settings, tuple(record["fallback"]))
+    facts = [  # no samples: a precomputed image (counts unknown)
+        {
+            **({"samples": samples} if samples else {}),
+            **({"cells_block": CELLS_BLOCK} if parts else {}),
+        }
+        for samples, parts in blocks
+    ]
+    manifest = viewer_manifest(bundle, spans, settings, tuple(record["fallback"]), facts)
     with atomic_dir(dest) as tmp:
         link_tree(entry, tmp, skip=(_RECORD,))
-        for span, data in zip(spans, cells, strict=True):
+        for span, data, (_, parts) in zip(spans, cells, blocks, strict=True):
             (tmp / f"cells-{span.grid}.json").write_bytes(data)
+            for name, block in parts.items():
+                (tmp / f"cells-{span.grid}" / name).parent.mkdir(exist_ok=True)
+                (tmp / f"cells-{span.grid}" / name).write_bytes(block)
+        for kinds in extras.values():
+            for description in kinds.values():
+                link_tree(bundle.root / description["folder"], tmp / description["folder"])
         atomic_write_json(tmp / "viewer.json", manifest)
     files, size = tree_stats(dest)
     return PublishedAtlas(id=bundle.id, folder=dest, manifest=manifest, files=files, bytes=size)
@@ -101,9 +119,17 @@ def viewer_manifest(
     spans: list[LevelSpan],
     settings: TileSettings,
     fallback_size: tuple[int, int],
+    level_facts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The ``viewer.json`` document (see docs/ARCHITECTURE.md, "A published atlas")."""
+    """The ``viewer.json`` document (see docs/ARCHITECTURE.md, "A published atlas").
+
+    ``level_facts[i]`` is merged into level i (``samples``, ``cells_block``). A level with
+    viewer data gets ``examples`` / ``heatmap`` (the descriptions :mod:`generator.viewerdata`
+    returned); ``info`` drops the ``viewer`` entry they came from.
+    """
     fine = spans[-1]
+    extras = viewer_extras(bundle)
+    info = {key: value for key, value in bundle.info.items() if key != "viewer"}
     return {
         "id": bundle.id,
         "title": bundle.title,
@@ -126,12 +152,57 @@ def viewer_manifest(
                 "scale": span.scale,
                 "dzi_min_level": span.dzi_min_level,
                 "dzi_max_level": span.dzi_max_level,
+                **(level_facts[i] if level_facts else {}),
+                **extras.get(span.grid, {}),
             }
-            for span in spans
+            for i, span in enumerate(spans)
         ],
         "labels": list(bundle.labels),
-        "info": bundle.info,
+        "info": info,
     }
+
+
+#: Description keys copied into viewer.json (sizes and counts stay in the bundle).
+_VIEWER_KEYS = {
+    "examples": ("folder", "format", "thumb", "per_cell", "block"),
+    "heatmap": ("folder", "format", "classes", "chunk", "cells"),
+}
+
+
+def viewer_extras(bundle: AtlasBundle) -> dict[int, dict[str, dict[str, Any]]]:
+    """``{grid: {"examples": description, "heatmap": description}}`` from
+    ``bundle.info["viewer"]["levels"]``, checked against the bundle's folder."""
+    from generator.viewerdata import examples_folder, heatmap_folder
+
+    names = {"examples": examples_folder, "heatmap": heatmap_folder}
+    where = str(bundle.root / "bundle.json")
+    fix = "recompute the atlas (`atlas compute <id>`)"
+    levels = (bundle.info.get("viewer") or {}).get("levels") or {}
+    grids = set(bundle.grids)
+    extras: dict[int, dict[str, dict[str, Any]]] = {}
+    for key, kinds in levels.items():
+        grid = int(key) if str(key).isdigit() else -1
+        if grid not in grids or not isinstance(kinds, dict):
+            raise ContentError(
+                "viewer data is for a grid the bundle lacks",
+                where=f"{where} info.viewer.levels",
+                expected=f"one of {sorted(grids)}",
+                got=repr(key),
+                fix=fix,
+            )
+        for kind, description in kinds.items():
+            folder = names[kind](grid) if kind in names else ""
+            ok = isinstance(description, dict) and description.get("folder") == folder
+            if not folder or not ok or not (bundle.root / folder / "index.json").is_file():
+                raise ContentError(
+                    f"viewer data {kind!r} of grid {grid} is missing or misnamed",
+                    where=str(bundle.root / (folder or kind)),
+                    expected=f"a folder {folder or '(examples or heatmap)'} with index.json",
+                    fix=fix,
+                )
+            picked = {k: description[k] for k in _VIEWER_KEYS[kind] if k in description}
+            extras.setdefault(grid, {})[kind] = picked
+    return extras
 
 
 def pyramid_key(
@@ -219,6 +290,50 @@ def _cached_pyramid(
         record = {"spans": [asdict(s) for s in spans], "fallback": list(fallback)}
         atomic_write_json(tmp / _RECORD, record)
     return entry
+
+
+#: A cells document larger than this many bytes is also published in blocks of
+#: :data:`CELLS_BLOCK` x :data:`CELLS_BLOCK` cells (``cells-<G>/<bx>_<by>.json``), so the viewer
+#: loads the metadata of what is on screen: a 160 x 160 grid's document with five classes per
+#: cell is ~1.5 MB (~580 KB gzip); one block of it ~60 KB.
+CELLS_SPLIT_BYTES = 131_072
+
+#: Cells per side of a metadata block: a screen at a fine grid (icons 40..80 px) shows at most
+#: ~32 x 23 cells, i.e. touches at most four blocks.
+CELLS_BLOCK = 32
+
+
+def cells_blocks(data: bytes) -> tuple[int, dict[str, bytes]]:
+    """``(samples, {"<bx>_<by>.json": bytes})`` of a checked cells document's bytes.
+
+    ``samples`` is the document's ``samples`` (the total the compose stage recorded) or else
+    the sum of its counts: the viewer's density control divides it by G^2. Blocks are made
+    (every block of the grid, empty ones too, so the viewer never asks for a missing file)
+    only when the document is larger than :data:`CELLS_SPLIT_BYTES`; each is the document with
+    only its cells.
+    """
+    doc = json.loads(data)
+    rows = doc.get("cells") or []
+    samples = doc.get("samples")
+    if not isinstance(samples, int):
+        samples = sum(int(row[2]) for row in rows)
+    if len(data) <= CELLS_SPLIT_BYTES:
+        return samples, {}
+    grid = int(doc["grid"])
+    side = -(-grid // CELLS_BLOCK)
+    grouped: dict[tuple[int, int], list[Any]] = {
+        (bx, by): [] for bx in range(side) for by in range(side)
+    }
+    for row in rows:
+        grouped[(int(row[0]) // CELLS_BLOCK, int(row[1]) // CELLS_BLOCK)].append(row)
+    head = {key: value for key, value in doc.items() if key != "cells"}
+    files = {
+        f"{bx}_{by}.json": json.dumps(
+            {**head, "block": [bx, by], "cells": members}, separators=(",", ":")
+        ).encode()
+        for (bx, by), members in sorted(grouped.items())
+    }
+    return samples, files
 
 
 def _cells_bytes(bundle: AtlasBundle, level: Level) -> bytes:
