@@ -19,6 +19,7 @@ from generator.errors import AtlasError
 COMMAND_MODULES: tuple[str, ...] = (
     "generator.site.commands",  # build, serve, check, new, deploy
     "generator.models.commands",  # models, weights
+    "generator.models.train_commands",  # train-demo
     "generator.atlas.commands",  # compute
 )
 

@@ -28,7 +28,8 @@ def test_demo_architecture_is_small_and_trainable():
     assert model.stages["conv2d0"].conv.weight.grad is not None
 
 
-def test_missing_demo_weights_say_run_train_demo():
+def test_missing_demo_weights_say_run_train_demo(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "DEMO_WEIGHTS", tmp_path / "demo.pt")  # as in a fresh clone
     with pytest.raises(WeightsError) as err:
         registry.load_model("demo", device=CPU)
     message = err.value.message()
