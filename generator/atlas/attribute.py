@@ -123,7 +123,7 @@ class Attributor:
         def logits(a: Tensor) -> Tensor:
             return self.model.logits_from(self.layer, a, images)
 
-        with torch.no_grad(), self._relaxed(), input_tangents_only(self.model):
+        with torch.no_grad(), self._relaxed(), input_tangents_only():
             directional = jvp(logits, (activation,), (tangent,))[1]
         return directional.float()
 

@@ -3,10 +3,12 @@
 torch's forward-mode rule for ``convolution`` is ``conv(x_t, w) + conv(x, w_t)``; when only the
 input carries a tangent, ``w_t`` is a zero tensor that is still convolved, so every convolution
 costs three instead of two (measured in bench/collect.py). Within :func:`input_tangents_only`,
-every plain ``nn.Conv2d`` and every eval-mode ``nn.BatchNorm2d`` of a model runs through an
-``autograd.Function`` whose forward is the module's own and whose ``jvp`` propagates the input's
+every 2-D convolution and every eval-mode batch norm runs through an ``autograd.Function``
+whose forward computes the same values and whose ``jvp`` propagates the input's
 tangent alone (``conv(x_t, w)``; ``x_t * w / sqrt(running_var + eps)``). Valid only when the
-parameters carry no tangent, as in attribution. The modules' ``forward`` is restored on exit.
+parameters carry no tangent, as in attribution. It is a ``TorchFunctionMode``: calls are
+intercepted at ``torch.conv2d`` / ``F.batch_norm`` for the duration of the block, whatever module
+makes them, and no module is modified.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn import functional as F
+from torch.overrides import TorchFunctionMode
 
 
 class _Conv2dInputTangent(torch.autograd.Function):
@@ -56,43 +59,68 @@ class _BatchNormInputTangent(torch.autograd.Function):
         return x_t * scale
 
 
-def _conv_forward(module: nn.Conv2d, x: Tensor) -> Tensor:
-    args = (module.stride, module.padding, module.dilation, module.groups)
-    return _Conv2dInputTangent.apply(x, module.weight, module.bias, args)
+def _arguments(names: tuple[str, ...], args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    """Positional and keyword arguments of a call, in the order of ``names`` (None: absent)."""
+    values = list(args) + [None] * (len(names) - len(args))
+    for name, value in kwargs.items():
+        values[names.index(name)] = value
+    return values
 
 
-def _batch_norm_forward(module: nn.BatchNorm2d, x: Tensor) -> Tensor:
-    assert module.running_var is not None and module.running_mean is not None
-    inv_std = torch.rsqrt(module.running_var + module.eps)
-    scale = inv_std if module.weight is None else module.weight * inv_std
-    shift = -module.running_mean * scale
-    if module.bias is not None:
-        shift = shift + module.bias
-    return _BatchNormInputTangent.apply(x, scale[:, None, None], shift[:, None, None])
+_CONV2D = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+_BATCH_NORM = (
+    "input",
+    "running_mean",
+    "running_var",
+    "weight",
+    "bias",
+    "training",
+    "momentum",
+    "eps",
+)
+
+
+class _InputTangentsOnly(TorchFunctionMode):
+    """Routes ``conv2d`` and eval-mode ``batch_norm`` calls through the lean rules above."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.switched = 0
+
+    def __torch_function__(
+        self,
+        func: Any,
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        kwargs = kwargs or {}
+        if func is torch.conv2d:
+            x, weight, bias, stride, padding, dilation, groups = _arguments(_CONV2D, args, kwargs)
+            conv_args = (
+                1 if stride is None else stride,
+                0 if padding is None else padding,
+                1 if dilation is None else dilation,
+                1 if groups is None else groups,
+            )
+            self.switched += 1
+            return _Conv2dInputTangent.apply(x, weight, bias, conv_args)
+        if func is F.batch_norm:
+            x, mean, var, weight, bias, training, _, eps = _arguments(_BATCH_NORM, args, kwargs)
+            if not training and mean is not None and var is not None:
+                inv_std = torch.rsqrt(var + (1e-5 if eps is None else eps))
+                scale = inv_std if weight is None else weight * inv_std
+                shift = -mean * scale + (0 if bias is None else bias)
+                shape = (-1,) + (1,) * (x.dim() - 2)
+                self.switched += 1
+                return _BatchNormInputTangent.apply(x, scale.view(shape), shift.view(shape))
+        return func(*args, **kwargs)
 
 
 @contextlib.contextmanager
-def input_tangents_only(model: nn.Module) -> Iterator[int]:
-    """Within the block, plain convolutions and eval-mode batch norms of ``model`` propagate
-    only their input's tangent; yields how many modules were switched."""
-    switched: list[nn.Module] = []
-    for module in model.modules():
-        if "forward" in module.__dict__:
-            continue  # someone else's override: leave it alone
-        if type(module) is nn.Conv2d and module.padding_mode == "zeros":
-            module.forward = _conv_forward.__get__(module)  # type: ignore[method-assign]
-        elif (
-            type(module) is nn.BatchNorm2d
-            and not module.training
-            and module.track_running_stats
-            and module.running_var is not None
-        ):
-            module.forward = _batch_norm_forward.__get__(module)  # type: ignore[method-assign]
-        else:
-            continue
-        switched.append(module)
-    try:
-        yield len(switched)
-    finally:
-        for module in switched:
-            del module.forward
+def input_tangents_only() -> Iterator[_InputTangentsOnly]:
+    """Within the block (this thread), every ``conv2d`` and eval-mode ``batch_norm`` call
+    propagates only its input's tangent (whatever module makes the call: ``nn.Conv2d``, a
+    subclass with its own padding, a functional model). ``switched`` counts the calls routed."""
+    with _InputTangentsOnly() as mode:
+        yield mode
