@@ -1,15 +1,25 @@
-/* atlas-viewer.js: the interactive atlas figures of a page, on OpenSeadragon.
+/* atlas-viewer.js: the interactive atlas figures of a page, on OpenSeadragon (the core).
 
    Each <figure class="atlas-figure"> carries its configuration in a
    <script type="application/json" class="atlas-config"> (written by the build):
      {"atlas": id, "manifest": "../atlases/<id>/viewer.json", "view": [x,y,w,h] | null,
       "tour": [{"rect": [x,y,w,h], "caption": "<p>html</p>"}, ...]}
    Rectangles are in the finest level's image pixels. A viewer starts when its figure nears the
-   viewport: OpenSeadragon is loaded once (the <script> tag's data-openseadragon URL), then the
-   manifest (viewer.json), then the Deep Zoom image. Hovering shows the cell under the mouse
-   (cells-<G>.json); the tour steps through image rectangles with fitBounds; links
-   <a class="atlas-link" data-atlas-figure data-atlas-rect> move a viewer; prefers-reduced-motion
-   turns animations off. window.atlasViewers maps figure ids to viewers (for tests and authors).
+   viewport: OpenSeadragon, the viewer's other modules and the manifest (viewer.json) load in
+   parallel, then the Deep Zoom image opens (described inline from the manifest: no .dzi
+   request). This file: loading, the tour, text links <a class="atlas-link" data-atlas-figure
+   data-atlas-rect>, keys and buttons, full screen, and the view in the URL hash. The modules:
+     atlas-viewer-zoom.js   semantic zoom (one grid drawn at a time), cell metadata, hover
+     atlas-viewer-paint.js  the density control, class heat maps and labels, drawn on the canvas
+     atlas-viewer-panel.js  the tools (class search, density, labels), cell details, examples
+   Each module adds methods to window.AtlasViewer.prototype. window.atlasViewers maps figure ids
+   to viewers (for tests and authors).
+
+   The URL hash holds each viewer's view as "&"-separated <figure>.<key>=<value> pairs, e.g.
+     #fig.xywh=800,800,1600,1600&fig.level=40&fig.class=207&fig.cell=3,4&fig.density=2
+   (xywh: the visible image rectangle; level: the grid shown; class: the heat-mapped class;
+   cell: the selected cell of that grid; density: the icon density). Pairs of other figures
+   and anything else in the hash are kept.
 */
 (function () {
   "use strict";
@@ -17,24 +27,40 @@
   var script = document.currentScript;
   var OSD_URL = script.getAttribute("data-openseadragon");
   var OSD_IMAGES = script.getAttribute("data-openseadragon-images");
+  /* The modules and a digest of each (checked by tests/browser/test_viewer_assets.py): the
+     query string changes exactly when the file does, so browsers never mix versions. */
+  var MODULES = {
+    "atlas-viewer-zoom.js": "1653618c",
+    "atlas-viewer-paint.js": "f26924d9",
+    "atlas-viewer-panel.js": "7d4198e8"
+  };
   var motion = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
+  var coarse = window.matchMedia ? window.matchMedia("(pointer: coarse)") : null;
   var viewers = {};
-  var osdLoading = null;
+  var loading = null;
 
   function reducedMotion() { return !!(motion && motion.matches); }
 
-  function loadOpenSeadragon() {
-    if (window.OpenSeadragon) return Promise.resolve(window.OpenSeadragon);
-    if (!osdLoading) {
-      osdLoading = new Promise(function (resolve, reject) {
-        var tag = document.createElement("script");
-        tag.src = OSD_URL;
-        tag.onload = function () { resolve(window.OpenSeadragon); };
-        tag.onerror = function () { reject(new Error("could not load " + OSD_URL)); };
-        document.head.appendChild(tag);
+  function loadScript(url) {
+    return new Promise(function (resolve, reject) {
+      var tag = document.createElement("script");
+      tag.src = url;
+      tag.onload = resolve;
+      tag.onerror = function () { reject(new Error("could not load " + url)); };
+      document.head.appendChild(tag);
+    });
+  }
+
+  /* OpenSeadragon and the modules, once per page. */
+  function loadCode() {
+    if (!loading) {
+      var jobs = [window.OpenSeadragon ? Promise.resolve() : loadScript(OSD_URL)];
+      Object.keys(MODULES).forEach(function (name) {
+        jobs.push(loadScript(new URL(name + "?v=" + MODULES[name], script.src).href));
       });
+      loading = Promise.all(jobs).then(function () { return window.OpenSeadragon; });
     }
-    return osdLoading;
+    return loading;
   }
 
   function fetchJSON(url) {
@@ -47,14 +73,15 @@
   /* One figure's viewer. */
   function AtlasViewer(figure) {
     this.figure = figure;
+    this.id = figure.id;
     this.config = JSON.parse(figure.querySelector("script.atlas-config").textContent);
     this.stage = figure.querySelector(".atlas-stage");
-    this.info = figure.querySelector(".atlas-cellinfo");
     this.status = figure.querySelector(".atlas-status");
     this.tour = this.config.tour || [];
     this.stop = -1; /* -1: the initial view ("overview"); 0..n-1: tour stops */
-    this.cells = {}; /* grid -> Promise of Map "col,row" -> cell row */
     this.ready = null;
+    this.touched = false; /* the reader moved the view: from then on it is kept in the hash */
+    this.timing = { start: performance.now(), open: null, firstTiles: null };
   }
 
   AtlasViewer.prototype.start = function () {
@@ -62,11 +89,25 @@
     if (this.ready) return this.ready;
     var manifestUrl = new URL(this.config.manifest, document.baseURI).href;
     this.figure.setAttribute("data-state", "loading");
-    this.ready = Promise.all([loadOpenSeadragon(), fetchJSON(manifestUrl)])
+    this.ready = Promise.all([loadCode(), fetchJSON(manifestUrl)])
       .then(function (results) { return self.open(results[0], results[1], manifestUrl); })
       .catch(function (error) { self.fail(error); throw error; });
     return this.ready;
   };
+
+  /* The Deep Zoom image as an inline tile source: one request less before the first tile. */
+  function tileSource(manifest, manifestUrl) {
+    return {
+      Image: {
+        xmlns: "http://schemas.microsoft.com/deepzoom/2008",
+        Url: new URL(manifest.dzi.replace(/\.dzi$/, "_files/"), manifestUrl).href,
+        Format: manifest.format,
+        Overlap: String(manifest.overlap),
+        TileSize: String(manifest.tile_size),
+        Size: { Width: String(manifest.width), Height: String(manifest.height) }
+      }
+    };
+  }
 
   AtlasViewer.prototype.open = function (OSD, manifest, manifestUrl) {
     var self = this;
@@ -75,12 +116,14 @@
     this.viewer = OSD({
       element: this.stage.querySelector(".atlas-osd"),
       prefixUrl: OSD_IMAGES,
-      tileSources: new URL(manifest.dzi, manifestUrl).href,
+      tileSources: tileSource(manifest, manifestUrl),
+      /* The 2D canvas drawer: the density control and heat maps repaint its canvas after each
+         frame (atlas-viewer-paint.js); the WebGL drawer exposes no such canvas. */
       drawer: "canvas",
       showNavigationControl: false,
       showNavigator: true,
-      navigatorPosition: "BOTTOM_RIGHT",
-      navigatorSizeRatio: 0.18,
+      navigatorPosition: "BOTTOM_LEFT",
+      navigatorSizeRatio: 0.16,
       navigatorAutoFade: false,
       navigatorBackground: window.getComputedStyle(this.stage).backgroundColor,
       visibilityRatio: 0.6,
@@ -88,27 +131,39 @@
       maxZoomPixelRatio: 8, /* icons stay legible far past 1:1; tours may zoom close */
       animationTime: reducedMotion() ? 0 : 0.9,
       springStiffness: reducedMotion() ? 100 : 7,
+      /* A new grid replaces the old one at once, never cross-faded (see atlas-viewer-zoom.js
+         for how frames with two grids are avoided while tiles load). immediateRender stays
+         off: in OpenSeadragon 6 it only reorders tile loading. */
       blendTime: 0,
+      immediateRender: false,
+      /* Levels are chosen in CSS px, so the grid changes at the same zoom on every screen
+         (OpenSeadragon counts device px; atlas-viewer-zoom.js keeps this in step). */
+      minPixelRatio: 0.5 * (OSD.pixelDensityRatio || 1),
+      /* On touch screens one finger scrolls the page and two fingers move the atlas. */
+      cooperativeGestures: !!(coarse && coarse.matches),
       gestureSettingsMouse: { clickToZoom: false },
+      gestureSettingsTouch: { clickToZoom: false },
       crossOriginPolicy: false
     });
     var canvas = this.viewer.canvas;
     canvas.setAttribute("role", "application");
     canvas.setAttribute("aria-roledescription", "zoomable atlas");
     canvas.setAttribute("aria-label", manifest.title || this.config.atlas);
-    canvas.setAttribute("aria-describedby", this.figure.id + "-help");
-    this.wireControls(OSD);
+    canvas.setAttribute("aria-describedby", this.id + "-help");
     return new Promise(function (resolve, reject) {
       self.viewer.addOnceHandler("open", function () {
         self.image = self.viewer.world.getItemAt(0);
+        self.timing.open = performance.now();
+        self.initZoom(OSD);
+        self.initPaint(OSD);
+        self.initPanel(OSD);
+        self.wireControls(OSD);
         self.home = self.config.view || [0, 0, manifest.width, manifest.height];
-        self.fit(self.home, true);
+        if (!self.applyHash(readHash()[self.id] || {}, true)) self.fit(self.home, true);
         self.status.textContent = "";
         self.status.hidden = true;
         self.figure.setAttribute("data-state", "ready");
-        self.viewer.world.getItemAt(0).whenFullyLoaded(function () {
-          self.figure.setAttribute("data-loaded", "true");
-        });
+        self.image.whenFullyLoaded(function () { self.figure.setAttribute("data-loaded", "true"); });
         resolve(self);
       });
       self.viewer.addOnceHandler("open-failed", function (event) {
@@ -126,114 +181,42 @@
     if (window.console) console.error("atlas viewer:", error);
   };
 
+  /* A small, unobtrusive message at the bottom of the stage (missing data, hints). */
+  AtlasViewer.prototype.notice = function (text) {
+    var note = this.figure.querySelector(".atlas-notice");
+    if (!note || note.textContent === text) return;
+    note.textContent = text;
+    note.hidden = false;
+    clearTimeout(this.noticeTimer);
+    this.noticeTimer = setTimeout(function () { note.hidden = true; note.textContent = ""; }, 8000);
+  };
+
   /* Move to an image rectangle [x, y, w, h] (pixels of the finest level). */
   AtlasViewer.prototype.fit = function (rect, immediately) {
     var r = this.image.imageToViewportRectangle(rect[0], rect[1], rect[2], rect[3]);
     this.viewer.viewport.fitBounds(r, immediately || reducedMotion());
   };
 
-  /* The level whose cells describe what the reader sees. Only the finest level is used for
-     now; semantic zoom picks a coarser one by this.viewer.viewport.getZoom() here. */
-  AtlasViewer.prototype.levelForZoom = function () {
-    var levels = this.manifest.levels || [];
-    return levels[levels.length - 1];
-  };
-
-  AtlasViewer.prototype.loadCells = function (level) {
-    if (!this.cells[level.grid]) {
-      this.cells[level.grid] = fetchJSON(new URL(level.cells, this.base).href).then(function (doc) {
-        var map = new Map();
-        doc.cells.forEach(function (row) { map.set(row[0] + "," + row[1], row); });
-        return map;
-      });
-    }
-    return this.cells[level.grid];
-  };
-
-  /* Show the cell at image pixel (x, y), or hide the info outside the atlas. */
-  AtlasViewer.prototype.showCellAt = function (x, y) {
-    var self = this;
-    var level = this.levelForZoom();
-    if (!level) return;
-    var size = level.cell_px * (level.scale || 1);
-    var col = Math.floor(x / size);
-    var row = Math.floor(y / size);
-    if (x < 0 || y < 0 || col >= level.grid || row >= level.grid) { this.hideCell(); return; }
-    this.hoverKey = level.grid + ":" + col + "," + row;
-    var key = this.hoverKey;
-    this.highlight(col * size, row * size, size);
-    this.loadCells(level).then(function (cells) {
-      if (self.hoverKey !== key) return;
-      self.describeCell(cells.get(col + "," + row), col, row);
-    });
-  };
-
-  AtlasViewer.prototype.describeCell = function (cell, col, row) {
-    var labels = this.manifest.labels || [];
-    var info = this.info;
-    info.textContent = "";
-    var head = document.createElement("strong");
-    head.textContent = "Cell " + col + ", " + row;
-    info.appendChild(head);
-    var text = !cell ? " · empty" : cell[2] > 1 ? " · " + cell[2] + " samples" : "";
-    var top = cell ? cell[3] || [] : [];
-    if (top.length) {
-      text += " · " + top.slice(0, 3).map(function (index, i) {
-        var value = cell[4] && cell[4][i] !== undefined ? " (" + cell[4][i] + ")" : "";
-        return (labels[index] !== undefined ? labels[index] : "class " + index) + value;
-      }).join(", ");
-    }
-    info.appendChild(document.createTextNode(text));
-    info.setAttribute("data-cell", col + "," + row);
-    info.hidden = false;
-  };
-
-  AtlasViewer.prototype.highlight = function (x, y, size) {
-    var OSD = window.OpenSeadragon;
-    var rect = this.image.imageToViewportRectangle(x, y, size, size);
-    if (!this.marker) {
-      this.marker = document.createElement("div");
-      this.marker.className = "atlas-cell-marker";
-      this.viewer.addOverlay({ element: this.marker, location: rect, checkResize: false });
-    } else {
-      this.viewer.updateOverlay(this.marker, rect, OSD.Placement.TOP_LEFT);
-    }
-    this.marker.hidden = false;
-  };
-
-  AtlasViewer.prototype.hideCell = function () {
-    this.hoverKey = null;
-    this.info.hidden = true;
-    if (this.marker) this.marker.hidden = true;
-  };
-
-  AtlasViewer.prototype.pointerToImage = function (pixel) {
-    var point = this.viewer.viewport.pointFromPixel(pixel);
-    return this.image.viewportToImageCoordinates(point);
+  /* The visible image rectangle [x, y, w, h] (the target of the current animation). */
+  AtlasViewer.prototype.visibleRect = function () {
+    var r = this.image.viewportToImageRectangle(this.viewer.viewport.getBounds());
+    return [r.x, r.y, r.width, r.height];
   };
 
   AtlasViewer.prototype.wireControls = function (OSD) {
     var self = this;
     var viewer = this.viewer;
-    new OSD.MouseTracker({
-      element: viewer.canvas,
-      moveHandler: function (event) {
-        if (!self.image) return;
-        var p = self.pointerToImage(event.position);
-        self.showCellAt(p.x, p.y);
-      },
-      leaveHandler: function () { self.hideCell(); }
-    }).setTracking(true);
     /* Keyboard (the canvas has focus): one step per key press, so a tap always moves visibly
        (OpenSeadragon's own keys move continuously while held); 0/Home returns to the figure's
-       view; n/p step through the tour. After a keyboard move the info shows the centre cell. */
+       view; n/p step through the tour; Enter shows the centre cell's details; Escape closes
+       them. After a keyboard move the info shows the centre cell. */
     var steps = {
       ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1],
       a: [-1, 0], d: [1, 0], w: [0, -1], s: [0, 1]
     };
     viewer.addHandler("canvas-key", function (event) {
-      var key = event.originalEvent.key;
       var e = event.originalEvent;
+      var key = e.key;
       if (e.ctrlKey || e.altKey || e.metaKey) return;
       var vp = viewer.viewport;
       var moved = true; /* free moves are constrained; tour stops are shown as authored */
@@ -246,12 +229,19 @@
         var b = vp.getBounds();
         var delta = new OSD.Point(steps[key][0] * b.width * 0.15, steps[key][1] * b.height * 0.15);
         vp.panBy(delta, reducedMotion());
-      } else return;
+      } else if (key === "Enter") { self.selectCentre(); moved = false; }
+      else if (key === "Escape") { self.closePanel(); moved = false; }
+      else return;
+      self.touched = true;
       event.preventDefaultAction = true;
       e.preventDefault();
       if (moved) vp.applyConstraints(reducedMotion());
     });
+    viewer.addHandler("canvas-press", function () { self.touched = true; });
+    viewer.addHandler("canvas-scroll", function () { self.touched = true; });
+    viewer.addHandler("canvas-pinch", function () { self.touched = true; });
     viewer.addHandler("animation-finish", function () {
+      self.writeHash();
       if (document.activeElement !== viewer.canvas || !self.image) return;
       var c = self.image.viewportToImageCoordinates(viewer.viewport.getCenter(true));
       self.showCellAt(c.x, c.y);
@@ -260,11 +250,13 @@
       button.addEventListener("click", function () {
         var action = button.getAttribute("data-action");
         var now = reducedMotion();
+        self.touched = true;
         if (action === "zoom-in") viewer.viewport.zoomBy(1.5, null, now);
         else if (action === "zoom-out") viewer.viewport.zoomBy(1 / 1.5, null, now);
         else if (action === "reset") self.go(-1);
         else if (action === "fullscreen") self.toggleFullscreen();
         if (action === "zoom-in" || action === "zoom-out") viewer.viewport.applyConstraints(now);
+        if (now) self.writeHash(); /* no animation, so no animation-finish */
       });
     });
     var prev = this.figure.querySelector(".atlas-tour-prev");
@@ -273,7 +265,7 @@
     if (next) next.addEventListener("click", function () { self.go(self.stop + 1); });
   };
 
-  /* Full screen for the stage (viewer and its controls); Esc or the button leaves it. */
+  /* Full screen for the stage (viewer, tools and panel); Esc or the button leaves it. */
   AtlasViewer.prototype.toggleFullscreen = function () {
     if (document.fullscreenElement === this.stage) document.exitFullscreen();
     else if (this.stage.requestFullscreen) this.stage.requestFullscreen();
@@ -282,8 +274,10 @@
   /* Go to tour stop i (-1: the figure's initial view) and update the tour's controls. */
   AtlasViewer.prototype.go = function (i) {
     var n = this.tour.length;
+    this.touched = true;
     this.stop = Math.max(-1, Math.min(i, n - 1));
     this.fit(this.stop < 0 ? this.home : this.tour[this.stop].rect);
+    if (reducedMotion()) this.writeHash();
     var bar = this.figure.querySelector(".atlas-tour");
     if (!bar) return;
     bar.querySelector(".atlas-tour-prev").disabled = this.stop < 0;
@@ -294,6 +288,83 @@
     this.figure.setAttribute("data-stop", String(this.stop + 1));
   };
 
+  /* --- the view in the URL hash ------------------------------------------------------------ */
+
+  /* {figure: {key: value}} from location.hash, plus the foreign parts kept verbatim. */
+  function readHash() {
+    var out = {};
+    var foreign = [];
+    location.hash.replace(/^#/, "").split("&").forEach(function (part) {
+      var match = /^([A-Za-z][A-Za-z0-9_-]*)\.([a-z]+)=([^&]*)$/.exec(part);
+      if (match && viewers[match[1]]) {
+        (out[match[1]] = out[match[1]] || {})[match[2]] = decodeURIComponent(match[3]);
+      } else if (part) {
+        foreign.push(part);
+      }
+    });
+    Object.defineProperty(out, "foreign", { value: foreign });
+    return out;
+  }
+
+  function numbers(text, count) {
+    var values = String(text || "").split(",").map(Number);
+    return values.length === count && values.every(isFinite) ? values : null;
+  }
+
+  /* Show what a hash entry describes; returns whether it held a view. */
+  AtlasViewer.prototype.applyHash = function (entry, immediately) {
+    var rect = numbers(entry.xywh, 4);
+    if (rect && rect[2] > 0 && rect[3] > 0) {
+      this.fit(rect, immediately);
+      var grid = Number(entry.level);
+      if (grid) this.showGrid(grid, immediately); /* the same grid on a screen of another shape */
+    }
+    var density = Number(entry.density);
+    if (density > 0) this.setDensity(density);
+    if (entry["class"] !== undefined && entry["class"] !== "") this.chooseClass(Number(entry["class"]));
+    var cell = numbers(entry.cell, 2);
+    if (cell && entry.level) this.selectCell(Number(entry.level), cell[0], cell[1]);
+    return !!rect;
+  };
+
+  /* This viewer's state as hash pairs (after the reader moved it). */
+  AtlasViewer.prototype.hashPairs = function () {
+    var r = this.visibleRect().map(function (v) { return Math.round(v); });
+    var pairs = ["xywh=" + r.join(",")];
+    var level = this.shownLevel();
+    if (level) pairs.push("level=" + level.grid);
+    if (this.heat && this.heat.klass !== null) pairs.push("class=" + this.heat.klass);
+    if (this.selected) pairs.push("cell=" + this.selected.col + "," + this.selected.row);
+    if (this.density !== 1) pairs.push("density=" + Number(this.density.toFixed(2)));
+    var id = this.id;
+    return pairs.map(function (pair) { return id + "." + pair; });
+  };
+
+  AtlasViewer.prototype.writeHash = function () {
+    if (!this.touched || !this.image || !history.replaceState) return;
+    var state = readHash();
+    var parts = state.foreign.filter(function (part) { return !/^[A-Za-z][\w-]*$/.test(part); });
+    Object.keys(viewers).forEach(function (id) {
+      var v = viewers[id];
+      if (v.touched && v.image) parts = parts.concat(v.hashPairs());
+      else if (state[id]) {
+        Object.keys(state[id]).forEach(function (key) { parts.push(id + "." + key + "=" + state[id][key]); });
+      }
+    });
+    var hash = parts.length ? "#" + parts.join("&") : "";
+    if (hash !== location.hash) history.replaceState(history.state, "", hash || location.pathname + location.search);
+  };
+
+  window.addEventListener("hashchange", function () {
+    var state = readHash();
+    Object.keys(state).forEach(function (id) {
+      var v = viewers[id];
+      if (v && v.image) { v.touched = true; v.applyHash(state[id], false); }
+    });
+  });
+
+  /* --- links, print, start-up --------------------------------------------------------------- */
+
   /* Links that move a viewer: <a class="atlas-link" data-atlas-figure data-atlas-rect>. */
   document.addEventListener("click", function (event) {
     var link = event.target.closest && event.target.closest("a.atlas-link");
@@ -303,7 +374,11 @@
     event.preventDefault();
     var rect = link.getAttribute("data-atlas-rect").split(",").map(Number);
     av.figure.scrollIntoView({ behavior: reducedMotion() ? "auto" : "smooth", block: "nearest" });
-    av.start().then(function () { av.fit(rect); }, function () { /* shown in the figure */ });
+    av.start().then(function () {
+      av.touched = true;
+      av.fit(rect);
+      if (reducedMotion()) av.writeHash();
+    }, function () { /* shown in the figure */ });
   });
 
   window.addEventListener("beforeprint", function () {
@@ -312,7 +387,16 @@
     });
   });
 
+  window.AtlasViewer = AtlasViewer;
+  AtlasViewer.reducedMotion = reducedMotion;
+  AtlasViewer.fetchJSON = fetchJSON;
+
   var figures = document.querySelectorAll(".atlas-figure");
+  figures.forEach(function (figure) { viewers[figure.id] = new AtlasViewer(figure); });
+  if (figures.length) loadCode().catch(function () { /* reported by the viewer that needs it */ });
+  window.atlasViewers = viewers;
+  /* A figure named in the hash starts at once (the link was shared for it). */
+  var wanted = readHash();
   var observer = "IntersectionObserver" in window ? new IntersectionObserver(function (entries) {
     entries.forEach(function (entry) {
       if (!entry.isIntersecting) return;
@@ -321,9 +405,10 @@
     });
   }, { rootMargin: "400px 0px" }) : null;
   figures.forEach(function (figure) {
-    viewers[figure.id] = new AtlasViewer(figure);
-    if (observer) observer.observe(figure);
+    var box = figure.getBoundingClientRect();
+    var near = box.top < window.innerHeight + 400 && box.bottom > -400;
+    if (observer && !wanted[figure.id] && !near) observer.observe(figure);
     else viewers[figure.id].start().catch(function () { /* shown in the figure */ });
+    if (wanted[figure.id]) figure.scrollIntoView({ block: "center" });
   });
-  window.atlasViewers = viewers;
 })();

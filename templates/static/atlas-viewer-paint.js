@@ -1,0 +1,314 @@
+/* atlas-viewer-paint.js: the density control, class heat maps and top-class labels.
+
+   Icons are baked into the tiles, so all three are painted onto OpenSeadragon's 2D canvas right
+   after each frame is drawn ("update-viewport" follows the world's draw in the same frame), in
+   screen space, for the grid that frame shows:
+
+   - density (METHOD.md 4, the article's slider): a cell's icon edge is its cell edge times
+     min(1, sqrt(density * n / avgSamples)), avgSamples = samples / G^2 (viewer.json
+     levels[i].samples). The frame is copied once to a scratch canvas, each shrunken cell is
+     cleared to the atlas background and its icon drawn back scaled about its centre. Screen
+     space works at every DZI level and across tile seams (a cell may straddle four tiles).
+   - heat map of a class: cells with little attribution are washed out towards the background,
+     attributed ones tinted (multiplied) red for positive and blue for negative values, in
+     proportion to |value| / max |value| at that grid. Values come from heatmap-<G>/ (int8 per
+     class, see generator/viewerdata.py); a grid without one borrows the nearest coarser grid's.
+   - labels: at the coarsest grid, the top class of cells on small pills, placed greedily
+     (most samples first) where they do not overlap another label or repeat a nearby one.
+*/
+(function (AV) {
+  "use strict";
+
+  var DENSITY_MIN = 0.2, DENSITY_MAX = 8; /* the article's slider range */
+  var POSITIVE = [202, 60, 50], NEGATIVE = [40, 110, 190];
+  var MAX_LABELS = 60;
+
+  AV.prototype.initPaint = function (OSD) {
+    var self = this;
+    this.density = 1;
+    this.labelsOn = true;
+    this.heat = { klass: null, grids: {} }; /* grids: grid -> Promise / data of this class */
+    this.heatIndex = {}; /* grid -> Promise of the decoded index.json */
+    this.heatChunks = {}; /* url -> Promise of an ArrayBuffer */
+    this.scratch = document.createElement("canvas");
+    this.background = parseColour(this.manifest.background || "#ffffff");
+    this.painted = { density: 0, heat: 0, labels: [] }; /* what the last frame painted (tests) */
+    this.viewer.addHandler("update-viewport", function () { self.paint(OSD); });
+  };
+
+  function parseColour(text) {
+    var hex = String(text).replace("#", "");
+    if (hex.length === 3) hex = hex.replace(/./g, "$&$&");
+    var n = parseInt(hex, 16);
+    return isFinite(n) ? [(n >> 16) & 255, (n >> 8) & 255, n & 255] : [255, 255, 255];
+  }
+
+  function rgba(c, a) { return "rgba(" + c[0] + "," + c[1] + "," + c[2] + "," + a + ")"; }
+
+  /* Where image px land on the drawer's canvas: canvas px = o + k * image px. */
+  AV.prototype.geometry = function (OSD) {
+    var dpr = OSD.pixelDensityRatio || 1;
+    var origin = this.imageToStage(0, 0);
+    return { k: this.imageZoom(true) * dpr, ox: origin.x * dpr, oy: origin.y * dpr, dpr: dpr };
+  };
+
+  AV.prototype.paint = function (OSD) {
+    if (!this.image || !this.viewer.drawer.context) return;
+    this.requestMetadata();
+    var level = this.levelForZoom();
+    var range = level && this.visibleRange(level, true);
+    this.painted = { density: 0, heat: 0, labels: [] };
+    if (!range) return;
+    var ctx = this.viewer.drawer.context;
+    var geo = this.geometry(OSD);
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    try {
+      this.paintDensity(ctx, geo, level, range);
+      this.paintHeat(ctx, geo, level);
+      this.paintLabels(ctx, geo, level, range);
+    } finally {
+      ctx.restore();
+    }
+  };
+
+  /* --- density --------------------------------------------------------------------------------- */
+
+  /* The average samples per cell of a level (samples / G^2), or 0 when counts are unknown. */
+  AV.prototype.averageSamples = function (level) {
+    var total = level.samples || 0;
+    return total > 0 ? total / (level.grid * level.grid) : 0;
+  };
+
+  AV.prototype.densityAvailable = function () {
+    return (this.manifest.levels || []).some(function (level) { return level.samples > 0; });
+  };
+
+  /* Scale of a cell's icon: min(1, sqrt(density * n / avgSamples)). */
+  AV.prototype.iconScale = function (level, count) {
+    var avg = this.averageSamples(level);
+    return avg > 0 ? Math.min(1, Math.sqrt(this.density * count / avg)) : 1;
+  };
+
+  AV.prototype.setDensity = function (value) {
+    var d = Math.min(DENSITY_MAX, Math.max(DENSITY_MIN, Number(value) || 1));
+    if (d === this.density) return;
+    this.density = d;
+    this.showDensity();
+    this.viewer.forceRedraw();
+  };
+
+  AV.prototype.paintDensity = function (ctx, geo, level, range) {
+    if (!(this.averageSamples(level) > 0) || !this.cellsReady(level, range)) return;
+    var rows = this.cellsOf(level).rows;
+    var size = AV.cellSize(level) * geo.k;
+    var shrunk = [];
+    for (var row = range[1]; row <= range[3]; row++) {
+      for (var col = range[0]; col <= range[2]; col++) {
+        var cell = rows.get(col + "," + row);
+        if (!cell) continue;
+        var s = this.iconScale(level, cell[2]);
+        if (s < 0.999) shrunk.push([col, row, s]);
+      }
+    }
+    if (!shrunk.length) return;
+    var canvas = ctx.canvas, scratch = this.scratch;
+    if (scratch.width !== canvas.width || scratch.height !== canvas.height) {
+      scratch.width = canvas.width;
+      scratch.height = canvas.height;
+    }
+    var copy = scratch.getContext("2d");
+    copy.clearRect(0, 0, scratch.width, scratch.height);
+    copy.drawImage(canvas, 0, 0);
+    ctx.fillStyle = rgba(this.background, 1);
+    shrunk.forEach(function (item) {
+      var x = geo.ox + item[0] * size, y = geo.oy + item[1] * size;
+      var x0 = Math.floor(x), y0 = Math.floor(y);
+      ctx.fillRect(x0, y0, Math.ceil(x + size) - x0, Math.ceil(y + size) - y0);
+      var edge = size * item[2];
+      if (edge >= 0.5) {
+        ctx.drawImage(scratch, x, y, size, size, x + (size - edge) / 2, y + (size - edge) / 2, edge, edge);
+      }
+    });
+    this.painted.density = shrunk.length;
+  };
+
+  /* --- heat maps ------------------------------------------------------------------------------ */
+
+  AV.prototype.heatAvailable = function () {
+    return (this.manifest.levels || []).some(function (level) { return !!level.heatmap; });
+  };
+
+  /* The level whose heat map tints `level`: itself, else the nearest coarser one with a map. */
+  AV.prototype.heatLevelFor = function (level) {
+    var levels = this.manifest.levels || [];
+    for (var i = levels.indexOf(level); i >= 0; i--) if (levels[i].heatmap) return levels[i];
+    return null;
+  };
+
+  /* Decoded index of a level's heat maps: {grid, chunk, classes, cells, order: Int32Array of
+     the flat cell index (row * G + col) of each value, row-major}. */
+  AV.prototype.heatIndexOf = function (level) {
+    var folder = level.heatmap.folder;
+    var base = this.base;
+    if (!this.heatIndex[level.grid]) {
+      this.heatIndex[level.grid] = AV.fetchJSON(new URL(folder + "/index.json", base).href).then(function (doc) {
+        if (doc.format !== 1) throw new Error(folder + ": unknown heat-map format " + doc.format);
+        var bits = Uint8Array.from(atob(doc.mask), function (ch) { return ch.charCodeAt(0); });
+        var order = new Int32Array(doc.cells);
+        var m = 0;
+        for (var i = 0; i < doc.grid * doc.grid && m < doc.cells; i++) {
+          if ((bits[i >> 3] >> (i & 7)) & 1) order[m++] = i;
+        }
+        doc.order = order;
+        return doc;
+      });
+    }
+    return this.heatIndex[level.grid];
+  };
+
+  /* The attribution of every cell of a level to class k: {values: Float32Array(G*G) (NaN: no
+     value), max: max |value|, level}. One request for the chunk holding k (plus the index). */
+  AV.prototype.heatValues = function (level, k) {
+    var self = this;
+    var folder = level.heatmap.folder;
+    return this.heatIndexOf(level).then(function (index) {
+      var chunk = Math.floor(k / index.chunk);
+      var url = new URL(folder + "/" + chunk + ".bin", self.base).href;
+      if (!self.heatChunks[url]) {
+        self.heatChunks[url] = fetch(url).then(function (response) {
+          if (!response.ok) throw new Error(url + ": HTTP " + response.status);
+          return response.arrayBuffer();
+        });
+      }
+      return self.heatChunks[url].then(function (buffer) {
+        var count = Math.min(index.chunk, index.classes - chunk * index.chunk);
+        var local = k - chunk * index.chunk;
+        var scale = new DataView(buffer).getFloat32(4 * local, true);
+        var q = new Int8Array(buffer, 4 * count + local * index.cells, index.cells);
+        var values = new Float32Array(index.grid * index.grid).fill(NaN);
+        var max = 0;
+        for (var m = 0; m < index.cells; m++) {
+          var v = q[m] * scale;
+          values[index.order[m]] = v;
+          if (Math.abs(v) > max) max = Math.abs(v);
+        }
+        return { values: values, max: max, level: level, klass: k };
+      });
+    });
+  };
+
+  /* Tint by class k (null: no heat map). */
+  AV.prototype.setHeatClass = function (k) {
+    this.heat = { klass: k, grids: {} };
+    this.viewer.forceRedraw();
+  };
+
+  /* The heat data of the current class for `level` if it has arrived; starts loading it. */
+  AV.prototype.heatFor = function (level) {
+    var self = this, heat = this.heat;
+    if (heat.klass === null || !level) return null;
+    var entry = heat.grids[level.grid];
+    if (!entry) {
+      entry = heat.grids[level.grid] = { data: null };
+      this.heatValues(level, heat.klass).then(function (data) {
+        if (self.heat !== heat) return;
+        entry.data = data;
+        self.viewer.forceRedraw();
+        self.heatArrived(data);
+      }, function (error) {
+        entry.failed = true;
+        self.notice("The heat map of “" + self.label(heat.klass) + "” could not be loaded.");
+        if (window.console) console.warn("atlas viewer:", error);
+      });
+    }
+    return entry.data;
+  };
+
+  AV.prototype.paintHeat = function (ctx, geo, shown) {
+    var level = this.heatLevelFor(shown);
+    var data = this.heatFor(level);
+    if (!data) return;
+    var range = this.visibleRange(level, true);
+    if (!range) return;
+    var size = AV.cellSize(level) * geo.k;
+    var g = level.grid, bg = this.background, max = data.max || 1;
+    var tinted = 0;
+    for (var row = range[1]; row <= range[3]; row++) {
+      for (var col = range[0]; col <= range[2]; col++) {
+        var v = data.values[row * g + col];
+        var t = v === v ? Math.min(1, Math.abs(v) / max) : 0; /* v === v: not NaN */
+        var x = geo.ox + col * size, y = geo.oy + row * size;
+        ctx.globalCompositeOperation = "source-over";
+        ctx.fillStyle = rgba(bg, (0.78 * (1 - t)).toFixed(3));
+        ctx.fillRect(x, y, size, size);
+        if (t > 0.02) {
+          ctx.globalCompositeOperation = "multiply";
+          ctx.fillStyle = rgba(v > 0 ? POSITIVE : NEGATIVE, (0.2 + 0.7 * t).toFixed(3));
+          ctx.fillRect(x, y, size, size);
+          tinted++;
+        }
+      }
+    }
+    ctx.globalCompositeOperation = "source-over";
+    this.painted.heat = tinted;
+  };
+
+  /* --- labels --------------------------------------------------------------------------------- */
+
+  AV.prototype.setLabels = function (on) {
+    this.labelsOn = !!on;
+    this.viewer.forceRedraw();
+  };
+
+  AV.prototype.paintLabels = function (ctx, geo, level, range) {
+    var levels = this.manifest.levels || [];
+    if (!this.labelsOn || level !== levels[0] || !this.cellsReady(level, range)) return;
+    var meta = this.cellsOf(level);
+    var size = AV.cellSize(level) * geo.k;
+    if (!meta.hasTop || size / geo.dpr < 12) return;
+    var candidates = [];
+    meta.rows.forEach(function (row) {
+      if (row[0] < range[0] || row[0] > range[2] || row[1] < range[1] || row[1] > range[3]) return;
+      if (row[3] && row[3].length) candidates.push(row);
+    });
+    candidates.sort(function (a, b) { return b[2] - a[2] || (b[4] ? b[4][0] : 0) - (a[4] ? a[4][0] : 0); });
+    var dpr = geo.dpr, pad = 5 * dpr, height = 18 * dpr, spacing = 4 * size;
+    ctx.font = "600 " + 11.5 * dpr + "px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    var placed = [];
+    for (var i = 0; i < candidates.length && placed.length < MAX_LABELS; i++) {
+      var row = candidates[i];
+      var text = this.label(row[3][0]);
+      var w = ctx.measureText(text).width + 2 * pad;
+      var cx = geo.ox + (row[0] + 0.5) * size, cy = geo.oy + (row[1] + 0.5) * size;
+      var box = [cx - w / 2, cy - height / 2, cx + w / 2, cy + height / 2];
+      var clash = placed.some(function (p) {
+        var gap = 3 * dpr;
+        var overlap = box[0] < p.box[2] + gap && p.box[0] < box[2] + gap &&
+          box[1] < p.box[3] + gap && p.box[1] < box[3] + gap;
+        return overlap || (p.text === text && Math.hypot(p.x - cx, p.y - cy) < spacing);
+      });
+      if (!clash) placed.push({ box: box, text: text, x: cx, y: cy, cell: [row[0], row[1]] });
+    }
+    placed.forEach(function (p) {
+      var b = p.box, r = (b[3] - b[1]) / 2;
+      ctx.beginPath();
+      ctx.moveTo(b[0] + r, b[1]);
+      ctx.arcTo(b[2], b[1], b[2], b[3], r);
+      ctx.arcTo(b[2], b[3], b[0], b[3], r);
+      ctx.arcTo(b[0], b[3], b[0], b[1], r);
+      ctx.arcTo(b[0], b[1], b[2], b[1], r);
+      ctx.closePath();
+      ctx.fillStyle = "rgba(255,255,255,0.86)";
+      ctx.fill();
+      ctx.strokeStyle = "rgba(0,0,0,0.14)";
+      ctx.lineWidth = dpr;
+      ctx.stroke();
+      ctx.fillStyle = "#1d1d1f";
+      ctx.fillText(p.text, p.x, p.y + 0.5 * dpr);
+    });
+    this.painted.labels = placed.map(function (p) { return { text: p.text, cell: p.cell }; });
+  };
+})(window.AtlasViewer);
