@@ -10,8 +10,8 @@
      cleared to the atlas background and its icon drawn back scaled about its centre. Screen
      space works at every DZI level and across tile seams (a cell may straddle four tiles).
    - heat map of a class: cells with little attribution are washed out towards the background,
-     attributed ones tinted (multiplied) red for positive and blue for negative values, in
-     proportion to |value| / max |value| at that grid. Values come from heatmap-<G>/ (int8 per
+     attributed ones tinted red for positive and blue for negative values (a translucent fill:
+     the icon stays visible), in proportion to |value| / max |value| at that grid. Values come from heatmap-<G>/ (int8 per
      class, see generator/viewerdata.py); a grid without one borrows the nearest coarser grid's.
    - labels: at the coarsest grid, the top class of cells on small pills, placed greedily
      (most samples first) where they do not overlap another label or repeat a nearby one.
@@ -30,6 +30,7 @@
     this.heat = { klass: null, grids: {} }; /* grids: grid -> Promise / data of this class */
     this.heatIndex = {}; /* grid -> Promise of the decoded index.json */
     this.heatChunks = {}; /* url -> Promise of an ArrayBuffer */
+    this.heatBroken = {}; /* grid -> true once its heat map failed to load */
     this.scratch = document.createElement("canvas");
     this.background = parseColour(this.manifest.background || "#ffffff");
     this.painted = { density: 0, heat: 0, labels: [] }; /* what the last frame painted (tests) */
@@ -139,10 +140,13 @@
     return (this.manifest.levels || []).some(function (level) { return !!level.heatmap; });
   };
 
-  /* The level whose heat map tints `level`: itself, else the nearest coarser one with a map. */
+  /* The level whose heat map tints `level`: itself, else the nearest coarser one with a map
+     (a map that failed to load counts as absent). */
   AV.prototype.heatLevelFor = function (level) {
     var levels = this.manifest.levels || [];
-    for (var i = levels.indexOf(level); i >= 0; i--) if (levels[i].heatmap) return levels[i];
+    for (var i = levels.indexOf(level); i >= 0; i--) {
+      if (levels[i].heatmap && !this.heatBroken[levels[i].grid]) return levels[i];
+    }
     return null;
   };
 
@@ -217,8 +221,11 @@
         self.viewer.forceRedraw();
         self.heatArrived(data);
       }, function (error) {
-        entry.failed = true;
-        self.notice("The heat map of “" + self.label(heat.klass) + "” could not be loaded.");
+        self.heatBroken[level.grid] = true; /* a coarser grid's map tints this one from now on */
+        self.viewer.forceRedraw();
+        self.levelChanged();
+        self.notice("The heat map of “" + self.label(heat.klass) + "” could not be loaded at the " +
+          AV.gridName(level.grid) + " grid.");
         if (window.console) console.warn("atlas viewer:", error);
       });
     }
@@ -239,22 +246,33 @@
         var v = data.values[row * g + col];
         var t = v === v ? Math.min(1, Math.abs(v) / max) : 0; /* v === v: not NaN */
         var x = geo.ox + col * size, y = geo.oy + row * size;
-        ctx.globalCompositeOperation = "source-over";
-        ctx.fillStyle = rgba(bg, (0.78 * (1 - t)).toFixed(3));
+        ctx.fillStyle = rgba(bg, (0.8 * (1 - t)).toFixed(3));
         ctx.fillRect(x, y, size, size);
         if (t > 0.02) {
-          ctx.globalCompositeOperation = "multiply";
-          ctx.fillStyle = rgba(v > 0 ? POSITIVE : NEGATIVE, (0.2 + 0.7 * t).toFixed(3));
+          ctx.fillStyle = rgba(v > 0 ? POSITIVE : NEGATIVE, (0.15 + 0.5 * t).toFixed(3));
           ctx.fillRect(x, y, size, size);
           tinted++;
         }
       }
     }
-    ctx.globalCompositeOperation = "source-over";
     this.painted.heat = tinted;
   };
 
   /* --- labels --------------------------------------------------------------------------------- */
+
+  /* Canvas rectangles [x0, y0, x1, y1] hidden by the stage's floating parts. */
+  AV.prototype.coveredRects = function (dpr) {
+    var origin = this.viewer.canvas.getBoundingClientRect();
+    var parts = this.stage.querySelectorAll(".atlas-tools, .atlas-controls, .atlas-panel, .navigator");
+    var out = [];
+    Array.prototype.forEach.call(parts, function (part) {
+      var r = part.getBoundingClientRect();
+      if (!r.width || !r.height) return; /* hidden */
+      out.push([(r.left - origin.left) * dpr, (r.top - origin.top) * dpr,
+        (r.right - origin.left) * dpr, (r.bottom - origin.top) * dpr]);
+    });
+    return out;
+  };
 
   AV.prototype.setLabels = function (on) {
     this.labelsOn = !!on;
@@ -277,6 +295,7 @@
     ctx.font = "600 " + 11.5 * dpr + "px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
+    var blocked = this.coveredRects(geo.dpr); /* tools, buttons, panel, navigator */
     var placed = [];
     for (var i = 0; i < candidates.length && placed.length < MAX_LABELS; i++) {
       var row = candidates[i];
@@ -284,7 +303,10 @@
       var w = ctx.measureText(text).width + 2 * pad;
       var cx = geo.ox + (row[0] + 0.5) * size, cy = geo.oy + (row[1] + 0.5) * size;
       var box = [cx - w / 2, cy - height / 2, cx + w / 2, cy + height / 2];
-      var clash = placed.some(function (p) {
+      var hidden = blocked.some(function (r) {
+        return box[0] < r[2] && r[0] < box[2] && box[1] < r[3] && r[1] < box[3];
+      });
+      var clash = hidden || placed.some(function (p) {
         var gap = 3 * dpr;
         var overlap = box[0] < p.box[2] + gap && p.box[0] < box[2] + gap &&
           box[1] < p.box[3] + gap && p.box[1] < box[3] + gap;

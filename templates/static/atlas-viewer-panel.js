@@ -164,6 +164,7 @@
       this.updatePanel();
     } else {
       this.renderHeat(null);
+      this.reveal(section);
       var level = this.heatLevelFor(this.levelForZoom());
       var data = this.heatFor(level);
       if (data) this.renderHeat(data);
@@ -197,7 +198,7 @@
       section.appendChild(el("p", "atlas-panel-meta", "Loading the heat map…"));
     } else {
       var g = data.level.grid;
-      section.appendChild(el("p", "atlas-panel-meta", "Mean attribution per cell of the " + g + " × " + g + " grid"));
+      section.appendChild(el("p", "atlas-panel-meta", "Mean attribution per cell of the " + AV.gridName(g) + " grid"));
       var legend = el("div", "atlas-legend");
       legend.setAttribute("role", "img");
       legend.setAttribute("aria-label", "Blue: negative, down to " + AV.formatValue(-data.max) +
@@ -236,6 +237,13 @@
     }
     section.hidden = false;
     this.panel.hidden = false;
+  };
+
+  /* Show a panel section and scroll the panel to it (the latest thing the reader asked for). */
+  AV.prototype.reveal = function (section) {
+    section.hidden = false;
+    this.panel.hidden = false;
+    this.panel.scrollTop = Math.max(0, section.offsetTop - 12);
   };
 
   /* Move so that the cell sits in the middle with its grid shown, and select it. */
@@ -293,12 +301,11 @@
     var section = this.panel.querySelector(".atlas-details");
     section.textContent = "";
     var head = el("h3", "atlas-panel-title", "Cell " + col + ", " + row);
-    head.appendChild(el("span", "atlas-panel-grid", " · " + grid + " × " + grid + " grid"));
+    head.appendChild(el("span", "atlas-panel-grid", " · " + AV.gridName(grid) + " grid"));
     section.appendChild(head);
     var body = el("div", "atlas-details-body");
     section.appendChild(body);
-    section.hidden = false;
-    this.panel.hidden = false;
+    this.reveal(section);
     var key = this.selected;
     this.ensureCells(level, [col, row, col, row]).then(function () {
       if (self.selected !== key) return;
@@ -403,7 +410,7 @@
           grid.appendChild(canvas);
         }
         var note = source === level ? "Crops of dataset images around activations in this cell (each the layer's receptive field)."
-          : "From the " + source.grid + " × " + source.grid + " grid's cell " + c + ", " + r + ", which contains this one.";
+          : "From the " + AV.gridName(source.grid) + " grid's cell " + c + ", " + r + ", which contains this one.";
         box.appendChild(el("p", "atlas-panel-note", note));
       });
     }).catch(function (error) {

@@ -154,7 +154,7 @@
         }, function (error) {
           meta.failed = true;
           meta.parts[part] = "failed";
-          self.notice("Cell details are unavailable for the " + level.grid + " × " + level.grid +
+          self.notice("Cell details are unavailable for the " + AV.gridName(level.grid) +
             " grid (its metadata could not be loaded).");
           if (window.console) console.warn("atlas viewer:", error);
         });
@@ -241,6 +241,9 @@
     return labels[i] !== undefined ? labels[i] : "class " + i;
   };
 
+  /* "40 × 40" (no line break inside). */
+  AV.gridName = function (g) { return g + "\u00a0×\u00a0" + g; };
+
   function formatValue(v) {
     var a = Math.abs(v);
     return a >= 100 || a === 0 ? String(Math.round(v)) : a >= 1 ? v.toFixed(2) : v.toPrecision(2);
@@ -256,7 +259,7 @@
     var strong = document.createElement("strong");
     strong.textContent = "Cell " + cell.col + ", " + cell.row;
     head.appendChild(strong);
-    var facts = " · " + g + " × " + g + " grid";
+    var facts = " · " + AV.gridName(g) + " grid";
     if (!row && !failed) facts += " · empty";
     head.appendChild(document.createTextNode(facts));
     info.appendChild(head);

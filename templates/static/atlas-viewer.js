@@ -30,9 +30,9 @@
   /* The modules and a digest of each (checked by tests/browser/test_viewer_assets.py): the
      query string changes exactly when the file does, so browsers never mix versions. */
   var MODULES = {
-    "atlas-viewer-zoom.js": "1653618c",
-    "atlas-viewer-paint.js": "f26924d9",
-    "atlas-viewer-panel.js": "7d4198e8"
+    "atlas-viewer-zoom.js": "9ba8152c",
+    "atlas-viewer-paint.js": "30fb32d7",
+    "atlas-viewer-panel.js": "70c6f1ee"
   };
   var motion = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
   var coarse = window.matchMedia ? window.matchMedia("(pointer: coarse)") : null;
