@@ -422,3 +422,44 @@ class _Lazy:
 
     def __getitem__(self, index: int) -> np.ndarray:
         return self.make(index)  # type: ignore[operator]
+
+
+# --- level assembly with sides that are not powers of two ----------------------------------------
+
+
+def test_semantic_levels_of_non_power_of_two_sides_match_the_dzi(tmp_path: Path) -> None:
+    """Grids 5/10/20 of 24 px cells (120/240/480 px, like 1600/3200/6400): every DZI level's
+    tiles have the names and sizes dzi_levels/tile_box give, and the pixels of the grid
+    that owns the level (viewer.json's dzi_min_level..dzi_max_level)."""
+    from generator.tiles import dzi_levels, tile_box
+
+    colours = {5: (200, 40, 40), 10: (40, 180, 60), 20: (50, 70, 210)}
+    root = tmp_path / "bundle"
+    root.mkdir()
+    levels = []
+    for grid, colour in colours.items():
+        Image.new("RGB", (grid * 24,) * 2, colour).save(root / f"level-{grid}.png")
+        (root / f"cells-{grid}.json").write_text(json.dumps(cells_document(grid, 24, [])))
+        levels.append(Level(grid, 24, f"level-{grid}.png", f"cells-{grid}.json"))
+    bundle = AtlasBundle(id="odd", kind="layer", title="Odd", levels=tuple(levels), root=root)
+    bundle.save()
+    settings = TileSettings(tile_size=64, overlap=1, format="png")
+    published = publish_atlas(
+        AtlasBundle.load(root), tmp_path / "site/odd", settings, tmp_path / "c"
+    )
+    spans = [
+        (lv["grid"], lv["dzi_min_level"], lv["dzi_max_level"])
+        for lv in published.manifest["levels"]
+    ]
+    assert spans == [(5, 0, 7), (10, 8, 8), (20, 9, 9)]
+    owner = {L: grid for grid, lo, hi in spans for L in range(lo, hi + 1)}
+    files = published.folder / "atlas_files"
+    for lv in dzi_levels(480, 480, 64):
+        names = sorted(p.name for p in (files / str(lv.level)).iterdir())
+        assert names == sorted(f"{c}_{r}.png" for c in range(lv.cols) for r in range(lv.rows))
+        for c in range(lv.cols):
+            for r in range(lv.rows):
+                with Image.open(files / str(lv.level) / f"{c}_{r}.png") as tile:
+                    assert tile.size == tile_box(lv, c, r, 64, 1)[2:]
+                    pixels = np.asarray(tile.convert("RGB"), dtype=int)
+                assert np.abs(pixels - colours[owner[lv.level]]).max() <= 2, (lv.level, c, r)

@@ -298,6 +298,9 @@
     this.selected = { grid: grid, col: col, row: row };
     this.outline("selected", col * size, row * size, size);
     this.figure.setAttribute("data-selected", grid + ":" + col + "," + row);
+    this.writeHash();
+    /* A precomputed image knows nothing more about a cell than the tooltip shows. */
+    if (!(this.examplesLevelFor(level) || level.samples || this.cellsOf(level).hasTop)) return;
     var section = this.panel.querySelector(".atlas-details");
     section.textContent = "";
     var head = el("h3", "atlas-panel-title", "Cell " + col + ", " + row);
@@ -313,7 +316,6 @@
       self.renderCell(body, level, meta.rows.get(col + "," + row), meta.failed);
       self.renderExamples(section, level, col, row);
     });
-    this.writeHash();
   };
 
   AV.prototype.renderCell = function (body, level, row, failed) {

@@ -32,7 +32,7 @@
   var MODULES = {
     "atlas-viewer-zoom.js": "9ba8152c",
     "atlas-viewer-paint.js": "30fb32d7",
-    "atlas-viewer-panel.js": "70c6f1ee"
+    "atlas-viewer-panel.js": "c18d0a2f"
   };
   var motion = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
   var coarse = window.matchMedia ? window.matchMedia("(pointer: coarse)") : null;
@@ -343,6 +343,8 @@
   AtlasViewer.prototype.writeHash = function () {
     if (!this.touched || !this.image || !history.replaceState) return;
     var state = readHash();
+    /* Keep foreign pairs, but not a plain anchor ("#references"): once the reader has moved
+       an atlas the hash is about views, and "#anchor&fig.xywh=..." would match no element. */
     var parts = state.foreign.filter(function (part) { return !/^[A-Za-z][\w-]*$/.test(part); });
     Object.keys(viewers).forEach(function (id) {
       var v = viewers[id];
