@@ -16,10 +16,10 @@
    to viewers (for tests and authors).
 
    The URL hash holds each viewer's view as "&"-separated <figure>.<key>=<value> pairs, e.g.
-     #fig.xywh=800,800,1600,1600&fig.level=40&fig.class=207&fig.cell=3,4&fig.density=2
+     #fig.xywh=800,800,1600,1600&fig.level=40&fig.class=207&fig.cell=40:3,4&fig.density=2
    (xywh: the visible image rectangle; level: the grid shown; class: the heat-mapped class;
-   cell: the selected cell of that grid; density: the icon density). Pairs of other figures
-   and anything else in the hash are kept.
+   cell: the selected cell, <grid>:<col>,<row>; density: the icon density). Pairs of other
+   figures and anything else in the hash are kept.
 */
 (function () {
   "use strict";
@@ -236,6 +236,7 @@
       event.preventDefaultAction = true;
       e.preventDefault();
       if (moved) vp.applyConstraints(reducedMotion());
+      self.writeHash(); /* the target view (no animation-finish follows a move without motion) */
     });
     viewer.addHandler("canvas-press", function () { self.touched = true; });
     viewer.addHandler("canvas-scroll", function () { self.touched = true; });
@@ -322,8 +323,8 @@
     var density = Number(entry.density);
     if (density > 0) this.setDensity(density);
     if (entry["class"] !== undefined && entry["class"] !== "") this.chooseClass(Number(entry["class"]));
-    var cell = numbers(entry.cell, 2);
-    if (cell && entry.level) this.selectCell(Number(entry.level), cell[0], cell[1]);
+    var cell = /^(\d+):(\d+),(\d+)$/.exec(entry.cell || "");
+    if (cell) this.selectCell(Number(cell[1]), Number(cell[2]), Number(cell[3]));
     return !!rect;
   };
 
@@ -334,7 +335,7 @@
     var level = this.shownLevel();
     if (level) pairs.push("level=" + level.grid);
     if (this.heat && this.heat.klass !== null) pairs.push("class=" + this.heat.klass);
-    if (this.selected) pairs.push("cell=" + this.selected.col + "," + this.selected.row);
+    if (this.selected) pairs.push("cell=" + this.selected.grid + ":" + this.selected.col + "," + this.selected.row);
     if (this.density !== 1) pairs.push("density=" + Number(this.density.toFixed(2)));
     var id = this.id;
     return pairs.map(function (pair) { return id + "." + pair; });

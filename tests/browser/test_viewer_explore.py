@@ -267,7 +267,7 @@ def test_a_url_with_a_view_hash_restores_the_view(
     rect = [1100, 700, 500, 400]
     url = (
         base + "study/synth.html#fig.xywh=" + ",".join(map(str, rect))
-        + f"&fig.level=20&fig.class={LION}&fig.cell=9,6&fig.density=2"
+        + f"&fig.level=20&fig.class={LION}&fig.cell=20:9,6&fig.density=2"
     )  # fmt: skip
     other = context.new_page()
     other_problems = track(other)
@@ -399,6 +399,29 @@ def test_accessibility_of_the_explorer(
     assert result["bad"] == [], result["bad"]
     page.keyboard.press("Escape")
     page.screenshot(path=artifacts_dir / f"synth-explorer-{theme}.png")
+    context.close()
+
+
+def test_reduced_motion_moves_at_once(browser: Any, base: str) -> None:
+    context = browser.new_context(reduced_motion="reduce", viewport={"width": 1280, "height": 900})
+    page = open_page(context, base + "study/synth.html")
+    page.fill("#fig .atlas-class-input", "lion")
+    page.keyboard.press("Enter")
+    page.locator("#fig .atlas-topcell").nth(2).click()
+    # no animation: the view is centred on the cell as soon as the click is handled
+    col, row = (
+        int(v) for v in page.get_attribute("#fig .atlas-topcell >> nth=2", "data-cell").split(",")
+    )
+    x, y, w, h = page.evaluate("atlasViewers.fig.visibleRect()")
+    current = page.evaluate(
+        "() => { const v = atlasViewers.fig; const r = v.image.viewportToImageRectangle("
+        "v.viewer.viewport.getBounds(true)); return [r.x, r.y, r.width, r.height]; }"
+    )
+    assert current == pytest.approx([x, y, w, h], abs=0.5)
+    assert abs(x + w / 2 - (col + 0.5) * 192) < 2 and abs(y + h / 2 - (row + 0.5) * 192) < 2
+    page.locator("#fig .openseadragon-canvas").first.focus()
+    page.keyboard.press("ArrowLeft")
+    assert f"fig.xywh={round(x - 0.15 * w)}" in page.evaluate("location.hash")
     context.close()
 
 
