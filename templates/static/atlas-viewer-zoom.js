@@ -8,7 +8,8 @@
    z = 0.5 * 2^(min_i - M), where its icons are half their cell_px wide in CSS px, and the grid
    changes at that zoom on every screen. (OpenSeadragon's default 0.5 would switch a 2x screen
    at half that zoom, with icons a quarter of cell_px wide.) On a 2x screen tiles are thus
-   drawn up to 2x enlarged: the grid, not the screen, decides what is shown.
+   drawn up to 2x enlarged: the grid, not the screen, decides what is shown. An atlas of one
+   grid keeps OpenSeadragon's default (sharpest tiles).
 
    While the wanted level's tiles load, OpenSeadragon keeps drawing the finest *complete*
    coarser level under them, so for a moment two grids would share the screen, tile by tile.
@@ -38,7 +39,8 @@
     this.frames = { drawn: 0, held: 0 }; /* frames drawn; frames where a finer grid was held back */
     var image = this.image;
     var keepRatio = function () {
-      var ratio = MIN_PIXEL_RATIO * (OSD.pixelDensityRatio || 1);
+      /* One grid: nothing to switch, so the sharpest tiles the screen can show. */
+      var ratio = MIN_PIXEL_RATIO * (levels.length > 1 ? OSD.pixelDensityRatio || 1 : 1);
       if (image.minPixelRatio !== ratio) { image.minPixelRatio = ratio; self.viewer.forceRedraw(); }
     };
     keepRatio();

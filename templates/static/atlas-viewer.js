@@ -30,7 +30,7 @@
   /* The modules and a digest of each (checked by tests/browser/test_viewer_assets.py): the
      query string changes exactly when the file does, so browsers never mix versions. */
   var MODULES = {
-    "atlas-viewer-zoom.js": "9ba8152c",
+    "atlas-viewer-zoom.js": "ff147c3b",
     "atlas-viewer-paint.js": "30fb32d7",
     "atlas-viewer-panel.js": "c18d0a2f"
   };
@@ -138,7 +138,7 @@
       immediateRender: false,
       /* Levels are chosen in CSS px, so the grid changes at the same zoom on every screen
          (OpenSeadragon counts device px; atlas-viewer-zoom.js keeps this in step). */
-      minPixelRatio: 0.5 * (OSD.pixelDensityRatio || 1),
+      minPixelRatio: 0.5 * ((manifest.levels || []).length > 1 ? OSD.pixelDensityRatio || 1 : 1),
       /* On touch screens one finger scrolls the page and two fingers move the atlas. */
       cooperativeGestures: !!(coarse && coarse.matches),
       gestureSettingsMouse: { clickToZoom: false },
