@@ -6,6 +6,18 @@ what :mod:`generator.tiles` cuts into Deep Zoom pyramids::
     <bundle>/bundle.json        the manifest (:class:`AtlasBundle`, below)
     <bundle>/level-<G>.png      one atlas image per grid level, G cells per side, G*cell_px px
     <bundle>/cells-<G>.json     cell metadata of that level (:func:`cells_document`)
+    <bundle>/attributions-<G>.npy   optional: float32 [M, K], each cell's mean attribution to
+                                each class (K = len(labels)), rows in the order of the cells
+                                document's "cells" (M rows)
+    <bundle>/directions-<G>.npy     optional: float32 [M, C], each cell's direction (the mean
+                                activation vector over the layer's C channels, as the icon was
+                                rendered from), same row order
+
+The two optional arrays (:func:`save_cell_array` / :func:`load_cell_array`) feed the tour
+queries resolved when pages are built (:mod:`generator.site.tourquery`: "the cells most
+attributed to a class", "the cells nearest a channel or another atlas's cell"); they stay in
+the bundle and are never published. ``info["layer"]`` (and ``info["model"]``) name the layer
+the directions live in: queries compare directions of two atlases only within one layer.
 
 Cells are addressed by ``(col, row)`` in the level image: ``col`` = x bin, ``row`` = G-1-y bin
 (y points up, as in the article); cell (col, row) covers pixels
@@ -20,16 +32,25 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from generator.cache import atomic_write_json
+from generator.cache import atomic_write_bytes, atomic_write_json
 from generator.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Version of the bundle format; bump when the layout of files changes.
 BUNDLE_FORMAT = 1
 
 #: The kinds of atlas a bundle can hold.
 KINDS = ("image", "layer", "class", "comparison")
+
+#: Optional per-cell arrays of a level, ``<kind>-<G>.npy``: what their columns are.
+CELL_ARRAYS = {
+    "attributions": "one column per class of the bundle's labels",
+    "directions": "one column per channel of the layer",
+}
 
 
 @dataclass(frozen=True)
@@ -182,3 +203,64 @@ def cells_document(
     if extra:
         doc.update(extra)
     return doc
+
+
+def cell_array_name(kind: str, grid: int) -> str:
+    """File name of an optional per-cell array: ``attributions-<G>.npy``, ``directions-<G>.npy``."""
+    if kind not in CELL_ARRAYS:
+        raise ValueError(f"unknown cell array {kind!r} (one of {sorted(CELL_ARRAYS)})")
+    return f"{kind}-{int(grid)}.npy"
+
+
+def save_cell_array(root: str | Path, kind: str, grid: int, array: np.ndarray) -> Path:
+    """Write ``<root>/<kind>-<G>.npy`` (float32 [M, K or C], rows in the cells document's order)
+    atomically; returns its path. For the compose stage."""
+    import io
+
+    import numpy as np
+
+    values = np.asarray(array, dtype=np.float32)
+    if values.ndim != 2:
+        raise ValueError(f"{kind} of grid {grid} must be [M, columns], got shape {values.shape}")
+    buffer = io.BytesIO()
+    np.save(buffer, values, allow_pickle=False)
+    path = Path(root) / cell_array_name(kind, grid)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def load_cell_array(
+    root: str | Path, kind: str, grid: int, *, rows: int | None = None, columns: int | None = None
+) -> np.ndarray | None:
+    """The optional array ``<root>/<kind>-<G>.npy`` as float32 [M, columns], or None when the
+    bundle has none.
+
+    Raises:
+        ConfigError: the file is not a 2-D float array, or its rows (cells) / columns (classes
+            or channels) are not the ``rows`` / ``columns`` given.
+    """
+    import numpy as np
+
+    path = Path(root) / cell_array_name(kind, grid)
+    if not path.is_file():
+        return None
+    fix = "recompute the atlas (`atlas compute <id>`): the compose stage writes it"
+    try:
+        values = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            f"unreadable {kind} array", where=str(path), got=str(err), fix=fix
+        ) from err
+    expected = f"float32 [{rows if rows is not None else 'M'}, {columns or 'columns'}]"
+    ok = values.ndim == 2 and np.issubdtype(values.dtype, np.floating)
+    ok = ok and (rows is None or values.shape[0] == rows)
+    ok = ok and (columns is None or values.shape[1] == columns)
+    if not ok:
+        raise ConfigError(
+            f"the {kind} array does not fit the level's cells",
+            where=str(path),
+            expected=f"{expected}: one row per cell of cells-{grid}.json, {CELL_ARRAYS[kind]}",
+            got=f"{values.dtype} {list(values.shape)}",
+            fix=fix,
+        )
+    return values.astype(np.float32, copy=False)

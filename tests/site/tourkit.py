@@ -1,0 +1,86 @@
+"""Synthetic atlas bundles for the tour, layers and patch tests: cells with known top classes,
+counts, attributions and directions, and level images whose icons are coloured by top class
+(so a screenshot shows the regions a query should find)."""
+
+from __future__ import annotations
+
+import colorsys
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from generator.bundle import AtlasBundle, Level, cells_document, save_cell_array
+
+#: A cell row: (col, row, count, top class indices).
+CellRow = tuple[int, int, int, Sequence[int]]
+
+
+def class_colour(k: int) -> tuple[int, int, int]:
+    r, g, b = colorsys.hsv_to_rgb((k * 0.618) % 1.0, 0.55, 0.9)
+    return (int(r * 255), int(g * 255), int(b * 255))
+
+
+def make_bundle(
+    root: Path,
+    atlas_id: str,
+    grids: Mapping[int, Sequence[CellRow]],
+    labels: Sequence[str],
+    *,
+    cell_px: int = 16,
+    attributions: Mapping[int, np.ndarray] | None = None,
+    directions: Mapping[int, np.ndarray] | None = None,
+    info: dict[str, Any] | None = None,
+) -> AtlasBundle:
+    """A bundle of the given levels (grids coarse to fine; sides halving for semantic zoom).
+
+    ``grids[G]`` lists the occupied cells; each level's image is ``G * cell_px`` px square,
+    icons flat squares coloured by their top class.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    levels = []
+    for grid in sorted(grids):
+        side = grid * cell_px
+        image = Image.new("RGB", (side, side), "white")
+        draw = ImageDraw.Draw(image)
+        rows = []
+        for col, row, count, top in grids[grid]:
+            colour = class_colour(top[0]) if top else (120, 120, 120)
+            x, y = col * cell_px, row * cell_px
+            draw.rectangle([x + 1, y + 1, x + cell_px - 2, y + cell_px - 2], fill=colour)
+            rows.append(
+                (col, row, count, list(top), [round(1.0 / (i + 1), 3) for i in range(len(top))])
+            )
+        image.save(root / f"level-{grid}.png")
+        doc = cells_document(grid, cell_px, rows, extra={"samples": sum(r[2] for r in rows)})
+        (root / f"cells-{grid}.json").write_text(json.dumps(doc))
+        levels.append(Level(grid, cell_px, f"level-{grid}.png", f"cells-{grid}.json"))
+        if attributions and grid in attributions:
+            save_cell_array(root, "attributions", grid, attributions[grid])
+        if directions and grid in directions:
+            save_cell_array(root, "directions", grid, directions[grid])
+    bundle = AtlasBundle(
+        id=atlas_id,
+        kind="layer",
+        title=f"Atlas {atlas_id}",
+        levels=tuple(levels),
+        labels=tuple(labels),
+        info=dict(info or {}),
+        root=root,
+    )
+    bundle.save()
+    return AtlasBundle.load(root)
+
+
+def full_grid(grid: int, top_of: Any, count_of: Any = lambda c, r: 10) -> list[CellRow]:
+    """Every cell of a grid, top class ``top_of(col, row)`` (None: empty) and a count."""
+    out: list[CellRow] = []
+    for row in range(grid):
+        for col in range(grid):
+            top = top_of(col, row)
+            if top is not None:
+                out.append((col, row, count_of(col, row), [top]))
+    return out
