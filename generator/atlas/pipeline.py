@@ -19,10 +19,10 @@ from __future__ import annotations
 import importlib
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
     from generator.bundle import AtlasBundle
 
-T = TypeVar("T")
 
 #: Labels of logits that are not classes (Lucid's InceptionV1: index 0 "dummy" and
 #: 1001..1007 "unused <i>", see generator.models.labels); never listed as a cell's top class.
@@ -252,17 +251,16 @@ def compute_bundle(
 
     Grids come from :func:`compute_grids`; icons and the composed atlas image come from
     :mod:`generator.atlas.compose` (its ``compose_bundle(spec, grids, *, config, device,
-    progress)``). Until that module exists this fails before any computation, saying so.
+    progress)``). Until that function exists this fails before any computation, saying so.
     """
-    try:
-        compose = importlib.import_module("generator.atlas.compose")
-    except ImportError as err:
+    compose_bundle = _compose_bundle_function()
+    if compose_bundle is None:
         raise SetupError(
             f"atlas {spec.id!r} is computed, but this version cannot render atlas icons yet",
             where=spec.where,
             expected="a precomputed atlas (image = ..., grid = ..., icon_size = ...)",
             fix=f"run `atlas compute {spec.id}` to compute its grids; publish an image atlas",
-        ) from err
+        )
     device = resolve_device(str(config.compute.get("device", "auto")))
     grids = compute_grids(
         spec,
@@ -273,10 +271,20 @@ def compute_bundle(
         progress=progress,
         base_dir=config.root,
     )
-    bundle: AtlasBundle = compose.compose_bundle(
+    bundle: AtlasBundle = compose_bundle(
         spec, grids, config=config, device=device, progress=progress
     )
     return bundle
+
+
+def _compose_bundle_function() -> Callable[..., Any] | None:
+    """``generator.atlas.compose.compose_bundle`` when the renderer provides it, else None."""
+    try:
+        compose = importlib.import_module("generator.atlas.compose")
+    except ImportError:
+        return None
+    function = getattr(compose, "compose_bundle", None)
+    return function if callable(function) else None
 
 
 def resolve_device(name: str) -> torch.device:
