@@ -80,7 +80,7 @@ class TrainSettings:
     batch_size: int = 128
     width: float | None = None
     input_size: int | None = None
-    lr: float = 3e-3
+    lr: float = 1e-2
     weight_decay: float = 0.05
     label_smoothing: float = 0.1
     threads: int = 1
