@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator.bundle import AtlasBundle
+from generator.bundle import CELL_ARRAYS, AtlasBundle
 from generator.cache import atomic_write_json, digest, file_digest
 from generator.config import Config, key_lines
 from generator.errors import ConfigError, ContentError, closest
@@ -81,12 +81,17 @@ class AtlasSpec:
 
 @dataclass(frozen=True)
 class AtlasFacts:
-    """What a page needs to know about an atlas to embed it."""
+    """What a page needs to know about an atlas to embed it.
+
+    ``data`` is a digest of the bundle's cell data (cells documents, attribution and direction
+    arrays): pages whose tour queries were answered from it are rebuilt when it changes.
+    """
 
     id: str
     title: str
     width: int
     height: int
+    data: str = ""
 
     @property
     def url(self) -> str:
@@ -96,7 +101,15 @@ class AtlasFacts:
 
 def facts_of(bundle: AtlasBundle) -> AtlasFacts:
     side = bundle.finest.side_px
-    return AtlasFacts(bundle.id, bundle.title, side, side)
+    names = [level.cells for level in bundle.levels]
+    names += [f"{kind}-{level.grid}.npy" for level in bundle.levels for kind in CELL_ARRAYS]
+    stats = []
+    for name in names:
+        path = bundle.root / name
+        if path.is_file():
+            stat = path.stat()
+            stats.append((name, stat.st_size, stat.st_mtime_ns))
+    return AtlasFacts(bundle.id, bundle.title, side, side, digest(str(bundle.root), stats))
 
 
 def load_specs(content: Content) -> tuple[dict[str, AtlasSpec], list[str]]:

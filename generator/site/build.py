@@ -42,6 +42,7 @@ from generator.site.output import (
     static_sources,
     versioned,
 )
+from generator.site.patchresults import experiment_inputs
 from generator.site.render import RenderedPage, Renderer, template_dirs
 from generator.site.state import BuildState, PageState
 
@@ -167,7 +168,7 @@ def prepare(
         name: versioned(url, static[url]) for name, url in STATIC_NAMES.items() if url in static
     }
     url_map = {page.rel: page.url for page in pages}
-    renderer = Renderer(config, facts, url_map, static_urls)
+    renderer = Renderer(config, facts, url_map, static_urls, bundles)
     shared_key = digest(
         _code_and_templates_digest(config),
         config.raw,
@@ -179,11 +180,16 @@ def prepare(
         pub.name: digest([bytes_digest(path.read_bytes()) for path in pub.bib_files])
         for pub in content.publications
     }
+    # patch-results blocks read experiments/*/results.json: part of their publication's keys
+    experiment_keys = {pub.name: experiment_inputs(pub.folder) for pub in content.publications}
     rendered: dict[str, RenderedPage] = {}
     new_state = BuildState(state.path, str(output))
     for page in pages:
         nav = navigation(page, content)
-        key = _json_key(shared_key, page.text, bib_keys.get(page.publication or "", ""), nav)
+        pub_name = page.publication or ""
+        key = _json_key(
+            shared_key, page.text, bib_keys.get(pub_name, ""), nav, experiment_keys.get(pub_name)
+        )
         previous = state.pages.get(page.url)
         if previous and previous.key == key and _unchanged(output / page.url, previous):
             new_state.pages[page.url] = previous

@@ -9,8 +9,9 @@ An embed (see docs/ARCHITECTURE.md, "The Markdown embed")::
     width: page                  # body | page | screen: how wide the figure is
     view: [0, 0, 800, 800]       # initial view: x, y, w, h in the atlas image's pixels
     caption: "Markdown"
-    tour:                        # optional stops, shown with previous/next buttons
-      - rect: [0, 0, 400, 400]
+    scroll: false                # true: a scroll-driven tour (sticky viewer, captions as text)
+    tour:                        # optional stops (generator.site.tour), previous/next, step list
+      - rect: [0, 0, 400, 400]   # or query: {top_class: [lion]} (generator.site.tourquery)
         caption: "Markdown"
     ```
 
@@ -22,16 +23,16 @@ W3C media fragments) moves the viewer of that figure on the same page to the rec
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-from generator.errors import ContentError, closest, unknown_name
+from generator.errors import ContentError, unknown_name
 from generator.site.atlases import AtlasFacts
+from generator.site.blockyaml import check_keys, load_block
+from generator.site.tour import TourStop, check_rect, parse_tour
+from generator.site.tourquery import TourQueries
 
 #: Keys of an atlas block and what each must be.
 EMBED_KEYS = {
@@ -41,25 +42,15 @@ EMBED_KEYS = {
     "width": "one of body, page, screen",
     "view": "[x, y, w, h] in atlas image pixels, inside the image, w and h > 0",
     "caption": "a Markdown string",
-    "tour": "a list of stops, each {rect: [x, y, w, h], caption: Markdown}",
+    "tour": "a list of stops, each {rect: [x, y, w, h] or query: {...}, caption: Markdown}",
+    "scroll": "true or false: the tour is driven by scrolling through its captions",
 }
-STOP_KEYS = ("rect", "caption")
 WIDTHS = ("body", "page", "screen")
 DEFAULT_HEIGHT = 560
-
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _FIGURE_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 Rect = tuple[float, float, float, float]
-
-
-@dataclass(frozen=True)
-class TourStop:
-    """One stop of a tour: an image rectangle and a Markdown caption."""
-
-    rect: Rect
-    caption: str
 
 
 @dataclass(frozen=True)
@@ -75,6 +66,7 @@ class AtlasEmbed:
         caption: Markdown.
         tour: the tour's stops, in order.
         line: the block's first line in the page's source file.
+        scroll: whether the tour is driven by scrolling (sticky viewer, captions as text).
     """
 
     atlas: str
@@ -85,20 +77,7 @@ class AtlasEmbed:
     caption: str
     tour: tuple[TourStop, ...]
     line: int
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def check_rect(value: Any, facts: AtlasFacts) -> Rect | None:
-    """``value`` as a rectangle inside the atlas image, or None when it is not one."""
-    if not isinstance(value, list | tuple) or len(value) != 4 or not all(map(_number, value)):
-        return None
-    x, y, w, h = (float(v) for v in value)
-    if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > facts.width or y + h > facts.height:
-        return None
-    return (x, y, w, h)
+    scroll: bool = False
 
 
 def parse_xywh(query: str) -> list[float] | None:
@@ -114,30 +93,20 @@ def parse_xywh(query: str) -> list[float] | None:
 
 
 def parse_embed(
-    text: str, *, source: str, line: int, atlases: Mapping[str, AtlasFacts]
+    text: str,
+    *,
+    source: str,
+    line: int,
+    atlases: Mapping[str, AtlasFacts],
+    queries: TourQueries | None = None,
 ) -> AtlasEmbed:
-    """Validate the YAML of an atlas block starting at ``source:line`` (the fence line)."""
-    try:
-        data = yaml.load(text, Loader=_Loader)  # a safe loader (C if available)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = line + 1 + (mark.line if mark is not None else 0)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ContentError(
-            f"invalid YAML in an atlas block: {problem}",
-            where=f"{source}:{at}",
-            expected="'key: value' lines (id, height, view, caption, tour)",
-            fix="fix the YAML; quote captions that contain ':' or start with '*'",
-        ) from err
+    """Validate the YAML of an atlas block starting at ``source:line`` (the fence line);
+    ``queries`` answers tour stops given as queries."""
+    block = load_block(
+        text, source=source, line=line, kind="atlas", keys="id, height, view, caption, tour"
+    )
+    data = block.data
     where = f"{source}:{line}"
-    if not isinstance(data, dict):
-        raise ContentError(
-            "an atlas block must hold YAML keys",
-            where=where,
-            expected="at least 'id: <atlas id>'",
-            got=repr(data),
-            fix="write e.g. 'id: mixed4c' inside the block",
-        )
 
     def bad(key: str, value: Any, hint: str = "") -> ContentError:
         return ContentError(
@@ -148,16 +117,7 @@ def parse_embed(
             fix=f"set '{key}' to {EMBED_KEYS[key]}",
         )
 
-    for key in data:
-        if key not in EMBED_KEYS:
-            guess = closest(str(key), EMBED_KEYS)
-            raise ContentError(
-                f"unknown atlas block key {key!r}"
-                + (f" (did you mean {guess!r}?)" if guess else ""),
-                where=where,
-                expected="one of " + ", ".join(EMBED_KEYS),
-                fix=f"rename it to {guess!r}" if guess else "remove it",
-            )
+    check_keys(data, EMBED_KEYS, where, "atlas block")
     atlas = data.get("id")
     if not isinstance(atlas, str):
         raise bad("id", atlas)
@@ -187,32 +147,13 @@ def parse_embed(
     caption = data.get("caption", "")
     if not isinstance(caption, str):
         raise bad("caption", caption)
-    return AtlasEmbed(
-        atlas, figure, height, str(width), view, caption, _parse_tour(data, facts, bad), line
-    )
-
-
-def _parse_tour(data: dict[str, Any], facts: AtlasFacts, bad: Any) -> tuple[TourStop, ...]:
-    tour = data.get("tour", [])
-    if not isinstance(tour, list):
-        raise bad("tour", tour)
-    stops = []
-    for number, stop in enumerate(tour, start=1):
-        if not isinstance(stop, dict) or set(stop) - set(STOP_KEYS) or "rect" not in stop:
-            raise bad("tour", stop, f" (stop {number} must have 'rect' and may have 'caption')")
-        rect = check_rect(stop["rect"], facts)
-        if rect is None:
-            raise bad(
-                "tour",
-                stop["rect"],
-                f" (stop {number}: rect must be [x, y, w, h] inside the"
-                f" {facts.width}x{facts.height} px atlas)",
-            )
-        caption = stop.get("caption", "")
-        if not isinstance(caption, str):
-            raise bad("tour", caption, f" (stop {number}: caption must be a string)")
-        stops.append(TourStop(rect, caption))
-    return tuple(stops)
+    scroll = data.get("scroll", False)
+    if not isinstance(scroll, bool):
+        raise bad("scroll", scroll)
+    tour = parse_tour(block, facts, queries)
+    if scroll and not tour:
+        raise bad("scroll", scroll, " (a scroll-driven tour needs 'tour' stops)")
+    return AtlasEmbed(atlas, figure, height, str(width), view, caption, tour, line, scroll)
 
 
 def script_json(value: Any) -> str:

@@ -3,7 +3,9 @@
 All of them read and write one :class:`PageContext` (set on the Markdown instance before each
 page is converted), so a single Markdown instance converts every page of a build.
 
-- ```` ```atlas ```` blocks (YAML, see :mod:`generator.site.embeds`) -> a viewer figure.
+- ```` ```atlas ```` blocks (YAML, see :mod:`generator.site.embeds`) -> a viewer figure; other
+  fenced blocks the context handles (``PageContext.blocks``: ```` ```atlas-layers ````,
+  ```` ```patch-results ````) -> what their handler renders.
 - ``[@key]`` / ``[@a; @b]`` -> numbered citations of the publication's BibTeX entries.
 - A blockquote starting ``[!margin]`` -> ``<aside class="margin-note">`` beside the text.
 - A paragraph holding only an image -> ``<figure>``, the image's title as ``<figcaption>``;
@@ -32,6 +34,10 @@ from generator.site.atlases import AtlasFacts
 from generator.site.bibtex import Entry, entry_text
 from generator.site.content import Page
 from generator.site.embeds import AtlasEmbed, check_rect, parse_embed, parse_xywh
+from generator.site.tourquery import TourQueries
+
+#: A fenced block's handler: (YAML text, fence line, context) -> HTML.
+BlockHandler = Callable[[str, int, "PageContext"], str]
 
 
 @dataclass
@@ -49,6 +55,8 @@ class PageContext:
         embeds: the page's embeds by figure id.
         extra_refs: links found outside the HTML (tour captions inside JSON).
         originals: rewritten href -> href as written (to find its source line).
+        queries: answers tour stops given as data queries (None: no atlas data).
+        blocks: handlers of fenced blocks other than ``atlas``, by info string.
     """
 
     page: Page
@@ -61,6 +69,8 @@ class PageContext:
     embeds: dict[str, AtlasEmbed] = field(default_factory=dict)
     extra_refs: list[str] = field(default_factory=list)
     originals: dict[str, str] = field(default_factory=dict)
+    queries: TourQueries | None = None
+    blocks: dict[str, BlockHandler] = field(default_factory=dict)
 
     def line_of(self, needle: str) -> int | None:
         """The first source line containing ``needle``, or None."""
@@ -110,35 +120,47 @@ class AtlasBlockPreprocessor(Preprocessor):
                 lines[end].strip().startswith(fence) and not lines[end].strip().strip(fence[0])
             ):
                 end += 1
-            if match.group("info") != "atlas":  # another fenced block: keep it untouched
+            info = match.group("info")
+            if info != "atlas" and info not in ctx.blocks:  # another fenced block: keep it
                 out.extend(lines[index : end + 1])
                 index = end + 1
                 continue
             line = ctx.page.body_line + index
             if end >= len(lines):
                 raise ContentError(
-                    "the atlas block is not closed",
+                    f"the {info} block is not closed",
                     where=ctx.where(line=line),
                     expected=f"a line {fence} after the block's YAML",
                     fix=f"add a line containing only {fence}",
                 )
-            embed = parse_embed(
-                "\n".join(lines[index + 1 : end]),
-                source=str(ctx.page.source),
-                line=line,
-                atlases=ctx.atlases,
-            )
-            if embed.figure in ctx.embeds:
-                raise ContentError(
-                    f"two atlas figures on this page have the id {embed.figure!r}",
-                    where=ctx.where(line=line),
-                    expected="a unique figure id per embed",
-                    fix="add 'figure: <another id>' to one of the blocks",
-                )
-            ctx.embeds[embed.figure] = embed
-            out.extend(["", self.md.htmlStash.store(ctx.render_figure(embed, ctx)), ""])
+            text = "\n".join(lines[index + 1 : end])
+            if info == "atlas":
+                html = self._atlas(ctx, text, line)
+            else:
+                html = ctx.blocks[info](text, line, ctx)
+            out.extend(["", self.md.htmlStash.store(html), ""])
             index = end + 1
         return out
+
+    @staticmethod
+    def _atlas(ctx: PageContext, text: str, line: int) -> str:
+        embed = parse_embed(
+            text, source=str(ctx.page.source), line=line, atlases=ctx.atlases, queries=ctx.queries
+        )
+        add_embed(ctx, embed)
+        return ctx.render_figure(embed, ctx)
+
+
+def add_embed(ctx: PageContext, embed: AtlasEmbed) -> None:
+    """Record a viewer of the page (the target of ``#atlas:<figure>`` links); ids are unique."""
+    if embed.figure in ctx.embeds:
+        raise ContentError(
+            f"two atlas figures on this page have the id {embed.figure!r}",
+            where=ctx.where(line=embed.line),
+            expected="a unique figure id per embed",
+            fix="add 'figure: <another id>' to one of the blocks",
+        )
+    ctx.embeds[embed.figure] = embed
 
 
 class CitationProcessor(InlineProcessor):

@@ -18,14 +18,18 @@ import jinja2
 from markupsafe import Markup
 
 from generator import __version__
+from generator.bundle import AtlasBundle
 from generator.config import Config
 from generator.errors import ContentError
+from generator.site.annotations import tour_annotations
 from generator.site.atlases import AtlasFacts
 from generator.site.bibtex import Entry, format_entry
 from generator.site.content import Page
 from generator.site.embeds import AtlasEmbed, script_json
 from generator.site.links import scan_html
-from generator.site.mdext import PageContext, make_markdown
+from generator.site.mdext import BlockHandler, PageContext, make_markdown
+from generator.site.tour import numbers, stop_config
+from generator.site.tourquery import TourQueries
 
 #: The default templates and static files shipped with the generator.
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
@@ -91,8 +95,10 @@ class Renderer:
         atlases: dict[str, AtlasFacts],
         url_map: dict[str, str],
         static_urls: dict[str, str],
+        bundles: dict[str, AtlasBundle] | None = None,
     ) -> None:
         self.config = config
+        self.queries = TourQueries(bundles or {})
         self.atlases = atlases
         self.url_map = url_map
         self.static_urls = static_urls
@@ -117,6 +123,8 @@ class Renderer:
             url_map=self.url_map,
             render_figure=self._figure,
             render_caption=self._caption,
+            queries=self.queries,
+            blocks=self.blocks(),
         )
         self.md.reset()
         self.md.atlas_context = ctx
@@ -179,30 +187,58 @@ class Renderer:
         self.caption_md.reset()
         return self.caption_md.convert(text)
 
-    def _figure(self, embed: AtlasEmbed, ctx: PageContext) -> str:
+    def blocks(self) -> dict[str, BlockHandler]:
+        """Handlers of the fenced blocks besides ``atlas`` (layers, patch results)."""
+        from generator.site.layers import render_layers
+        from generator.site.patchresults import render_patch_results
+
+        return {
+            "atlas-layers": lambda text, line, ctx: render_layers(self, text, line, ctx),
+            "patch-results": lambda text, line, ctx: render_patch_results(self, text, line, ctx),
+        }
+
+    def figure_context(self, embed: AtlasEmbed, ctx: PageContext, **extra: Any) -> dict[str, Any]:
+        """What ``partials/atlas-figure.html`` needs for one viewer (``extra`` joins the
+        viewer's JSON configuration: a layers figure's ``flip`` and ``group``)."""
         facts = self.atlases[embed.atlas]
         folder = ctx.page_link(facts.url)
-        stops = []
-        for stop in embed.tour:
+        stops, captions = [], []
+        for number, stop in enumerate(embed.tour, start=1):
             caption = self._caption(stop.caption) if stop.caption else ""
             ctx.extra_refs.extend(scan_html(caption)[1])
-            stops.append({"rect": _numbers(stop.rect), "caption": caption})
+            captions.append(caption)
+            stops.append(stop_config(stop, caption, number))
         config = {
             "atlas": embed.atlas,
             "manifest": posixpath.join(folder, "viewer.json"),
-            "view": _numbers(embed.view) if embed.view else None,
+            "view": numbers(embed.view) if embed.view else None,
             "tour": stops,
+            "scroll": embed.scroll,
+            **extra,
         }
+        annotations = None
+        if embed.tour:
+            source = posixpath.join(folder, "atlas.dzi")
+            doc = tour_annotations(embed.figure, facts.title, source, list(embed.tour), captions)
+            annotations = Markup(script_json(doc))
+        return {
+            "embed": embed,
+            "facts": facts,
+            "folder": folder,
+            "stops": [{**stop, "caption": Markup(stop["caption"])} for stop in stops],
+            "caption": Markup(self._caption(embed.caption)) if embed.caption else "",
+            "config_json": Markup(script_json(config)),
+            "annotations_json": annotations,
+        }
+
+    def caption_html(self, text: str) -> Markup:
+        """Markdown (a caption) -> trusted HTML."""
+        return Markup(self._caption(text))
+
+    def render_partial(self, name: str, **context: Any) -> str:
+        """A template that renders part of a page (figures, tables)."""
+        return self._template(name).render(**context)
+
+    def _figure(self, embed: AtlasEmbed, ctx: PageContext) -> str:
         template = self._template("partials/atlas-figure.html")
-        return template.render(
-            embed=embed,
-            facts=facts,
-            folder=folder,
-            caption=Markup(self._caption(embed.caption)) if embed.caption else "",
-            config_json=Markup(script_json(config)),
-        )
-
-
-def _numbers(values: tuple[float, ...]) -> list[float | int]:
-    """Whole numbers as ints (``[0, 0, 320, 320]``, not ``[0.0, ...]``) for readable JSON."""
-    return [int(v) if float(v).is_integer() else v for v in values]
+        return template.render(**self.figure_context(embed, ctx))

@@ -23,6 +23,9 @@
   var POSITIVE = [202, 60, 50], NEGATIVE = [40, 110, 190];
   var MAX_LABELS = 60;
 
+  /* Painters other modules add (called after the labels, same arguments). */
+  AV.painters = AV.painters || [];
+
   AV.prototype.initPaint = function (OSD) {
     var self = this;
     this.density = 1;
@@ -46,11 +49,17 @@
 
   function rgba(c, a) { return "rgba(" + c[0] + "," + c[1] + "," + c[2] + "," + a + ")"; }
 
-  /* Where image px land on the drawer's canvas: canvas px = o + k * image px. */
+  /* Where image px land on the drawer's canvas: canvas px = o + s * k * image px (s = -1 on a
+     flipped axis); corner(col, row, size) is the top left of a displayed cell of `size` px. */
   AV.prototype.geometry = function (OSD) {
     var dpr = OSD.pixelDensityRatio || 1;
     var origin = this.imageToStage(0, 0);
-    return { k: this.imageZoom(true) * dpr, ox: origin.x * dpr, oy: origin.y * dpr, dpr: dpr };
+    var sx = this.flip && this.flip.x ? -1 : 1, sy = this.flip && this.flip.y ? -1 : 1;
+    var geo = { k: this.imageZoom(true) * dpr, ox: origin.x * dpr, oy: origin.y * dpr, dpr: dpr, sx: sx, sy: sy };
+    geo.corner = function (col, row, size) {
+      return [geo.ox + sx * (col + (sx < 0 ? 1 : 0)) * size, geo.oy + sy * (row + (sy < 0 ? 1 : 0)) * size];
+    };
+    return geo;
   };
 
   AV.prototype.paint = function (OSD) {
@@ -68,6 +77,7 @@
       this.paintDensity(ctx, geo, level, range);
       this.paintHeat(ctx, geo, level);
       this.paintLabels(ctx, geo, level, range);
+      for (var i = 0; i < AV.painters.length; i++) AV.painters[i].call(this, ctx, geo, level, range);
     } finally {
       ctx.restore();
     }
@@ -123,7 +133,7 @@
     copy.drawImage(canvas, 0, 0);
     ctx.fillStyle = rgba(this.background, 1);
     shrunk.forEach(function (item) {
-      var x = geo.ox + item[0] * size, y = geo.oy + item[1] * size;
+      var at = geo.corner(item[0], item[1], size), x = at[0], y = at[1];
       var x0 = Math.floor(x), y0 = Math.floor(y);
       ctx.fillRect(x0, y0, Math.ceil(x + size) - x0, Math.ceil(y + size) - y0);
       var edge = size * item[2];
@@ -245,7 +255,7 @@
       for (var col = range[0]; col <= range[2]; col++) {
         var v = data.values[row * g + col];
         var t = v === v ? Math.min(1, Math.abs(v) / max) : 0; /* v === v: not NaN */
-        var x = geo.ox + col * size, y = geo.oy + row * size;
+        var at = geo.corner(col, row, size), x = at[0], y = at[1];
         ctx.fillStyle = rgba(bg, (0.8 * (1 - t)).toFixed(3));
         ctx.fillRect(x, y, size, size);
         if (t > 0.02) {
@@ -301,7 +311,7 @@
       var row = candidates[i];
       var text = this.label(row[3][0]);
       var w = ctx.measureText(text).width + 2 * pad;
-      var cx = geo.ox + (row[0] + 0.5) * size, cy = geo.oy + (row[1] + 0.5) * size;
+      var at = geo.corner(row[0], row[1], size), cx = at[0] + size / 2, cy = at[1] + size / 2;
       var box = [cx - w / 2, cy - height / 2, cx + w / 2, cy + height / 2];
       var hidden = blocked.some(function (r) {
         return box[0] < r[2] && r[0] < box[2] && box[1] < r[3] && r[1] < box[3];

@@ -169,6 +169,7 @@
       var data = this.heatFor(level);
       if (data) this.renderHeat(data);
     }
+    if (this.classChosen) this.classChosen(k); /* linked viewers (atlas-viewer-linked.js) */
     this.writeHash();
   };
 

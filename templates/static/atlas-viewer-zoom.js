@@ -230,8 +230,10 @@
     var show = function () {
       if (self.hoverKey !== key) return;
       var meta = self.cellsOf(cell.level);
-      self.describeCell(cell, meta.rows.get(cell.col + "," + cell.row), meta.failed);
+      var row = meta.rows.get(cell.col + "," + cell.row);
+      self.describeCell(cell, row, meta.failed);
       self.placeInfo(pointer, cell);
+      if (self.cellShown) self.cellShown(cell, row); /* linked viewers (atlas-viewer-linked.js) */
     };
     if (this.cellsReady(cell.level, range)) show();
     else this.ensureCells(cell.level, range).then(show);
@@ -313,9 +315,13 @@
     info.style.top = y + "px";
   };
 
-  /* Image px -> stage (CSS) px. */
+  /* Image px -> stage (CSS) px. OpenSeadragon's pixelFromPoint applies the rotation (a half
+     turn for flip "xy"/"y") but not the mirror of a flipped viewport, which it draws. */
   AV.prototype.imageToStage = function (x, y) {
-    return this.viewer.viewport.pixelFromPoint(this.image.imageToViewportCoordinates(x, y), true);
+    var vp = this.viewer.viewport;
+    var p = vp.pixelFromPoint(this.image.imageToViewportCoordinates(x, y), true);
+    if (vp.getFlip()) p.x = vp.getContainerSize().x - p.x;
+    return p;
   };
 
   /* An outline overlay over an image square ("hover" or "selected"). */
@@ -339,13 +345,16 @@
   };
 
   AV.prototype.hideCell = function () {
+    if (this.hoverKey && this.cellShown) this.cellShown(null, null);
     this.hoverKey = null;
     this.figure.querySelector(".atlas-cellinfo").hidden = true;
     this.hideOutline("hover");
   };
 
   AV.prototype.pointerToImage = function (pixel) {
-    var point = this.viewer.viewport.pointFromPixel(pixel);
+    var vp = this.viewer.viewport;
+    if (vp.getFlip()) pixel = new window.OpenSeadragon.Point(vp.getContainerSize().x - pixel.x, pixel.y);
+    var point = vp.pointFromPixel(pixel);
     return this.image.viewportToImageCoordinates(point);
   };
 })(window.AtlasViewer);

@@ -3,23 +3,32 @@
    Each <figure class="atlas-figure"> carries its configuration in a
    <script type="application/json" class="atlas-config"> (written by the build):
      {"atlas": id, "manifest": "../atlases/<id>/viewer.json", "view": [x,y,w,h] | null,
-      "tour": [{"rect": [x,y,w,h], "caption": "<p>html</p>"}, ...]}
+      "tour": [{"rect": [x,y,w,h], "caption": "<p>html</p>", ...}, ...], "scroll": false,
+      "flip": null | "x" | "y" | "xy", "group": null | "<figure id of a layers figure>"}
    Rectangles are in the finest level's image pixels. A viewer starts when its figure nears the
    viewport: OpenSeadragon, the viewer's other modules and the manifest (viewer.json) load in
    parallel, then the Deep Zoom image opens (described inline from the manifest: no .dzi
-   request). This file: loading, the tour, text links <a class="atlas-link" data-atlas-figure
-   data-atlas-rect>, keys and buttons, full screen, and the view in the URL hash. The modules:
+   request). This file: loading, text links <a class="atlas-link" data-atlas-figure
+   data-atlas-rect>, keys and buttons, full screen, axis flips, and the view in the URL hash.
+   The modules:
      atlas-viewer-zoom.js   semantic zoom (one grid drawn at a time), cell metadata, hover
      atlas-viewer-paint.js  the density control, class heat maps and labels, drawn on the canvas
      atlas-viewer-panel.js  the tools (class search, density, labels), cell details, examples
+     atlas-viewer-tour.js   the tour: stops, step list, highlights and arrows, scroll-driven tours
+     atlas-viewer-linked.js viewers side by side whose hover and class choice are linked
    Each module adds methods to window.AtlasViewer.prototype. window.atlasViewers maps figure ids
    to viewers (for tests and authors).
 
    The URL hash holds each viewer's view as "&"-separated <figure>.<key>=<value> pairs, e.g.
      #fig.xywh=800,800,1600,1600&fig.level=40&fig.class=207&fig.cell=40:3,4&fig.density=2
    (xywh: the visible image rectangle; level: the grid shown; class: the heat-mapped class;
-   cell: the selected cell, <grid>:<col>,<row>; density: the icon density). Pairs of other
-   figures and anything else in the hash are kept.
+   cell: the selected cell, <grid>:<col>,<row>; density: the icon density), or #fig.step=3
+   while a tour is on (1-based). Pairs of other figures and anything else in the hash are kept.
+
+   Axis flips ("flip", layers figures): display only. "x" mirrors the picture left-right
+   (OpenSeadragon's viewport flip), "xy" turns it 180 degrees, "y" is both (a flip and a half
+   turn mirror it top-bottom). Every rectangle, cell and hash value stays in the atlas's own,
+   unflipped image pixels: fitBounds of a rectangle shows the same cells, mirrored.
 */
 (function () {
   "use strict";
@@ -30,9 +39,11 @@
   /* The modules and a digest of each (checked by tests/browser/test_viewer_assets.py): the
      query string changes exactly when the file does, so browsers never mix versions. */
   var MODULES = {
-    "atlas-viewer-zoom.js": "ff147c3b",
-    "atlas-viewer-paint.js": "30fb32d7",
-    "atlas-viewer-panel.js": "c18d0a2f"
+    "atlas-viewer-zoom.js": "4b4ab63e",
+    "atlas-viewer-paint.js": "20b688df",
+    "atlas-viewer-panel.js": "e2d75432",
+    "atlas-viewer-tour.js": "ec2fb2ad",
+    "atlas-viewer-linked.js": "fc35f43b"
   };
   var motion = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
   var coarse = window.matchMedia ? window.matchMedia("(pointer: coarse)") : null;
@@ -79,6 +90,8 @@
     this.status = figure.querySelector(".atlas-status");
     this.tour = this.config.tour || [];
     this.stop = -1; /* -1: the initial view ("overview"); 0..n-1: tour stops */
+    var flip = this.config.flip || "";
+    this.flip = { x: flip.indexOf("x") >= 0, y: flip.indexOf("y") >= 0 };
     this.ready = null;
     this.touched = false; /* the reader moved the view: from then on it is kept in the hash */
     this.timing = { start: performance.now(), open: null, firstTiles: null };
@@ -143,13 +156,16 @@
       cooperativeGestures: !!(coarse && coarse.matches),
       gestureSettingsMouse: { clickToZoom: false },
       gestureSettingsTouch: { clickToZoom: false },
-      crossOriginPolicy: false
+      crossOriginPolicy: false,
+      /* Axis flips (see the top): x = a mirror, xy = a half turn, y = both. */
+      flipped: this.flip.x !== this.flip.y,
+      degrees: this.flip.y ? 180 : 0
     });
     var canvas = this.viewer.canvas;
     canvas.setAttribute("role", "application");
     canvas.setAttribute("aria-roledescription", "zoomable atlas");
     canvas.setAttribute("aria-label", manifest.title || this.config.atlas);
-    canvas.setAttribute("aria-describedby", this.id + "-help");
+    canvas.setAttribute("aria-describedby", this.config.help || this.id + "-help");
     return new Promise(function (resolve, reject) {
       self.viewer.addOnceHandler("open", function () {
         self.image = self.viewer.world.getItemAt(0);
@@ -157,8 +173,10 @@
         self.initZoom(OSD);
         self.initPaint(OSD);
         self.initPanel(OSD);
-        self.wireControls(OSD);
         self.home = self.config.view || [0, 0, manifest.width, manifest.height];
+        self.initTour(OSD);
+        self.wireControls(OSD);
+        if (self.initLinked) self.initLinked(OSD);
         if (!self.applyHash(readHash()[self.id] || {}, true)) self.fit(self.home, true);
         self.status.textContent = "";
         self.status.hidden = true;
@@ -220,15 +238,19 @@
       if (e.ctrlKey || e.altKey || e.metaKey) return;
       var vp = viewer.viewport;
       var moved = true; /* free moves are constrained; tour stops are shown as authored */
+      var arrow = key === "ArrowRight" ? 1 : key === "ArrowLeft" ? -1 : 0;
+      var zoom = key === "+" || key === "=" ? 1.5 : key === "-" || key === "_" ? 1 / 1.5 : 0;
       if (key === "0" || key === "Home") { self.go(-1); moved = false; }
-      else if (key === "n" && self.tour.length) { self.go(self.stop + 1); moved = false; }
-      else if (key === "p" && self.tour.length) { self.go(self.stop - 1); moved = false; }
-      else if (key === "+" || key === "=") vp.zoomBy(1.5, null, reducedMotion());
-      else if (key === "-" || key === "_") vp.zoomBy(1 / 1.5, null, reducedMotion());
-      else if (steps[key]) {
-        var b = vp.getBounds();
-        var delta = new OSD.Point(steps[key][0] * b.width * 0.15, steps[key][1] * b.height * 0.15);
-        vp.panBy(delta, reducedMotion());
+      else if ((key === "n" || key === "p") && self.tour.length) { self.step(key === "n" ? 1 : -1); moved = false; }
+      else if (arrow && self.touring) { self.step(arrow); moved = false; } /* a tour: arrows step */
+      else if (zoom || steps[key]) {
+        self.leaveTour(); /* a free move: the tour stays where it is */
+        if (zoom) vp.zoomBy(zoom, null, reducedMotion());
+        else {
+          var b = vp.getBounds();
+          var sx = self.flip.x ? -1 : 1, sy = self.flip.y ? -1 : 1; /* as the picture moves */
+          vp.panBy(new OSD.Point(sx * steps[key][0] * b.width * 0.15, sy * steps[key][1] * b.height * 0.15), reducedMotion());
+        }
       } else if (key === "Enter") { self.selectCentre(); moved = false; }
       else if (key === "Escape") { self.closePanel(); moved = false; }
       else return;
@@ -252,6 +274,7 @@
         var action = button.getAttribute("data-action");
         var now = reducedMotion();
         self.touched = true;
+        if (action === "zoom-in" || action === "zoom-out") self.leaveTour();
         if (action === "zoom-in") viewer.viewport.zoomBy(1.5, null, now);
         else if (action === "zoom-out") viewer.viewport.zoomBy(1 / 1.5, null, now);
         else if (action === "reset") self.go(-1);
@@ -260,33 +283,12 @@
         if (now) self.writeHash(); /* no animation, so no animation-finish */
       });
     });
-    var prev = this.figure.querySelector(".atlas-tour-prev");
-    var next = this.figure.querySelector(".atlas-tour-next");
-    if (prev) prev.addEventListener("click", function () { self.go(self.stop - 1); });
-    if (next) next.addEventListener("click", function () { self.go(self.stop + 1); });
   };
 
   /* Full screen for the stage (viewer, tools and panel); Esc or the button leaves it. */
   AtlasViewer.prototype.toggleFullscreen = function () {
     if (document.fullscreenElement === this.stage) document.exitFullscreen();
     else if (this.stage.requestFullscreen) this.stage.requestFullscreen();
-  };
-
-  /* Go to tour stop i (-1: the figure's initial view) and update the tour's controls. */
-  AtlasViewer.prototype.go = function (i) {
-    var n = this.tour.length;
-    this.touched = true;
-    this.stop = Math.max(-1, Math.min(i, n - 1));
-    this.fit(this.stop < 0 ? this.home : this.tour[this.stop].rect);
-    if (reducedMotion()) this.writeHash();
-    var bar = this.figure.querySelector(".atlas-tour");
-    if (!bar) return;
-    bar.querySelector(".atlas-tour-prev").disabled = this.stop < 0;
-    bar.querySelector(".atlas-tour-next").disabled = this.stop >= n - 1;
-    bar.querySelector(".atlas-tour-status").textContent =
-      this.stop < 0 ? "Overview · " + n + (n === 1 ? " stop" : " stops") : (this.stop + 1) + " of " + n;
-    bar.querySelector(".atlas-tour-caption").innerHTML = this.stop < 0 ? "" : this.tour[this.stop].caption;
-    this.figure.setAttribute("data-stop", String(this.stop + 1));
   };
 
   /* --- the view in the URL hash ------------------------------------------------------------ */
@@ -314,6 +316,8 @@
 
   /* Show what a hash entry describes; returns whether it held a view. */
   AtlasViewer.prototype.applyHash = function (entry, immediately) {
+    var step = Number(entry.step);
+    if (step >= 1 && step <= this.tour.length) { this.goStep(step - 1, immediately); return true; }
     var rect = numbers(entry.xywh, 4);
     if (rect && rect[2] > 0 && rect[3] > 0) {
       this.fit(rect, immediately);
@@ -330,6 +334,7 @@
 
   /* This viewer's state as hash pairs (after the reader moved it). */
   AtlasViewer.prototype.hashPairs = function () {
+    if (this.touring) return [this.id + ".step=" + (this.stop + 1)];
     var r = this.visibleRect().map(function (v) { return Math.round(v); });
     var pairs = ["xywh=" + r.join(",")];
     var level = this.shownLevel();
@@ -379,6 +384,7 @@
     av.figure.scrollIntoView({ behavior: reducedMotion() ? "auto" : "smooth", block: "nearest" });
     av.start().then(function () {
       av.touched = true;
+      av.leaveTour();
       av.fit(rect);
       if (reducedMotion()) av.writeHash();
     }, function () { /* shown in the figure */ });

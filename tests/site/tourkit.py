@@ -84,3 +84,34 @@ def full_grid(grid: int, top_of: Any, count_of: Any = lambda c, r: 10) -> list[C
             if top is not None:
                 out.append((col, row, count_of(col, row), [top]))
     return out
+
+
+def write_project(root: Path, article: str, bundles: Mapping[str, AtlasBundle]) -> Path:
+    """A project whose publication ``study`` has one article (``study/tour.md``) and computed
+    atlas specs for ``bundles`` (handed to the build by :func:`build_project`)."""
+    (root / "content/study").mkdir(parents=True, exist_ok=True)
+    (root / "atlas.toml").write_text(
+        '[site]\ntitle = "Tours"\nsite_url = "https://example.org/repo/"\n\n'
+        '[paths]\noutput = "www/repo"\n\n[tiles]\nformat = "png"\n'
+    )
+    (root / "content/study/index.md").write_text("---\ntitle: Study\n---\n\nThe study.\n")
+    (root / "content/study/tour.md").write_text(article)
+    specs = "".join(
+        f'[atlas.{atlas_id}]\ntitle = "{bundle.title}"\nlayer = "synthetic"\n\n'
+        for atlas_id, bundle in bundles.items()
+    )
+    (root / "content/study/atlases.toml").write_text(specs)
+    return root
+
+
+def build_project(root: Path, bundles: Mapping[str, AtlasBundle], **options: Any) -> Any:
+    """Build the project with ``bundles`` standing in for the compute engine."""
+    import pytest
+
+    from generator.config import load_config
+    from generator.site import atlases as atlas_specs
+    from generator.site.build import build
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(atlas_specs, "computed_bundle", lambda spec, config: bundles[spec.id])
+        return build(load_config(root / "atlas.toml"), log=None, **options)

@@ -1,0 +1,249 @@
+/* atlas-viewer-tour.js: guided tours of an atlas viewer (Minerva-style waypoints).
+
+   The figure's configuration lists the stops (written by the build, queries already resolved):
+     "tour": [{"rect": [x,y,w,h], "title": "...", "caption": "<p>html</p>",
+               "highlights": [{"rect": [x,y,w,h], "label": "..."}],
+               "arrows": [{"from": [x,y], "to": [x,y], "label": "..."}]}, ...],
+     "scroll": false
+   (image px of the finest level; the same rectangles are in the page as W3C Web Annotations,
+   <script type="application/ld+json" class="atlas-annotations">).
+
+   A stop is shown with fitBounds of its rectangle (no animation under reduced motion), its
+   caption, its highlights and arrows drawn over the atlas (an SVG and label layer redrawn
+   each frame), "n of m", and the step list's current entry. While a tour is on, pan and zoom
+   gestures are locked (hover and click still work, the page scrolls over the figure), the
+   arrow keys step (canvas or tour controls focused), and the URL hash holds <fig>.step=<n>
+   (1-based; a link with it opens that stop). "Explore freely" (or any zoom button/key, a text
+   link, 0/Home) leaves the tour where it is and restores free pan and zoom; Next/Previous or
+   a step resume it. A scroll-driven tour ("scroll": true) shows the stops as the reader
+   scrolls its step texts (.atlas-step) past the middle of the window (IntersectionObserver),
+   beside or under a sticky viewer.
+*/
+(function (AV) {
+  "use strict";
+
+  var SVG = "http://www.w3.org/2000/svg";
+  var GESTURES = ["dragToPan", "scrollToZoom", "pinchToZoom", "dblClickToZoom", "flickEnabled"];
+
+  function svg(tag, attrs) {
+    var node = document.createElementNS(SVG, tag);
+    Object.keys(attrs || {}).forEach(function (key) { node.setAttribute(key, attrs[key]); });
+    return node;
+  }
+
+  AV.prototype.initTour = function () {
+    var self = this;
+    var fig = this.figure;
+    this.touring = false;
+    this.bar = fig.querySelector(".atlas-tour");
+    if (!this.tour.length) return;
+    this.annot = document.createElement("div");
+    this.annot.className = "atlas-annot";
+    this.annot.setAttribute("aria-hidden", "true");
+    this.stage.insertBefore(this.annot, this.stage.querySelector(".atlas-controls"));
+    this.viewer.addHandler("update-viewport", function () { self.drawAnnotations(); });
+    this.viewer.addHandler("resize", function () { if (self.touring) self.fit(self.tour[self.stop].rect, true); });
+    var prev = fig.querySelector(".atlas-tour-prev"), next = fig.querySelector(".atlas-tour-next");
+    if (prev) prev.addEventListener("click", function () { self.step(-1); });
+    if (next) next.addEventListener("click", function () { self.step(1); });
+    var exit = fig.querySelector(".atlas-tour-exit");
+    if (exit) exit.addEventListener("click", function () { self.leaveTour(); self.viewer.canvas.focus(); });
+    fig.querySelectorAll(".atlas-tour-steps button").forEach(function (button) {
+      button.addEventListener("click", function () { self.goStep(Number(button.getAttribute("data-step")) - 1); });
+    });
+    if (this.bar) {
+      this.bar.addEventListener("keydown", function (event) {
+        if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
+        if (event.target.closest && event.target.closest("input, textarea")) return;
+        self.step(event.key === "ArrowRight" ? 1 : -1);
+        event.preventDefault();
+      });
+    }
+    if (this.config.scroll) this.initScroll();
+    this.showTourState();
+  };
+
+  /* One step forward or back (resuming a tour left at its current stop). */
+  AV.prototype.step = function (delta) {
+    if (this.config.scroll) { this.scrollToStep(this.stop + delta); return; }
+    this.go(this.stop + delta);
+  };
+
+  /* A step chosen by the reader (list, hash): scroll-driven tours scroll its text into view. */
+  AV.prototype.goStep = function (i, immediately) {
+    if (this.config.scroll) this.scrollToStep(i);
+    else this.go(i, immediately);
+  };
+
+  /* Go to tour stop i (-1: the figure's initial view, free exploration). */
+  AV.prototype.go = function (i, immediately) {
+    var n = this.tour.length;
+    this.touched = true;
+    this.stop = Math.max(-1, Math.min(i, n - 1));
+    if (this.stop < 0) {
+      this.setTouring(false);
+      this.fit(this.home, immediately);
+    } else {
+      this.setTouring(true);
+      this.fit(this.tour[this.stop].rect, immediately);
+    }
+    this.showTourState();
+    this.drawAnnotations();
+    if (immediately || AV.reducedMotion()) this.writeHash();
+  };
+
+  /* Leave the tour where it is: free pan and zoom again, overlays hidden. */
+  AV.prototype.leaveTour = function () {
+    if (!this.touring) return;
+    this.setTouring(false);
+    this.showTourState();
+    this.drawAnnotations();
+    this.writeHash();
+  };
+
+  AV.prototype.setTouring = function (on) {
+    var viewer = this.viewer;
+    if (on === this.touring) return;
+    this.touring = on;
+    ["mouse", "touch", "pen"].forEach(function (kind) {
+      var key = "gestureSettings" + kind.charAt(0).toUpperCase() + kind.slice(1);
+      var settings = viewer[key];
+      if (!settings) return;
+      if (on) {
+        settings.saved = settings.saved || {};
+        GESTURES.forEach(function (g) { settings.saved[g] = settings[g]; settings[g] = false; });
+      } else if (settings.saved) {
+        GESTURES.forEach(function (g) { settings[g] = settings.saved[g]; });
+      }
+    });
+    this.figure.classList.toggle("atlas-touring", on);
+  };
+
+  /* Buttons, "n of m", the caption, the step list and the figure's data-stop. */
+  AV.prototype.showTourState = function () {
+    var n = this.tour.length, i = this.stop, fig = this.figure;
+    fig.setAttribute("data-stop", String(this.touring ? i + 1 : 0));
+    if (!this.bar) return;
+    var prev = this.bar.querySelector(".atlas-tour-prev"), next = this.bar.querySelector(".atlas-tour-next");
+    if (prev) prev.disabled = i < 0 || (i === 0 && this.touring);
+    if (next) next.disabled = i >= n - 1 && this.touring;
+    var exit = this.bar.querySelector(".atlas-tour-exit");
+    if (exit) exit.hidden = !this.touring;
+    var status = this.bar.querySelector(".atlas-tour-status");
+    if (status) {
+      status.textContent = this.touring ? (i + 1) + " of " + n
+        : i < 0 ? "Overview · " + n + (n === 1 ? " stop" : " stops") : "Exploring freely · stop " + (i + 1) + " of " + n;
+    }
+    var caption = this.bar.querySelector(".atlas-tour-caption");
+    if (caption) caption.innerHTML = this.touring ? this.tour[i].caption : "";
+    this.bar.querySelectorAll(".atlas-tour-steps button").forEach(function (button, j) {
+      if (j === i && this.touring) button.setAttribute("aria-current", "step");
+      else button.removeAttribute("aria-current");
+    }, this);
+    fig.querySelectorAll(".atlas-step").forEach(function (text, j) {
+      text.classList.toggle("atlas-step-current", j === i && this.touring);
+    }, this);
+  };
+
+  /* --- highlights and arrows ------------------------------------------------------------------ */
+
+  /* Redraw the current stop's overlays at their places on screen (every frame while touring). */
+  AV.prototype.drawAnnotations = function () {
+    var layer = this.annot;
+    if (!layer) return;
+    var stop = this.touring ? this.tour[this.stop] : null;
+    var marks = stop ? (stop.highlights || []).length + (stop.arrows || []).length : 0;
+    if (!marks) {
+      if (layer.firstChild) layer.textContent = "";
+      layer.removeAttribute("data-stop");
+      return;
+    }
+    if (layer.getAttribute("data-stop") !== String(this.stop)) this.buildAnnotations(stop);
+    var self = this;
+    var place = function (x, y) { return self.imageToStage(x, y); };
+    layer.querySelectorAll("[data-highlight]").forEach(function (node) {
+      var h = stop.highlights[Number(node.getAttribute("data-highlight"))];
+      var a = place(h.rect[0], h.rect[1]), b = place(h.rect[0] + h.rect[2], h.rect[1] + h.rect[3]);
+      var x = Math.min(a.x, b.x), y = Math.min(a.y, b.y);
+      var w = Math.abs(b.x - a.x), hh = Math.abs(b.y - a.y);
+      if (node.tagName.toLowerCase() === "rect") {
+        node.setAttribute("x", x); node.setAttribute("y", y);
+        node.setAttribute("width", w); node.setAttribute("height", hh);
+      } else {
+        node.style.left = x + "px";
+        node.style.top = y + "px";
+      }
+    });
+    layer.querySelectorAll("[data-arrow]").forEach(function (node) {
+      var arrow = stop.arrows[Number(node.getAttribute("data-arrow"))];
+      var a = place(arrow.from[0], arrow.from[1]), b = place(arrow.to[0], arrow.to[1]);
+      if (node.tagName.toLowerCase() === "line") {
+        node.setAttribute("x1", a.x); node.setAttribute("y1", a.y);
+        node.setAttribute("x2", b.x); node.setAttribute("y2", b.y);
+      } else {
+        node.style.left = a.x + "px";
+        node.style.top = a.y + "px";
+        node.classList.toggle("atlas-annot-above", b.y >= a.y); /* the label away from the head */
+      }
+    });
+  };
+
+  AV.prototype.buildAnnotations = function (stop) {
+    var layer = this.annot;
+    layer.textContent = "";
+    layer.setAttribute("data-stop", String(this.stop));
+    var drawing = svg("svg", { "class": "atlas-annot-svg" });
+    var defs = svg("defs");
+    var marker = svg("marker", { id: this.id + "-arrowhead", viewBox: "0 0 10 10", refX: "9", refY: "5",
+      markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" });
+    marker.appendChild(svg("path", { d: "M0 0L10 5L0 10z", "class": "atlas-annot-head" }));
+    defs.appendChild(marker);
+    drawing.appendChild(defs);
+    layer.appendChild(drawing);
+    var label = function (text, kind, index) {
+      if (!text) return;
+      var tag = document.createElement("span");
+      tag.className = "atlas-annot-label atlas-annot-" + kind + "-label";
+      tag.setAttribute("data-" + kind, String(index));
+      tag.textContent = text;
+      layer.appendChild(tag);
+    };
+    (stop.highlights || []).forEach(function (h, i) {
+      drawing.appendChild(svg("rect", { "class": "atlas-annot-box", "data-highlight": String(i), rx: "3" }));
+      label(h.label, "highlight", i);
+    });
+    (stop.arrows || []).forEach(function (a, i) {
+      drawing.appendChild(svg("line", { "class": "atlas-annot-arrow", "data-arrow": String(i),
+        "marker-end": "url(#" + this.id + "-arrowhead)" }));
+      label(a.label, "arrow", i);
+    }, this);
+  };
+
+  /* --- scroll-driven tours ---------------------------------------------------------------------- */
+
+  AV.prototype.initScroll = function () {
+    var self = this;
+    var texts = Array.prototype.slice.call(this.figure.querySelectorAll(".atlas-step"));
+    if (!texts.length || !("IntersectionObserver" in window)) return;
+    /* A step is current while it crosses the band around the middle of the window. */
+    var observer = new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        if (!entry.isIntersecting) return;
+        var i = texts.indexOf(entry.target);
+        if (i !== self.stop || !self.touring) self.go(i);
+      });
+      /* Scrolled back above the first step: the overview. */
+      var first = texts[0].getBoundingClientRect();
+      if (first.top > window.innerHeight * 0.5 && self.stop >= 0) self.go(-1);
+    }, { rootMargin: "-45% 0px -45% 0px" });
+    texts.forEach(function (text) { observer.observe(text); });
+    this.scrollTexts = texts;
+  };
+
+  AV.prototype.scrollToStep = function (i) {
+    var texts = this.scrollTexts || [];
+    if (i < 0 || !texts[i]) { this.go(i); return; }
+    texts[i].scrollIntoView({ behavior: AV.reducedMotion() ? "auto" : "smooth", block: "center" });
+    this.go(i);
+  };
+})(window.AtlasViewer);
