@@ -4,6 +4,11 @@ A development server only: it listens on a loopback address (127.0.0.1 by defaul
 others. It reuses :func:`generator.site.build.build` (incremental), polls the content, template
 and config files for changes, and injects a small script into HTML responses that reloads the
 page after a successful rebuild or shows the build error in a banner.
+
+It also injects the *author mode* (``templates/author/atlas-author.js``, never copied into a
+built site): each atlas viewer gets a button, and the shortcut Shift+C, that copies the current
+view as a tour stop (``- rect: [x, y, w, h]`` and an empty caption) to paste into an atlas
+block's ``tour:``.
 """
 
 from __future__ import annotations
@@ -24,13 +29,16 @@ from typing import Any
 from generator.config import Config, load_config
 from generator.errors import AtlasError, SetupError
 from generator.site.build import build
-from generator.site.render import template_dirs
+from generator.site.render import TEMPLATES, template_dirs
 
 #: Seconds between two scans for changed sources.
 POLL_SECONDS = 0.5
 
 #: Where the injected script asks for the build generation.
 RELOAD_PATH = "/__atlas__/reload"
+
+#: The author mode's script, injected into served pages only.
+AUTHOR_SCRIPT = TEMPLATES / "author" / "atlas-author.js"
 
 _RELOAD_SCRIPT = """<script>
 (function () {
@@ -219,6 +227,9 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def _inject(self, page: bytes) -> bytes:
         script = (_RELOAD_SCRIPT % (self.state.generation, RELOAD_PATH)).encode()
+        if b"atlas-figure" in page:  # the author mode, where there are viewers
+            author = AUTHOR_SCRIPT.read_text(encoding="utf-8").replace("</", "<\\/")
+            script += f"<script>\n{author}</script>".encode()
         index = page.rfind(b"</body>")
         return page + script if index < 0 else page[:index] + script + page[index:]
 
