@@ -3,7 +3,7 @@
 The demo model is our InceptionV1 at a quarter of the width, on 64 px inputs, with batch norm
 (trainable from scratch on a CPU), for a handful of classes of the synthetic demo world. Its
 trained weights live in the package at ``generator/models/weights/demo.pt`` with a
-``demo.json`` beside it; ``atlas train-demo`` writes them.
+``demo.json`` beside it; ``atlas train-demo`` (:mod:`generator.models.train`) writes them.
 
 Saved-model format (``torch.save`` of a dict, loadable with ``weights_only=True``)::
 
