@@ -10,16 +10,16 @@ everything and computes nothing; changing, say, ``min_count`` recomputes only th
 cache folder also holds ``inputs.json``, the parts its key was made from. Collection in progress
 lives in ``<cache_dir>/chunks/<run key>/`` (resumable, removed once the activations are saved).
 
-Rendering the icons and composing the atlas image (:func:`compute_bundle`) build on the grids;
-they live in :mod:`generator.atlas.render` and :mod:`generator.atlas.compose`.
+Rendering the icons and composing the atlas images (:func:`compute_bundle`) build on the grids;
+they live in :mod:`generator.atlas.render`, :mod:`generator.atlas.compose` and, top-down,
+:mod:`generator.atlas.bundle_stage`.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,13 @@ from generator.atlas.grid import make_grid, whitening
 from generator.atlas.layout import compute_layout
 from generator.atlas.progress import Progress
 from generator.atlas.spec import ComputedAtlasSpec
-from generator.atlas.stages import StageCache, StageKeys, collect_activations, open_sources
+from generator.atlas.stages import (
+    Sources,
+    StageCache,
+    StageKeys,
+    collect_activations,
+    open_sources,
+)
 from generator.cache import digest
 from generator.errors import SetupError
 
@@ -92,6 +98,7 @@ def compute_grids(
     batch_size: int = 64,
     workers: int = 0,
     chunk_images: int | None = None,
+    sources: Sources | None = None,
 ) -> ComputedGrids:
     """Compute (or load from the cache) every grid of ``spec``, METHOD.md sections 1-4.
 
@@ -106,10 +113,12 @@ def compute_grids(
             rounding).
         chunk_images: images per resumable chunk (default: about 2048, a multiple of
             ``batch_size``).
+        sources: the spec's model, images and sample list when the caller has opened them
+            (:func:`generator.atlas.stages.open_sources`), else they are opened here.
     """
     progress = progress or Progress()
     cache_dir = Path(cache_dir)
-    sources = open_sources(
+    sources = sources or open_sources(
         spec,
         model_tables=model_tables,
         dataset_tables=dataset_tables,
@@ -247,44 +256,12 @@ def _valid_classes(labels: Sequence[str], activations: Activations) -> np.ndarra
 def compute_bundle(
     spec: ComputedAtlasSpec, *, config: Any, progress: Progress | None = None
 ) -> AtlasBundle:
-    """The publishable :class:`~generator.bundle.AtlasBundle` of a computed atlas.
+    """The publishable :class:`~generator.bundle.AtlasBundle` of a computed atlas: these grids,
+    then icons rendered for every cell and the composed atlas images, all cached (see
+    :func:`generator.atlas.bundle_stage.compute_bundle`, which this calls)."""
+    from generator.atlas.bundle_stage import compute_bundle as compute
 
-    Grids come from :func:`compute_grids`; icons and the composed atlas image come from
-    :mod:`generator.atlas.compose` (its ``compose_bundle(spec, grids, *, config, device,
-    progress)``). Until that function exists this fails before any computation, saying so.
-    """
-    compose_bundle = _compose_bundle_function()
-    if compose_bundle is None:
-        raise SetupError(
-            f"atlas {spec.id!r} is computed, but this version cannot render atlas icons yet",
-            where=spec.where,
-            expected="a precomputed atlas (image = ..., grid = ..., icon_size = ...)",
-            fix=f"run `atlas compute {spec.id}` to compute its grids; publish an image atlas",
-        )
-    device = resolve_device(str(config.compute.get("device", "auto")))
-    grids = compute_grids(
-        spec,
-        model_tables=config.models,
-        dataset_tables=config.datasets,
-        cache_dir=config.paths.cache,
-        device=device,
-        progress=progress,
-        base_dir=config.root,
-    )
-    bundle: AtlasBundle = compose_bundle(
-        spec, grids, config=config, device=device, progress=progress
-    )
-    return bundle
-
-
-def _compose_bundle_function() -> Callable[..., Any] | None:
-    """``generator.atlas.compose.compose_bundle`` when the renderer provides it, else None."""
-    try:
-        compose = importlib.import_module("generator.atlas.compose")
-    except ImportError:
-        return None
-    function = getattr(compose, "compose_bundle", None)
-    return function if callable(function) else None
+    return compute(spec, config=config, progress=progress)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
-from generator.atlas.pipeline import (
-    ComputedGrids,
-    _compose_bundle_function,
-    compute_bundle,
-    compute_grids,
-    describe,
-)
+from generator.atlas.pipeline import ComputedGrids, compute_grids, describe
 from generator.atlas.progress import Progress
 from generator.atlas.spec import parse_computed_atlas
-from generator.errors import AtlasError, SetupError, UnknownNameError
+from generator.errors import AtlasError, UnknownNameError
 
 MODELS = {"demo": {"weights": "random"}}
 DATASETS = {"shapes": {"kind": "synthetic", "count": 80, "size": 64}}
@@ -123,20 +116,3 @@ def test_an_unknown_layer_fails_before_any_work(tmp_path: Path) -> None:
 def test_more_samples_than_images_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(AtlasError, match="fewer than the 500 asked for"):
         run(tmp_path, samples=500)
-
-
-def test_compute_bundle_says_rendering_is_missing_before_computing(tmp_path: Path) -> None:
-    if _compose_bundle_function() is not None:
-        pytest.skip("generator.atlas.compose.compose_bundle exists: tested with the renderer")
-    spec = parse_computed_atlas("demo-4c", dict(TABLE), "test/atlases.toml:1")
-    config = SimpleNamespace(
-        compute={"device": "cpu"},
-        models=MODELS,
-        datasets=DATASETS,
-        paths=SimpleNamespace(cache=tmp_path),
-        root=tmp_path,
-    )
-    with pytest.raises(SetupError, match="cannot render atlas icons yet") as err:
-        compute_bundle(spec, config=config)
-    assert err.value.exit_code == 2 and "atlas compute demo-4c" in (err.value.fix or "")
-    assert not any(tmp_path.iterdir())

@@ -1,0 +1,354 @@
+"""From a computed-atlas spec to its publishable bundle: the whole compute chain, top-down.
+
+:func:`compute_bundle` reads like the method (METHOD.md 1-5): sample activations and attribute
+them to classes, lay them out, bin them into grids, render one icon per kept cell of every
+grid, crop dataset examples, and compose the atlas images with the viewer's metadata. Every
+artifact is cached under ``<cache>/<stage>/<key>/`` (``key``: a digest of everything that
+produced it; see :mod:`generator.atlas.stages`), the bundle itself under
+``<cache>/bundle/<key>/``: a second call with the same inputs opens the model and the data
+set's sample list to compute the keys, finds the bundle, and computes nothing. An interrupted
+render resumes where it stopped (:mod:`generator.atlas.render`).
+
+``[compute]`` of atlas.toml: ``device`` (auto | cpu | cuda | cuda:N), ``threads`` (CPU threads
+for torch; default torch's, i.e. one per core: on a machine shared with other busy processes,
+1 can be several times faster than 2, bench/RESULTS.md "Atlas rendering"), ``batch_size`` and
+``workers`` (image loading). ``[atlas.<id>.render]``: see :mod:`generator.atlas.render`
+(preset, icon_size, steps, tries, batch_size, lr, cossim_pow, border, seed, autocast,
+channels_last) and :mod:`generator.atlas.compose` (density, examples, example_px, background).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from generator.atlas.compose import (
+    COMPOSE_KEYS,
+    ComposeSettings,
+    compose_settings,
+    semantic_zoom_problem,
+    write_bundle,
+)
+from generator.atlas.icons import ICONS_FORMAT, Icons, fidelity_summary, load_icons, save_icons
+from generator.atlas.pipeline import ComputedGrids, compute_grids, resolve_device
+from generator.atlas.progress import Progress
+from generator.atlas.receptive import (
+    EFFECTIVE_MASS,
+    RECEPTIVE_VERSION,
+    ReceptiveField,
+    receptive_field,
+)
+from generator.atlas.render import (
+    RENDER_KEYS,
+    RENDER_VERSION,
+    RenderSettings,
+    render_icons,
+    render_settings,
+)
+from generator.atlas.spec import ComputedAtlasSpec, SpecProblems
+from generator.atlas.stages import Sources, StageCache, StageKeys, open_sources
+from generator.bundle import BUNDLE_FORMAT, AtlasBundle
+from generator.cache import atomic_dir, atomic_write_json, digest
+from generator.errors import AtlasError, ConfigError
+from generator.viewerdata import VIEWERDATA_FORMAT
+
+if TYPE_CHECKING:
+    import torch
+
+#: Version of what this module adds to the bundle (info, file choices); part of its key.
+BUNDLE_VERSION = 1
+
+#: Images the receptive field is measured on (the first of the atlas's sample list).
+RECEPTIVE_IMAGES = 8
+
+
+def compute_bundle(
+    spec: ComputedAtlasSpec, *, config: Any, progress: Progress | None = None
+) -> AtlasBundle:
+    """The publishable :class:`AtlasBundle` of a computed atlas (cached; see the module doc).
+
+    Args:
+        spec: a validated spec (:func:`generator.atlas.spec.parse_computed_atlas`).
+        config: the project's :class:`generator.config.Config` (paths, ``[compute]``,
+            ``[models]``, ``[datasets]``).
+        progress: where stages report (default: stderr).
+
+    Raises:
+        SpecProblems: bad ``render`` keys or grids that cannot zoom semantically, before any
+            computation.
+    """
+    progress = progress or Progress()
+    cache_dir = Path(config.paths.cache)
+    render, looks = bundle_settings(spec)
+    device = resolve_device(str(config.compute.get("device", "auto")))
+    loading = {k: config.compute[k] for k in ("batch_size", "workers") if k in config.compute}
+    with torch_threads(config.compute.get("threads")):
+        # 0. The model, the images and the sample list: the cache key of every artifact.
+        sources = open_sources(
+            spec,
+            model_tables=config.models,
+            dataset_tables=config.datasets,
+            cache_dir=cache_dir,
+            device=device,
+            base_dir=config.root,
+        )
+        keys = bundle_keys(spec, sources, render, looks)
+        cache = StageCache(cache_dir, progress, keys)
+        folder = cache.folder("bundle")
+        if (folder / "bundle.json").is_file():
+            with contextlib.suppress(ConfigError):
+                bundle = AtlasBundle.load(folder)
+                progress.message(f"atlas {spec.id}: cached bundle ({folder})")
+                return bundle
+
+        # 1-4. Activations and attributions, whitening, layout, grids (each cached).
+        grids = compute_grids(
+            spec,
+            model_tables=config.models,
+            dataset_tables=config.datasets,
+            cache_dir=cache_dir,
+            device=device,
+            progress=progress,
+            base_dir=config.root,
+            sources=sources,
+            **loading,
+        )
+
+        # 5. A feature visualization of every kept cell of every level (resumable per batch).
+        def render_all() -> dict[int, Icons]:
+            from generator.atlas.lean import render_copy
+
+            model, folded = render_copy(sources.model)
+            if folded:
+                progress.message(f"render: {folded} batch norms folded into their convolutions")
+            return render_icons(
+                model,
+                spec.layer,
+                grids.grids,
+                whitening=None if grids.whitening is None else grids.whitening.matrix,
+                settings=render,
+                run_dir=cache_dir / "render-runs" / keys["icons"],
+                key=keys["icons"],
+                device=device,
+                progress=progress,
+            )
+
+        icons = cache.get(
+            "icons",
+            load_icons,
+            render_all,
+            lambda levels, tmp: save_icons(tmp, levels, {"settings": dataclasses.asdict(render)}),
+        )
+        shutil.rmtree(cache_dir / "render-runs" / keys["icons"], ignore_errors=True)
+
+        # 6. Where the layer looks: the crop size of the dataset examples.
+        field = cache.get(
+            "receptive",
+            lambda path: ReceptiveField.from_json(_read_json(path / "receptive.json")),
+            lambda: measure_receptive_field(sources, spec.layer, device),
+            lambda value, tmp: atomic_write_json(tmp / "receptive.json", value.to_json()),
+        )
+
+        # 7. Compose: level images, cells, dataset examples, class heat maps, bundle.json.
+        info = bundle_info(spec, sources, grids, icons, render, looks, field)
+        with atomic_dir(folder) as tmp, tempfile.TemporaryDirectory(dir=cache_dir) as scratch:
+            examples = None
+            if looks.examples:
+                from generator.atlas.examples import example_thumbnails
+
+                examples = example_thumbnails(
+                    sources.source,
+                    grids.activations,
+                    grids.grids,
+                    input_size=sources.model.input_size,
+                    resize=sources.resize,
+                    window=field.effective,
+                    per_cell=looks.examples,
+                    thumb=looks.example_px,
+                    seed=spec.seed,
+                    scratch=Path(scratch),
+                    workers=int(loading.get("workers", 0)),
+                    progress=progress,
+                )
+            write_bundle(
+                tmp,
+                atlas_id=spec.id,
+                title=spec.title,
+                grids=grids.grids,
+                icons=icons,
+                labels=grids.labels,
+                info=info,
+                settings=looks,
+                examples=examples,
+                kind=spec.kind,
+                progress=progress,
+            )
+            atomic_write_json(tmp / "inputs.json", keys.parts["bundle"])
+            del examples  # memory maps closed before the scratch folder goes
+    progress.message(f"atlas {spec.id}: bundle written ({folder})")
+    return AtlasBundle.load(folder)
+
+
+def bundle_settings(spec: ComputedAtlasSpec) -> tuple[RenderSettings, ComposeSettings]:
+    """The render and compose settings of ``spec.render``; every problem (bad values, unknown
+    keys, grids unfit for semantic zoom) is raised at once as :class:`SpecProblems`."""
+    from generator.errors import closest
+
+    problems: list[tuple[str, Any, str]] = []
+    table = dict(spec.render)
+    render = render_settings(table, seed=spec.seed, problems=problems)
+    looks = compose_settings(table, problems)
+    known = (*RENDER_KEYS, *COMPOSE_KEYS)
+    for key in sorted(set(table) - set(known)):
+        guess = closest(key, list(known))
+        hint = f" (did you mean {guess!r}?)" if guess else ""
+        problems.append((f"render.{key}", table[key], f"a known key{hint}: {', '.join(known)}"))
+    zoom = semantic_zoom_problem(spec.grids)
+    if zoom:
+        problems.append(("grids", list(spec.grids), f"sizes that halve level by level; {zoom}"))
+    if problems:
+        raise SpecProblems(spec.id, spec.where, problems)
+    return render, looks
+
+
+def bundle_keys(
+    spec: ComputedAtlasSpec, sources: Sources, render: RenderSettings, looks: ComposeSettings
+) -> StageKeys:
+    """The keys of :func:`generator.atlas.stages.StageKeys.of` plus ``icons``, ``receptive``
+    and ``bundle``, each the digest of everything that produced that artifact."""
+    base = StageKeys.of(spec, sources)
+    grid_keys = {str(size): base[f"grid-{size}"] for size in spec.grids}
+    model = sources.model.identity()
+    icons = {
+        "version": RENDER_VERSION,
+        "format": ICONS_FORMAT,
+        "model": model,
+        "layer": spec.layer,
+        "grids": grid_keys,
+        "whitening": base["whitening"] if spec.whiten else None,
+        "settings": render.key_parts(),
+    }
+    receptive = {
+        "version": RECEPTIVE_VERSION,
+        "model": model,
+        "layer": spec.layer,
+        "input_size": sources.model.input_size,
+        "resize": sources.resize,
+        "data": sources.source.identity(),
+        "images": sources.indices[:RECEPTIVE_IMAGES].tolist(),
+        "mass": EFFECTIVE_MASS,
+    }
+    described = dataclasses.asdict(spec)
+    described.pop("where")
+    bundle = {
+        "version": BUNDLE_VERSION,
+        "bundle_format": BUNDLE_FORMAT,
+        "viewerdata": VIEWERDATA_FORMAT,
+        "spec": described,
+        "activations": base["activations"],
+        "layout": base["layout"],
+        "grids": grid_keys,
+        "icons": digest(icons),
+        "receptive": digest(receptive),
+        "compose": dataclasses.asdict(looks),
+        "labels": digest(list(sources.model.labels)),
+    }
+    return StageKeys({**base.parts, "icons": icons, "receptive": receptive, "bundle": bundle})
+
+
+def measure_receptive_field(sources: Sources, layer: str, device: torch.device) -> ReceptiveField:
+    """:func:`generator.atlas.receptive.receptive_field` on the first images of the sample list,
+    fitted to the model as collection fitted them."""
+    import torch
+
+    from generator.data.loader import iterate_batches
+
+    batches = iterate_batches(
+        sources.source,
+        sources.indices[:RECEPTIVE_IMAGES],
+        size=sources.model.input_size,
+        device=device,
+        resize=sources.resize,
+        batch_size=RECEPTIVE_IMAGES,
+        warn=False,
+    )
+    images = [batch.images for batch in batches]
+    if not images:
+        raise AtlasError("none of the first sampled images could be read", where=layer)
+    return receptive_field(sources.model, layer, torch.cat(images))
+
+
+def bundle_info(
+    spec: ComputedAtlasSpec,
+    sources: Sources,
+    grids: ComputedGrids,
+    icons: dict[int, Icons],
+    render: RenderSettings,
+    looks: ComposeSettings,
+    field: ReceptiveField,
+) -> dict[str, Any]:
+    """``bundle.json``'s ``info``: what the atlas shows and how it was made."""
+    import numpy as np
+
+    acts = grids.activations
+    every = np.concatenate([level.fidelity for level in icons.values()])
+    return {
+        "model": spec.model,
+        "model_identity": sources.model.identity(),
+        "layer": spec.layer,
+        "channels": acts.channels,
+        "dataset": spec.dataset,
+        "images": len(np.unique(acts.image_index)),
+        "samples": acts.count,
+        "positions": spec.positions,
+        "seed": spec.seed,
+        "whitened": grids.whitening is not None,
+        "layout": {"method": grids.layout.method, **grids.layout.params},
+        "grids": {
+            str(size): {"kept": grid.kept, "min_count": grid.min_count}
+            for size, grid in grids.items()
+        },
+        "render": dataclasses.asdict(render),
+        "fidelity": {
+            "measure": "cosine(centre activation of the icon, cell direction)",
+            "all": fidelity_summary(every),
+            "levels": {str(g): fidelity_summary(level.fidelity) for g, level in icons.items()},
+        },
+        "receptive_field": field.to_json(),
+        "examples": {"per_cell": looks.examples, "thumb": looks.example_px},
+        "density": looks.density,
+    }
+
+
+@contextlib.contextmanager
+def torch_threads(threads: Any) -> Iterator[None]:
+    """Within the block, torch uses ``threads`` CPU threads (None: unchanged)."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(
+            "invalid [compute] threads", expected="an integer >= 1", got=repr(threads)
+        )
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError) as err:
+        raise AtlasError(f"cannot read {path.name} ({err})", where=str(path)) from err

@@ -1,0 +1,139 @@
+"""End to end: synthetic images and the demo model (random weights) -> a published atlas.
+
+``compute_bundle`` runs every stage (collect, attribute, whiten, lay out, bin, render, crop
+examples, compose) on 30 images of the synthetic world, then the tiler publishes the bundle.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import generator.optvis.render as optvis
+from generator.atlas.pipeline import compute_bundle
+from generator.atlas.progress import Progress
+from generator.atlas.spec import parse_computed_atlas
+from generator.bundle import AtlasBundle
+from generator.tiles import TileSettings, publish_atlas
+
+from ._render_kit import one_thread
+
+single_thread = pytest.fixture(autouse=True)(one_thread)
+
+TABLE: dict[str, Any] = {
+    "title": "Demo mixed4c",
+    "model": "demo",
+    "layer": "mixed4c",
+    "dataset": "shapes",
+    "samples": 30,
+    "positions": 2,
+    "seed": 1,
+    "grids": [2, 4],
+    "min_count": 1,
+    "layout": {"method": "tsne", "perplexity": 5},
+    "render": {"preset": "tiny", "steps": 4, "examples": 2, "example_px": 16},
+}
+
+
+def config_for(cache: Path) -> SimpleNamespace:
+    return SimpleNamespace(
+        compute={"device": "cpu", "threads": 1},
+        models={"demo": {"weights": "random"}},
+        datasets={"shapes": {"kind": "synthetic", "count": 60, "size": 64}},
+        paths=SimpleNamespace(cache=cache),
+        root=cache.parent,
+    )
+
+
+def build(cache: Path, **render: Any) -> AtlasBundle:
+    table = {**TABLE, "render": {**TABLE["render"], **render}}
+    spec = parse_computed_atlas("demo-4c", table, "content/demo/atlases.toml:1")
+    return compute_bundle(spec, config=config_for(cache), progress=Progress(enabled=False))
+
+
+def no_rendering(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("an icon was rendered although every icon is cached")
+
+    monkeypatch.setattr(optvis, "render", refuse)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, AtlasBundle]:
+    cache = tmp_path_factory.mktemp("project") / ".atlas-cache"
+    return cache, build(cache)
+
+
+def test_the_bundle_has_levels_images_and_metadata(built: tuple[Path, AtlasBundle]) -> None:
+    _, bundle = built
+    assert bundle.id == "demo-4c" and bundle.kind == "layer" and bundle.title == "Demo mixed4c"
+    assert bundle.grids == (2, 4) and [lv.cell_px for lv in bundle.levels] == [32, 32]
+    assert len(bundle.labels) == 10
+    info = bundle.info
+    assert info["layer"] == "mixed4c" and info["samples"] == 60 and info["whitened"] is True
+    assert info["render"]["steps"] == 4 and info["render"]["preset"] == "tiny"
+    assert info["layout"]["method"] == "tsne"
+    kept = sum(info["grids"][str(g)]["kept"] for g in (2, 4))
+    fidelity = info["fidelity"]
+    assert fidelity["all"]["n"] == kept and -1 <= fidelity["all"]["mean"] <= 1
+    assert fidelity["levels"]["4"]["q25"] <= fidelity["levels"]["4"]["q75"]
+    assert info["receptive_field"]["layer_size"] == [4, 4]
+    assert 1 <= info["receptive_field"]["effective"] <= info["receptive_field"]["support"]
+    for level in bundle.levels:
+        doc = json.loads((bundle.root / level.cells).read_text())
+        assert doc["grid"] == level.grid and doc["samples"] == 60
+        assert sum(row[2] for row in doc["cells"]) <= 60
+        assert all(len(row[3]) == 5 and len(row[4]) == 5 for row in doc["cells"])
+        with Image.open(bundle.root / level.image) as image:
+            pixels = np.asarray(image.convert("RGB"))
+        assert pixels.shape == (level.side_px, level.side_px, 3)
+        occupied = {(row[0], row[1]) for row in doc["cells"]}
+        s = level.cell_px
+        for col in range(level.grid):
+            for row in range(level.grid):
+                block = pixels[row * s : (row + 1) * s, col * s : (col + 1) * s]
+                white = bool((block == 255).all())
+                assert white != ((col, row) in occupied), (level.grid, col, row)
+
+
+def test_the_bundle_publishes_with_semantic_zoom_and_viewer_data(
+    built: tuple[Path, AtlasBundle], tmp_path: Path
+) -> None:
+    cache, bundle = built
+    published = publish_atlas(bundle, tmp_path / "demo-4c", TileSettings(tile_size=64), cache)
+    levels = published.manifest["levels"]
+    assert [(lv["grid"], lv["scale"]) for lv in levels] == [(2, 2), (4, 1)]
+    assert published.manifest["width"] == 128
+    assert levels[1]["examples"]["thumb"] == 16 and levels[1]["examples"]["per_cell"] == 2
+    assert levels[0]["heatmap"]["classes"] == 10
+    assert (published.folder / "examples-4" / "index.json").is_file()
+    assert published.manifest["info"]["fidelity"]["all"]["n"] > 0
+
+
+def test_a_second_build_renders_nothing(
+    built: tuple[Path, AtlasBundle], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache, bundle = built
+    no_rendering(monkeypatch)
+    again = build(cache)
+    assert again.root == bundle.root
+    assert (again.root / "inputs.json").is_file()
+    assert not (cache / "render-runs").exists() or not any((cache / "render-runs").iterdir())
+
+
+def test_a_new_composition_reuses_the_cached_icons(
+    built: tuple[Path, AtlasBundle], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache, bundle = built
+    no_rendering(monkeypatch)
+    dense = build(cache, density=0.5, background="#000000")
+    assert dense.root != bundle.root and dense.background == "#000000"
+    with Image.open(dense.root / "level-4.png") as image:
+        pixels = np.asarray(image.convert("RGB"))
+    assert (pixels == 0).all(axis=2).mean() > 0.5  # empty cells and margins around icons
