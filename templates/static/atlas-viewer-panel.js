@@ -156,6 +156,8 @@
     this.figure.querySelector(".atlas-class-clear").hidden = k === null;
     this.touched = this.touched || k !== null;
     this.setHeatClass(k);
+    /* A class chosen for this viewer by a linked one tints it without opening its panel. */
+    this.heatQuiet = !!this.linking;
     this.figure.setAttribute("data-class", k === null ? "" : String(k));
     var section = this.panel.querySelector(".atlas-heat");
     if (k === null) {
@@ -164,7 +166,7 @@
       this.updatePanel();
     } else {
       this.renderHeat(null);
-      this.reveal(section);
+      if (!this.heatQuiet) this.reveal(section);
       var level = this.heatLevelFor(this.levelForZoom());
       var data = this.heatFor(level);
       if (data) this.renderHeat(data);
@@ -236,8 +238,8 @@
       section.appendChild(list);
       this.figure.setAttribute("data-heat-grid", String(g));
     }
-    section.hidden = false;
-    this.panel.hidden = false;
+    section.hidden = this.heatQuiet;
+    if (!this.heatQuiet) this.panel.hidden = false;
   };
 
   /* Show a panel section and scroll the panel to it (the latest thing the reader asked for). */

@@ -338,10 +338,14 @@
       this.viewer.updateOverlay(marker, rect, OSD.Placement.TOP_LEFT);
     }
     marker.hidden = false;
+    marker.style.visibility = "";
   };
 
+  /* (OpenSeadragon sets display: block on overlays at every redraw, so the hidden attribute
+     alone would not keep an outline hidden.) */
   AV.prototype.hideOutline = function (kind) {
-    if (this.outlines && this.outlines[kind]) this.outlines[kind].hidden = true;
+    var marker = this.outlines && this.outlines[kind];
+    if (marker) { marker.hidden = true; marker.style.visibility = "hidden"; }
   };
 
   AV.prototype.hideCell = function () {

@@ -39,9 +39,9 @@
   /* The modules and a digest of each (checked by tests/browser/test_viewer_assets.py): the
      query string changes exactly when the file does, so browsers never mix versions. */
   var MODULES = {
-    "atlas-viewer-zoom.js": "4b4ab63e",
+    "atlas-viewer-zoom.js": "3200e973",
     "atlas-viewer-paint.js": "20b688df",
-    "atlas-viewer-panel.js": "e2d75432",
+    "atlas-viewer-panel.js": "e4a79fbc",
     "atlas-viewer-tour.js": "ec2fb2ad",
     "atlas-viewer-linked.js": "fc35f43b"
   };

@@ -34,14 +34,19 @@ def make_bundle(
     attributions: Mapping[int, np.ndarray] | None = None,
     directions: Mapping[int, np.ndarray] | None = None,
     info: dict[str, Any] | None = None,
+    heatmaps: bool = False,
 ) -> AtlasBundle:
     """A bundle of the given levels (grids coarse to fine; sides halving for semantic zoom).
 
     ``grids[G]`` lists the occupied cells; each level's image is ``G * cell_px`` px square,
-    icons flat squares coloured by their top class.
+    icons flat squares coloured by their top class. ``heatmaps``: class heat maps (viewer data)
+    from the attributions.
     """
+    from generator.viewerdata import viewer_info, write_heatmaps
+
     root.mkdir(parents=True, exist_ok=True)
     levels = []
+    viewer: dict[int, dict[str, Any]] = {}
     for grid in sorted(grids):
         side = grid * cell_px
         image = Image.new("RGB", (side, side), "white")
@@ -60,6 +65,10 @@ def make_bundle(
         levels.append(Level(grid, cell_px, f"level-{grid}.png", f"cells-{grid}.json"))
         if attributions and grid in attributions:
             save_cell_array(root, "attributions", grid, attributions[grid])
+            if heatmaps:
+                cells = np.array([(c, r) for c, r, _, _ in grids[grid]])
+                heat = write_heatmaps(root, grid, cells, attributions[grid], labels)
+                viewer[grid] = {"heatmap": heat}
         if directions and grid in directions:
             save_cell_array(root, "directions", grid, directions[grid])
     bundle = AtlasBundle(
@@ -68,7 +77,7 @@ def make_bundle(
         title=f"Atlas {atlas_id}",
         levels=tuple(levels),
         labels=tuple(labels),
-        info=dict(info or {}),
+        info={**(info or {}), **({"viewer": viewer_info(viewer)} if viewer else {})},
         root=root,
     )
     bundle.save()
