@@ -304,3 +304,21 @@ def test_a_scroll_driven_tour(browser: Any, base: str, artifacts_dir: Path) -> N
     assert_shows(settle(page, "scrolly"), rects[0])
     assert problems == []
     context.close()
+
+
+def test_tour_page_has_no_serious_accessibility_violations(browser: Any, base: str) -> None:
+    from test_accessibility import AXE, RUN_AXE
+
+    if not AXE.is_file():
+        pytest.skip(f"{AXE} is missing: run `npm ci`")
+    for theme in ("light", "dark"):
+        context = browser.new_context(color_scheme=theme, viewport={"width": 1280, "height": 900})
+        page = open_figure(context, base + "study/tour.html#fig.step=2")
+        page.wait_for_selector("#fig rect.atlas-annot-box")  # a stop with its overlays
+        page.locator("#scrolly").scroll_into_view_if_needed()
+        page.wait_for_selector("#scrolly[data-state=ready]", timeout=20_000)
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate(RUN_AXE)
+        assert result["rules"] > 20
+        assert result["bad"] == [], f"{theme}: {result['bad']}"
+        context.close()
