@@ -18,6 +18,8 @@ pytestmark = pytest.mark.browser
 CELL = 32
 IDS = ("l3b", "l4c", "l5b")
 AXE = Path(__file__).resolve().parents[2] / "node_modules/axe-core/axe.min.js"
+#: The site's block: every kind of flip.
+FLIPPED = BLOCK.replace("flip: {l5b: x}", "flip: {l3b: y, l4c: xy, l5b: x}")
 
 BOUNDS_JS = """(id) => { const v = atlasViewers[id];
   const r = v.image.viewportToImageRectangle(v.viewer.viewport.getBounds(true));
@@ -40,7 +42,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     folder = tmp_path_factory.mktemp("layers-browser")
     bundles = layer_bundles(folder / "bundles")
-    root = write_project(folder / "project", article(BLOCK), bundles)
+    root = write_project(folder / "project", article(FLIPPED), bundles)
     build_project(root, bundles, strict=True)
     server, url = start_server(root / "www")
     yield url
@@ -177,37 +179,50 @@ def test_linked_layers(browser: Any, base: str, artifacts_dir: Path) -> None:
     context.close()
 
 
-def test_a_flipped_viewer_shows_and_hovers_the_same_cells(browser: Any, base: str) -> None:
+#: Which way image x and y run on screen in each panel of the browser site (FLIPPED).
+ORIENTATION = {"l3b": (1, -1), "l4c": (-1, -1), "l5b": (-1, 1)}
+
+
+@pytest.mark.parametrize("atlas", IDS)
+def test_flipped_viewers_show_and_hover_the_same_cells(browser: Any, base: str, atlas: str) -> None:
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
-    page.goto(base + "study/tour.html#cabbages-l5b.xywh=0,0,256,256")
-    fig = panel("l5b")
+    fig = panel(atlas)
+    page.goto(base + f"study/tour.html#{fig}.xywh=0,0,256,256")
     page.wait_for_selector(f"#{fig}[data-state=ready]", timeout=20_000)
     page.wait_for_function(SETTLED_JS, arg=[fig], polling=100, timeout=20_000)
     page.select_option("#cabbages-class", "")  # no marks over the icons
     page.uncheck(f"#{fig} .atlas-labels-toggle input")  # no labels either
+    page.add_style_tag(content=".atlas-tools, .navigator { display: none !important; }")
     page.wait_for_timeout(200)
-    # mirrored left to right: image x grows to the left on screen, y still downwards
-    left = page.evaluate(TO_PAGE_JS, [fig, 0, 0])
-    right = page.evaluate(TO_PAGE_JS, [fig, 256, 256])
-    assert left[0] > right[0] and left[1] < right[1]
-    cabbage, broccoli = REGIONS["l5b"]
-    for col, row in [(0, 4), (1, 6), (6, 1), (3, 3)]:
+    # the flip: which way image x and y run on screen
+    origin = page.evaluate(TO_PAGE_JS, [fig, 0, 0])
+    corner = page.evaluate(TO_PAGE_JS, [fig, 256, 256])
+    sx, sy = ORIENTATION[atlas]
+    assert (corner[0] - origin[0]) * sx > 200 and (corner[1] - origin[1]) * sy > 200
+    cabbage, broccoli = REGIONS[atlas]
+    central = lambda cells: min(cells, key=lambda c: (c[0] - 3.5) ** 2 + (c[1] - 3.5) ** 2)  # noqa: E731
+    for col, row in [central(cabbage), central(broccoli), (3, 3)]:
         x, y = (col + 0.5) * CELL, (row + 0.5) * CELL
         top = 1 if (col, row) in cabbage else 2 if (col, row) in broccoli else 0
         # the canvas shows this cell's icon where the viewer says the cell is ...
         rgb = page.evaluate(PIXEL_JS, [fig, x, y])
-        assert all(abs(a - b) <= 30 for a, b in zip(rgb, class_colour(top), strict=True)), (
-            col,
-            row,
-            rgb,
-        )
+        colour = class_colour(top)
+        assert all(abs(a - b) <= 30 for a, b in zip(rgb, colour, strict=True)), (col, row, rgb)
         # ... and hovering there describes this cell
-        hover(page, "l5b", x, y)
+        hover(page, atlas, x, y)
         page.wait_for_function(
             "([id, c]) => document.querySelector('#' + id + ' .atlas-cellinfo').dataset.cell === c",
             arg=[fig, f"{col},{row}"],
         )
+    # the arrow keys move the picture the way they point on screen
+    before = page.evaluate(TO_PAGE_JS, [fig, 128, 128])
+    page.locator(f"#{fig} .openseadragon-canvas").first.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function(SETTLED_JS, arg=[fig], polling=100, timeout=10_000)
+    after = page.evaluate(TO_PAGE_JS, [fig, 128, 128])
+    assert after[0] < before[0] - 5 and after[1] < before[1] - 5  # content moved left and up
     context.close()
 
 
