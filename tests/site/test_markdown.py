@@ -76,7 +76,8 @@ def test_other_fenced_blocks_are_left_alone() -> None:
         ),
         ("id: mixed4c\nview: [0, 0, 2000, 10]", "'view' is invalid (the atlas is 1600x1600 px)", 6),
         ("id: mixed4c\nheight: tall", "'height' is invalid", 6),
-        ("id: mixed4c\ntour:\n  - rect: [0, 0, -1, 5]", "stop 1: rect must be", 9),  # the stop's line
+        # tour stops: the stop's own line
+        ("id: mixed4c\ntour:\n  - rect: [0, 0, -1, 5]", "stop 1: rect must be", 9),
         ("id: mixed4c\ntour:\n  - caption: x", "stop 1 must have 'rect'", 9),
         ("just text", "must hold YAML keys", 6),
     ],
