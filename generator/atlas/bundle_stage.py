@@ -68,7 +68,11 @@ RECEPTIVE_IMAGES = 8
 
 
 def compute_bundle(
-    spec: ComputedAtlasSpec, *, config: Any, progress: Progress | None = None
+    spec: ComputedAtlasSpec,
+    *,
+    config: Any,
+    progress: Progress | None = None,
+    device: str | None = None,
 ) -> AtlasBundle:
     """The publishable :class:`AtlasBundle` of a computed atlas (cached; see the module doc).
 
@@ -77,6 +81,7 @@ def compute_bundle(
         config: the project's :class:`generator.config.Config` (paths, ``[compute]``,
             ``[models]``, ``[datasets]``).
         progress: where stages report (default: stderr).
+        device: overrides ``[compute] device`` (``atlas compute --device``).
 
     Raises:
         SpecProblems: bad ``render`` keys or grids that cannot zoom semantically, before any
@@ -85,7 +90,7 @@ def compute_bundle(
     progress = progress or Progress()
     cache_dir = Path(config.paths.cache)
     render, looks = bundle_settings(spec)
-    device = resolve_device(str(config.compute.get("device", "auto")))
+    compute_device = resolve_device(device or str(config.compute.get("device", "auto")))
     loading = {k: config.compute[k] for k in ("batch_size", "workers") if k in config.compute}
     with torch_threads(config.compute.get("threads")):
         # 0. The model, the images and the sample list: the cache key of every artifact.
@@ -94,7 +99,7 @@ def compute_bundle(
             model_tables=config.models,
             dataset_tables=config.datasets,
             cache_dir=cache_dir,
-            device=device,
+            device=compute_device,
             base_dir=config.root,
         )
         keys = bundle_keys(spec, sources, render, looks)
@@ -112,7 +117,7 @@ def compute_bundle(
             model_tables=config.models,
             dataset_tables=config.datasets,
             cache_dir=cache_dir,
-            device=device,
+            device=compute_device,
             progress=progress,
             base_dir=config.root,
             sources=sources,
@@ -134,7 +139,7 @@ def compute_bundle(
                 settings=render,
                 run_dir=cache_dir / "render-runs" / keys["icons"],
                 key=keys["icons"],
-                device=device,
+                device=compute_device,
                 progress=progress,
             )
 
@@ -150,7 +155,7 @@ def compute_bundle(
         field = cache.get(
             "receptive",
             lambda path: ReceptiveField.from_json(_read_json(path / "receptive.json")),
-            lambda: measure_receptive_field(sources, spec.layer, device),
+            lambda: measure_receptive_field(sources, spec.layer, compute_device),
             lambda value, tmp: atomic_write_json(tmp / "receptive.json", value.to_json()),
         )
 

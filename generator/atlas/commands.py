@@ -31,6 +31,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: [compute])")
     p.add_argument("--batch-size", type=int, default=None, help="images per batch (default 64)")
     p.add_argument("--workers", type=int, default=None, help="image decoding processes (default 0)")
+    p.add_argument(
+        "--bundle",
+        action="store_true",
+        help="also render every cell's icon and compose the atlas bundle (what `atlas build` "
+        "publishes; cached, and an interrupted render resumes)",
+    )
     p.set_defaults(func=cmd_compute)
 
 
@@ -135,6 +141,17 @@ def cmd_compute(args: argparse.Namespace) -> int:
     )
     for result in results:
         print(describe(result))
+    if args.bundle:
+        from generator.atlas.pipeline import compute_bundle
+
+        for spec in specs:
+            bundle = compute_bundle(spec, config=config, progress=Progress(), device=str(device))
+            fidelity = bundle.info.get("fidelity", {}).get("all", {})
+            print(
+                f"  bundle: {bundle.root} (levels {list(bundle.grids)}, icon fidelity mean "
+                f"{fidelity.get('mean')}, quartiles {fidelity.get('q25')}/"
+                f"{fidelity.get('median')}/{fidelity.get('q75')})"
+            )
     print(
         f"{len(results)} atlas(es) in {time.monotonic() - start:.1f}s on {device}; "
         f"cache: {config.paths.cache}",

@@ -254,14 +254,18 @@ def _valid_classes(labels: Sequence[str], activations: Activations) -> np.ndarra
 
 
 def compute_bundle(
-    spec: ComputedAtlasSpec, *, config: Any, progress: Progress | None = None
+    spec: ComputedAtlasSpec,
+    *,
+    config: Any,
+    progress: Progress | None = None,
+    device: str | None = None,
 ) -> AtlasBundle:
     """The publishable :class:`~generator.bundle.AtlasBundle` of a computed atlas: these grids,
     then icons rendered for every cell and the composed atlas images, all cached (see
     :func:`generator.atlas.bundle_stage.compute_bundle`, which this calls)."""
     from generator.atlas.bundle_stage import compute_bundle as compute
 
-    return compute(spec, config=config, progress=progress)
+    return compute(spec, config=config, progress=progress, device=device)
 
 
 def resolve_device(name: str) -> torch.device:

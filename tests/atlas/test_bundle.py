@@ -137,3 +137,55 @@ def test_a_new_composition_reuses_the_cached_icons(
     with Image.open(dense.root / "level-4.png") as image:
         pixels = np.asarray(image.convert("RGB"))
     assert (pixels == 0).all(axis=2).mean() > 0.5  # empty cells and margins around icons
+
+
+PROJECT_CONFIG = """
+[site]
+title = "Test"
+site_url = "https://example.org/"
+
+[paths]
+cache = "cache"
+
+[compute]
+device = "cpu"
+threads = 1
+
+[models.demo]
+weights = "random"
+
+[datasets.shapes]
+kind = "synthetic"
+count = 40
+size = 64
+"""
+
+PROJECT_ATLASES = """
+[atlas.three-b]
+model = "demo"
+layer = "mixed3b"
+dataset = "shapes"
+samples = 20
+grids = [2]
+min_count = 0
+layout = { method = "tsne", perplexity = 5 }
+attribution = { enabled = false }
+render = { preset = "tiny", steps = 2, examples = 0 }
+"""
+
+
+def test_atlas_compute_bundle_renders_and_reports_fidelity(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from generator.cli import main
+
+    (tmp_path / "atlas.toml").write_text(PROJECT_CONFIG)
+    (tmp_path / "content" / "demo").mkdir(parents=True)
+    (tmp_path / "content" / "demo" / "atlases.toml").write_text(PROJECT_ATLASES)
+    assert main(["--config", str(tmp_path / "atlas.toml"), "compute", "--bundle", "three-b"]) == 0
+    out = capsys.readouterr().out
+    assert "bundle: " in out and "levels [2]" in out and "icon fidelity mean" in out
+    (bundle_json,) = (tmp_path / "cache" / "bundle").glob("*/bundle.json")
+    info = json.loads(bundle_json.read_text())["info"]
+    assert info["whitened"] is False  # mixed3b: no whitening by default (METHOD.md 5)
+    assert "viewer" not in info  # no examples asked for, no attributions to map
