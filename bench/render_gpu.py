@@ -9,7 +9,8 @@ and on a CPU as a smoke test of the script itself (minutes, tiny numbers)::
     python bench/render_gpu.py --device cpu --quick --out /tmp/render_gpu.json
 
 What it measures (full-width Lucid InceptionV1, **random weights**, layer mixed4c, 80 px icons,
-the atlas objective with whitening and the border penalty, Adam 0.05; the render loop of
+the atlas objective with whitening (calibrated, as the atlas renders) and the border penalty,
+Adam 0.05; the render loop of
 ``generator.optvis.render`` and the atlas renderer of ``generator.atlas.render``):
 
 1. ``peak``: the card's measured dense matmul throughput, bf16 and fp32 (TF32 off and on):
@@ -57,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 from generator.atlas.artifacts import Activations, Grid  # noqa: E402
 from generator.atlas.grid import whitening  # noqa: E402
+from generator.atlas.icon_objective import icon_objective  # noqa: E402
 from generator.atlas.progress import Progress  # noqa: E402
 from generator.atlas.render import RenderSettings, choose_batch_size, render_icons  # noqa: E402
 from generator.models.base import AtlasModel  # noqa: E402
@@ -135,8 +137,17 @@ def directions(model: AtlasModel, n: int, per: int, size: int, device: torch.dev
 
 
 def objective(v: torch.Tensor, white: torch.Tensor | None) -> tuple[obj.Objective, obj.Objective]:
-    direction = obj.atlas_direction(LAYER, v, whitening=white, cossim_pow=2.0)
-    return direction + obj.border_penalty(), direction
+    """The atlas renderer's own objective (calibrated, with the border penalty)."""
+    return icon_objective(
+        LAYER,
+        v.float().cpu().numpy(),
+        whitening=white,
+        cossim_pow=2.0,
+        border=True,
+        calibrate=True,
+        device=v.device,
+        dtype=torch.float32,
+    )
 
 
 def render_batch(
@@ -408,7 +419,7 @@ def main() -> None:
         "model": f"InceptionV1 (Lucid), width {args.width}, random weights (seed 0)",
         "layer": LAYER,
         "icon_size": args.size,
-        "objective": "atlas_direction (whitened, p=2) + border_penalty; Adam 0.05; 1 try",
+        "objective": "atlas_direction (whitened, p=2, calibrated) + border_penalty; Adam 0.05; 1 try",
         "peak_tflops": peak,
         "flops_per_icon_step": flops,
         "sweep": rows,

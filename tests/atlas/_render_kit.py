@@ -22,10 +22,12 @@ from generator.models.base import LayerInfo, StagedModel
 
 class ConvNet(StagedModel):
     """conv2d0 (16 ch, /2) -> mixed3a (24 ch) -> pool -> mixed4a (32 ch) -> logits (3), on
-    32 px inputs: mixed4a is 8 x 8."""
+    32 px inputs: mixed4a is 8 x 8. ``lucid_range``: inputs ``x * 255 - 117`` (large
+    activations, like Lucid's InceptionV1) or ``2x - 1`` (small ones, like the demo model)."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, *, lucid_range: bool = True) -> None:
         super().__init__()
+        self.lucid_range = lucid_range
         self.name = "convnet"
         self.input_size = 32
         self.labels = ("ring", "stripes", "dots")
@@ -61,7 +63,7 @@ class ConvNet(StagedModel):
         self.requires_grad_(False)
 
     def preprocess(self, images: Tensor) -> Tensor:
-        return images * 255.0 - 117.0
+        return images * 255.0 - 117.0 if self.lucid_range else images * 2.0 - 1.0
 
 
 def world_images(n: int, size: int = 32, seed: int = 0) -> Tensor:
