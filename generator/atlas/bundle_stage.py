@@ -61,7 +61,8 @@ if TYPE_CHECKING:
     import torch
 
 #: Version of what this module adds to the bundle (info, file choices); part of its key.
-BUNDLE_VERSION = 1
+#: 2: per-level directions-/attributions-<G>.npy for the tour queries.
+BUNDLE_VERSION = 2
 
 #: Images the receptive field is measured on (the first of the atlas's sample list).
 RECEPTIVE_IMAGES = 8

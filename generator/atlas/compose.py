@@ -13,6 +13,9 @@ For every level (METHOD.md 4, docs/ARCHITECTURE.md "The atlas bundle"):
   mean attributions, position; plus ``samples`` (N, for the viewer's density control);
 * ``examples-<G>/`` and ``heatmap-<G>/`` (:mod:`generator.viewerdata`): dataset examples and
   the int8 class heat maps, listed in ``bundle.json``'s ``info["viewer"]``;
+* ``directions-<G>.npy`` and ``attributions-<G>.npy`` (:func:`generator.bundle.save_cell_array`):
+  each cell's direction ``[M, C]`` and mean attributions ``[M, K]``, rows in the cells
+  document's order, for the tour queries answered at build time (not published);
 * ``bundle.json`` (:class:`generator.bundle.AtlasBundle`) with ``info`` as the caller gives it.
 """
 
@@ -30,7 +33,7 @@ from generator.atlas.artifacts import Grid
 from generator.atlas.examples import DEFAULT_PER_CELL, DEFAULT_THUMB, LevelExamples
 from generator.atlas.icons import Icons
 from generator.atlas.progress import Progress
-from generator.bundle import AtlasBundle, Level, cells_document
+from generator.bundle import AtlasBundle, Level, cells_document, save_cell_array
 
 #: Keys of ``[atlas.<id>.render]`` read here (render.py reads the others).
 COMPOSE_KEYS = ("density", "examples", "example_px", "background")
@@ -202,6 +205,9 @@ def write_bundle(
         Image.fromarray(image).save(root / f"level-{size}.png", compress_level=PNG_COMPRESS_LEVEL)
         doc = level_cells_document(grid, px)
         (root / f"cells-{size}.json").write_text(_compact_json(doc))
+        save_cell_array(root, "directions", size, grid.directions)
+        if grid.attributions is not None:
+            save_cell_array(root, "attributions", size, grid.attributions)
         kinds: dict[str, dict[str, Any]] = {}
         cells = canvas_cells(grid)
         if examples is not None and size in examples and grid.kept:

@@ -26,7 +26,7 @@ from generator.atlas.icons import Icons
 from generator.atlas.lean import render_copy
 from generator.atlas.progress import Progress
 from generator.atlas.receptive import centred_side, receptive_field
-from generator.bundle import AtlasBundle
+from generator.bundle import AtlasBundle, load_cell_array
 from generator.data.loader import fit_image
 from generator.models.base import LayerInfo, StagedModel
 from generator.models.demo import build_demo_model
@@ -161,6 +161,10 @@ def test_a_written_bundle_publishes_with_viewer_data(tmp_path: Path) -> None:
     assert [row[:3] for row in cells["cells"]] == [[0, 3, 1], [1, 1, 2], [3, 0, 3]]
     assert read_examples(root / "examples-4", 0, 3).shape == (2, 8, 8, 3)
     assert read_examples(root / "examples-4", 1, 1).shape == (1, 8, 8, 3)
+    directions = load_cell_array(root, "directions", 4, rows=3, columns=5)
+    assert directions is not None and np.allclose(directions, grids[4].directions)
+    attributions = load_cell_array(root, "attributions", 2, rows=2, columns=3)
+    assert attributions is not None and np.allclose(attributions, grids[2].attributions)
     heat = read_heatmap(root / "heatmap-4", 1)
     assert heat[3, 0] == pytest.approx(grids[4].attributions[0, 1], abs=0.02)
     assert np.isnan(heat[0, 0])
