@@ -18,21 +18,22 @@ Adam 0.05; the render loop of
 2. ``flops_per_icon_step``: FLOPs of one optimization step (forward + backward) per icon,
    counted by ``torch.utils.flop_counter.FlopCounterMode`` as the difference between renders
    of 2 and 1 steps (which cancels the final evaluation pass); convolutions and matmuls only.
-3. ``sweep``: for batch sizes 64..512 and each mode (fp32 = TF32 convolutions, cuDNN's
+3. ``sweep``: for batch sizes 64..512 (and 1024, 2048: the heuristic's cap) and each mode (fp32 = TF32 convolutions, cuDNN's
    default; bf16 / fp16 autocast; with and without channels_last): the time of a step,
    measured over ``--timed-steps`` steps after ``--warmup-steps`` (each a fresh render, so
    cuDNN's algorithm search is not timed), from which icons/s at 512 steps (1 try) is
    **extrapolated** (a 512-step render repeats the same step 512 times), plus achieved
    TFLOP/s and its fraction of the measured matmul peak of the mode's precision, and peak
    memory.
-4. ``fidelity``: per mode, 64 icons rendered for ``--fidelity-steps`` steps (the mean cosine
+4. ``fidelity``: per mode, 64 icons rendered for ``--fidelity-steps`` (128) steps (the mean cosine
    similarity of their centre activations with their directions): which modes keep fidelity.
 5. ``atlas``: a 40x40 mixed4c atlas with every cell occupied (1,600 directions: means of the
    centre activations of 4 random smooth images each; whitening from those samples), rendered
    end to end by ``generator.atlas.render.render_icons`` (batch size from its memory
    heuristic, part files, fidelity) with the "fast" preset (512 steps, 1 try) in the best mode
-   that keeps fidelity. When the sweep predicts it would not fit ``--atlas-budget`` seconds,
-   it runs fewer steps and the JSON says so (``steps_run``, ``extrapolated``). The article
+   that keeps fidelity. When the sweep predicts it would not fit ``--atlas-budget`` seconds
+   (100, and less when the run so far leaves less of ``--total-budget``, 270), it runs fewer
+   steps and the JSON says so (``steps_run``, ``extrapolated``). The article
    preset (1024 steps, 4 tries) costs 8x the steps; its time is extrapolated.
 
 Writes everything to ``--out`` as JSON (and a summary on stdout).
@@ -215,7 +216,7 @@ def sweep(
     rows = []
     for mode in args.modes:
         for batch in args.batches:
-            v = pool[torch.arange(batch) % len(pool)]
+            v = pool[torch.arange(batch, device=pool.device) % len(pool)]
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
             render_batch(model, v, white, mode, args.warmup_steps, args.size, device)
@@ -353,18 +354,21 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="JSON results file")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--size", type=int, default=80, help="icon side in px")
-    parser.add_argument("--batches", type=int, nargs="+", default=[64, 128, 256, 512])
+    parser.add_argument("--batches", type=int, nargs="+", default=[64, 128, 256, 512, 1024, 2048])
     parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
     parser.add_argument("--warmup-steps", type=int, default=3)
     parser.add_argument("--timed-steps", type=int, default=24)
     parser.add_argument("--fidelity-batch", type=int, default=64)
-    parser.add_argument("--fidelity-steps", type=int, default=256)
+    parser.add_argument("--fidelity-steps", type=int, default=128)
     parser.add_argument("--atlas-grid", type=int, default=40)
     parser.add_argument("--atlas-steps", type=int, default=512)
     parser.add_argument(
         "--atlas-mode", default=None, help="default: the fastest that keeps fidelity"
     )
-    parser.add_argument("--atlas-budget", type=float, default=120.0, help="seconds")
+    parser.add_argument("--atlas-budget", type=float, default=100.0, help="seconds")
+    parser.add_argument(
+        "--total-budget", type=float, default=270.0, help="seconds; the atlas run shrinks to fit"
+    )
     parser.add_argument("--width", type=float, default=1.0, help="InceptionV1 width multiplier")
     parser.add_argument("--quick", action="store_true", help="tiny settings (CPU smoke test)")
     args = parser.parse_args()
@@ -407,6 +411,8 @@ def main() -> None:
     keeps = [m for m in args.modes if fidelity[m] >= best_fid - 0.01]
     fastest = max((r for r in rows if r["mode"] in keeps), key=lambda r: r["icon_steps_per_s"])
     mode = args.atlas_mode or fastest["mode"]
+    left = args.total_budget - (time.perf_counter() - started) - 15  # writing, a margin
+    args.atlas_budget = max(10.0, min(args.atlas_budget, left))
     steps = {r["batch"]: r["step_ms"] / 1e3 for r in rows if r["mode"] == mode}
     result_atlas = atlas(model, dirs, white_np, mode, steps, args, device)
     print("atlas", json.dumps(result_atlas), flush=True)

@@ -20,11 +20,14 @@ if TYPE_CHECKING:
 
     from generator.models.base import AtlasModel
 
-#: Largest batch the heuristic picks. CUDA: a render step costs about the same from 64 to 256
+#: Largest batch the heuristic picks. CUDA: a render step cost about the same from 64 to 256
 #: icons on an H100 (launch-bound; bench/RESULTS.md, "Feature visualization"), so batches grow
-#: until memory binds, up to 512 (the benchmarked range). CPU: throughput rose up to 64 icons
-#: per batch and flattens beyond (the recipe's batches were 32..100).
-MAX_BATCH = {"cuda": 512, "cpu": 64}
+#: until memory binds, up to 2048 (InceptionV1 mixed4c at 80 px keeps ~4.2 MiB per icon for
+#: the backward pass: 2048 icons ~17 GiB with the transient factor; a 40x40 atlas is then one
+#: batch; bench/render_gpu.py sweeps 64..2048). CPU: 549 / 704 / 651 icon-steps/s at 32 / 64 /
+#: 128 icons on the demo model (bench/RESULTS.md, "Atlas rendering"), the recipe's batches
+#: were 32..100.
+MAX_BATCH = {"cuda": 2048, "cpu": 64}
 
 #: Share of free memory the heuristic lets a batch use (CUDA: free device memory; CPU:
 #: available RAM), and the factor on the measured saved-activation bytes per icon that covers
