@@ -251,6 +251,9 @@ def bundle_keys(
     }
     described = dataclasses.asdict(spec)
     described.pop("where")
+    if spec.kind == "layer":  # keys of layer atlases as before class atlases existed
+        for name in ("classes", "winners", "top"):
+            described.pop(name)
     bundle = {
         "version": BUNDLE_VERSION,
         "bundle_format": BUNDLE_FORMAT,
@@ -328,7 +331,27 @@ def bundle_info(
         "receptive_field": field.to_json(),
         "examples": {"per_cell": looks.examples, "thumb": looks.example_px},
         "density": looks.density,
+        **kind_info(spec, grids),
     }
+
+
+#: The y axis of a comparison, as the viewer labels it.
+COMPARISON_Y = "1-D layout: similar activations lie at similar heights"
+
+
+def kind_info(spec: ComputedAtlasSpec, grids: ComputedGrids) -> dict[str, Any]:
+    """What a class atlas or comparison adds to ``info``: ``class`` (a class atlas's class),
+    ``classes`` and ``axes`` (a comparison: ``{"x": [left, right], "y": "..."}``, the viewer's
+    axis labels) and ``selection`` (how many samples each filter kept)."""
+    if grids.selection is None:
+        return {}
+    info: dict[str, Any] = {"selection": grids.selection.info()}
+    if spec.kind == "class":
+        info["class"] = spec.classes[0]
+    else:
+        info["classes"] = list(spec.classes)
+        info["axes"] = {"x": list(spec.classes), "y": COMPARISON_Y}
+    return info
 
 
 @contextlib.contextmanager

@@ -65,8 +65,11 @@ class LayoutParams:
 
 
 def default_layout_params(layer: str, kind: str = "layer") -> LayoutParams:
-    """The article's settings (METHOD.md 3): class atlases UMAP(20, 0.01, cosine); mixed3a/3b
+    """The article's settings (METHOD.md 3): class atlases UMAP(20, 0.01, cosine); the y axis of
+    a two-class comparison 1-D t-SNE (cosine, perplexity 50, learning rate 10); mixed3a/3b
     UMAP(200, 0.05, euclidean); every other layer (mixed4a..5b) UMAP(50, 0.05, cosine)."""
+    if kind == "comparison":
+        return LayoutParams(method="tsne", metric="cosine", perplexity=50.0, learning_rate=10.0)
     if kind == "class":
         return LayoutParams(n_neighbors=20, min_dist=0.01, metric="cosine")
     if layer in EARLY_LAYERS:

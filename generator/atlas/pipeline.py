@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from generator.atlas.artifacts import Activations, Grid, Layout, Whitening
+from generator.atlas.classes import Selection, class_index, select, subset, valid_classes
+from generator.atlas.compare import comparison_layout
 from generator.atlas.grid import make_grid, whitening
 from generator.atlas.layout import compute_layout
 from generator.atlas.progress import Progress
@@ -47,11 +49,6 @@ if TYPE_CHECKING:
     from generator.bundle import AtlasBundle
 
 
-#: Labels of logits that are not classes (Lucid's InceptionV1: index 0 "dummy" and
-#: 1001..1007 "unused <i>", see generator.models.labels); never listed as a cell's top class.
-_PLACEHOLDER_LABELS = ("dummy", "unused ")
-
-
 @dataclass(frozen=True, eq=False)
 class ComputedGrids(Mapping[int, Grid]):
     """The grids of an atlas by size (a read-only mapping), with what produced them.
@@ -59,12 +56,15 @@ class ComputedGrids(Mapping[int, Grid]):
     Attributes:
         spec: the atlas spec.
         grids: ``{G: Grid}``, coarse to fine.
-        activations: the layer's samples (vectors, attributions, positions...).
+        activations: the atlas's samples (vectors, attributions, positions...): every sample of
+            the layer, or for a class atlas or comparison the selected ones.
         layout: their 2-D layout in [0, 1].
-        whitening: the layer's whitening matrix (None when ``spec.whiten`` is false).
+        whitening: the layer's whitening matrix, estimated on every sample of the layer (None
+            when ``spec.whiten`` is false).
         labels: class name per logit of the model (the grids' top classes index these).
         cache_keys: cache key of each stage (``activations``, ``layout``, ``grid-<G>``...).
         ran: the stages computed by this call (empty when everything came from the cache).
+        selection: how a class atlas's or comparison's samples were chosen (None for a layer).
     """
 
     spec: ComputedAtlasSpec
@@ -75,6 +75,7 @@ class ComputedGrids(Mapping[int, Grid]):
     labels: tuple[str, ...]
     cache_keys: dict[str, str] = field(default_factory=dict)
     ran: tuple[str, ...] = ()
+    selection: Selection | None = None
 
     def __getitem__(self, size: int) -> Grid:
         return self.grids[size]
@@ -100,7 +101,8 @@ def compute_grids(
     chunk_images: int | None = None,
     sources: Sources | None = None,
 ) -> ComputedGrids:
-    """Compute (or load from the cache) every grid of ``spec``, METHOD.md sections 1-4.
+    """Compute (or load from the cache) every grid of ``spec``, METHOD.md sections 1-4 (and 6:
+    a class atlas or comparison selects its samples by attribution before the layout).
 
     Args:
         spec: a validated computed-atlas spec.
@@ -128,6 +130,8 @@ def compute_grids(
     )
     keys = StageKeys.of(spec, sources)
     cache = StageCache(cache_dir, progress, keys)
+    for name in spec.classes:  # an unknown class fails before anything is computed
+        class_index(sources.model.labels, name, where=f"{spec.where} ([atlas.{spec.id}])")
     if not cache.folder("activations").is_dir():
         cache.ran.append("activations")
 
@@ -148,18 +152,50 @@ def compute_grids(
     if spec.whiten:
         white = cache.get("whitening", Whitening.load, lambda: whitening(activations))
 
-    # 3. A 2-D layout of the raw vectors, each axis normalized to [0, 1].
+    # (6.) A class atlas or comparison: the samples attributed to its classes (winners, top n).
+    valid = _valid_classes(sources.model.labels, activations)
+    selection = None
+    if spec.kind != "layer":
+        selection = select(
+            activations,
+            sources.model.labels,
+            spec.classes,
+            winners=spec.winners,
+            top=spec.top,
+            valid=valid,
+            where=f"{spec.where} ([atlas.{spec.id}])",
+        )
+        activations = subset(activations, selection.indices)
+        progress.message(
+            f"{spec.kind} {' vs '.join(spec.classes)}: {activations.count:,} of "
+            f"{selection.total:,} samples (winners {list(selection.winners)}, "
+            f"top {list(selection.top)})"
+        )
+
+    # 3. A 2-D layout of the raw vectors, each axis normalized to [0, 1]; a comparison's x is
+    #    the attribution difference of its two classes, its y a 1-D layout.
     def lay_out() -> Layout:
         progress.message(f"layout: {spec.layout.method} of {activations.count:,} vectors...")
         start = time.monotonic()
-        layout = compute_layout(activations.vectors, spec.layout, seed=spec.seed)
+        if spec.kind == "comparison" and selection is not None:
+            assert activations.attributions is not None
+            left, right = selection.class_indices
+            layout = comparison_layout(
+                activations.vectors,
+                activations.attributions,
+                left,
+                right,
+                spec.layout,
+                seed=spec.seed,
+            )
+        else:
+            layout = compute_layout(activations.vectors, spec.layout, seed=spec.seed)
         progress.message(f"layout: done in {time.monotonic() - start:.1f}s")
         return layout
 
     layout = cache.get("layout", Layout.load, lay_out)
 
     # 4. Every grid from that one layout: cells, counts, mean activation and attribution.
-    valid = _valid_classes(sources.model.labels, activations)
 
     def grid_of(size: int) -> Grid:
         def make() -> Grid:
@@ -184,6 +220,7 @@ def compute_grids(
         labels=tuple(sources.model.labels),
         cache_keys={stage: keys[stage] for stage in keys.parts},
         ran=tuple(cache.ran),
+        selection=selection,
     )
 
 
@@ -250,7 +287,7 @@ def _valid_classes(labels: Sequence[str], activations: Activations) -> np.ndarra
     """``[K] bool``: logits that are real classes (placeholders excluded), None when unknown."""
     if activations.attributions is None or len(labels) != activations.attributions.shape[1]:
         return None
-    return np.array([not label.startswith(_PLACEHOLDER_LABELS) for label in labels])
+    return valid_classes(labels)
 
 
 def compute_bundle(
@@ -294,6 +331,13 @@ def describe(grids: ComputedGrids) -> str:
         f"{acts.count:,} samples from {images:,} images",
         f"  layout: {grids.layout.method} {json.dumps(grids.layout.params, sort_keys=True)}",
     ]
+    if grids.selection is not None:
+        chosen = grids.selection
+        lines.insert(
+            1,
+            f"  {grids.spec.kind} of {' vs '.join(chosen.classes)}: {len(chosen.indices):,} of "
+            f"{chosen.total:,} samples (winners {list(chosen.winners)}, top {list(chosen.top)})",
+        )
     for size, grid in grids.items():
         lines.append(
             f"  grid {size}x{size}: {grid.kept:,} cells kept (> {grid.min_count} samples), "

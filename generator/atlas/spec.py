@@ -31,6 +31,31 @@
     [atlas.mixed4c.render]         # icon rendering options, passed through to the renderer
     icon_size = 80
 
+Class activation atlases and two-class comparisons (METHOD.md 6) are computed from the same
+samples as the layer's atlas (same model, layer, data set and sampling: the same cached
+activations and attributions), filtered by attribution::
+
+    [atlas.snorkel]
+    kind = "class"
+    class = "snorkel"              # a label of the model
+    model = "inceptionv1"
+    layer = "mixed5b"
+    dataset = "imagenet"
+    filter = { winners = true, top = 2000 }   # the defaults (the article's)
+    # grids = [8], min_count = 4, layout UMAP(20, 0.01, cosine) by default
+
+    [atlas.snorkel-scuba]
+    kind = "comparison"
+    classes = ["snorkel", "scuba diver"]      # [left, right] of the x axis
+    model = "inceptionv1"
+    layer = "mixed5b"
+    dataset = "imagenet"
+    # grids = [10], min_count = 4, y = 1-D t-SNE (cosine, perplexity 50, lr 10) by default
+
+``filter.winners``: keep the samples whose top attributed class is the class (each class of a
+comparison); ``filter.top``: also keep the ``top`` samples with the largest positive attribution
+to it (0: none). See :mod:`generator.atlas.classes` and :mod:`generator.atlas.compare`.
+
 Parsing needs neither torch nor umap. Every problem is reported with its key, the value found
 and what was expected, all at once; unknown keys are problems too (with a "did you mean").
 """
@@ -44,10 +69,20 @@ from typing import Any
 from generator.atlas.layout import EARLY_LAYERS, METHODS, LayoutParams, default_layout_params
 from generator.errors import ConfigError, closest
 
-#: Kinds of computed atlas. Only "layer" is computed so far (class atlases and two-class
-#: comparisons, METHOD.md 6, come later).
+#: Kinds of computed atlas: a layer's atlas, a class activation atlas, a two-class comparison.
 KINDS = ("layer", "class", "comparison")
-SUPPORTED_KINDS = ("layer",)
+
+#: Samples kept per class by attribution (METHOD.md 6: "the top-n samples by attribution to
+#: c, n = 2000..3000, positive only").
+DEFAULT_TOP = 2000
+
+#: Per kind: default grids and minimum count (METHOD.md 4 and 6: layer atlases 20..160 with the
+#: recipe's threshold 5; class atlases 8x8 and comparisons 10x10, both with 4).
+KIND_DEFAULTS: dict[str, tuple[tuple[int, ...], int]] = {
+    "layer": ((20, 40, 80, 160), 5),
+    "class": ((8,), 4),
+    "comparison": ((10,), 4),
+}
 
 #: Default number of images: the article found 100k "often sufficient" (METHOD.md 1).
 DEFAULT_SAMPLES = 100_000
@@ -70,6 +105,9 @@ class ComputedAtlasSpec:
 
     Attributes:
         id: the atlas id; ``where``: ``file:line`` of its table, for messages.
+        classes: ``()`` for a layer atlas, ``(class,)`` for a class atlas, ``(left, right)``
+            for a comparison (names of the model's labels, checked when computing).
+        winners, top: the class filter (``filter`` table) of class atlases and comparisons.
         layout: the layout settings, the article's defaults for ``layer`` filled in.
         render: the ``render`` sub-table, loosely checked, for the icon renderer.
     """
@@ -89,6 +127,9 @@ class ComputedAtlasSpec:
     whiten: bool = True
     top_classes: int = 5
     float16: bool = False
+    classes: tuple[str, ...] = ()
+    winners: bool = True
+    top: int = DEFAULT_TOP
     layout: LayoutParams = field(default_factory=LayoutParams)
     attribution: AttributionSpec = field(default_factory=AttributionSpec)
     render: dict[str, Any] = field(default_factory=dict)
@@ -163,6 +204,17 @@ def _choice(*choices: str) -> Callable[[Any], str]:
     return check
 
 
+def _two_classes(value: Any) -> tuple[str, ...]:
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, str) and v.strip() for v in value)
+        or value[0] == value[1]
+    ):
+        raise ValueError('two different class names [left, right], e.g. ["snorkel", "scuba diver"]')
+    return (value[0], value[1])
+
+
 def _grids(value: Any) -> tuple[int, ...]:
     expected = f"a list of distinct integers in [1, {MAX_GRID}], e.g. [20, 40, 80, 160]"
     if isinstance(value, int) and not isinstance(value, bool):
@@ -194,6 +246,8 @@ _TOP: dict[str, Callable[[Any], Any]] = {
     "whiten": _bool,
     "top_classes": _int(1, 1000),
     "float16": _bool,
+    "class": _name,
+    "classes": _two_classes,
 }
 _REQUIRED = ("model", "layer", "dataset")
 _LAYOUT: dict[str, Callable[[Any], Any]] = {
@@ -205,6 +259,7 @@ _LAYOUT: dict[str, Callable[[Any], Any]] = {
     "learning_rate": _float(1e-6),
 }
 _ATTRIBUTION: dict[str, Callable[[Any], Any]] = {"enabled": _bool, "smooth_maxpool": _bool}
+_FILTER: dict[str, Callable[[Any], Any]] = {"winners": _bool, "top": _int(0)}
 #: Render keys checked here (others pass through for the renderer to judge).
 _RENDER: dict[str, Callable[[Any], Any]] = {
     "icon_size": _int(8, 1024),
@@ -213,7 +268,7 @@ _RENDER: dict[str, Callable[[Any], Any]] = {
     "preset": _name,
     "batch_size": _int(1),
 }
-_SUBTABLES = ("layout", "attribution", "render")
+_SUBTABLES = ("layout", "attribution", "render", "filter")
 
 
 def _check_table(
@@ -277,9 +332,12 @@ def parse_computed_atlas(
     kind = top.get("kind", "layer")
     if "kind" in top and kind not in KINDS:
         problems.append(("kind", kind, " | ".join(f'"{k}"' for k in KINDS)))
-    elif kind not in SUPPORTED_KINDS:
+        kind = "layer"
+    classes = _kind_classes(kind, table, top, problems)
+    filters = _check_table(_subtable(table, "filter", problems), _FILTER, "filter.", problems)
+    if kind == "layer" and "filter" in table:
         problems.append(
-            ("kind", kind, f'"layer" ({kind} atlases are not computed by this version yet)')
+            ("filter", table["filter"], 'no filter (only kind = "class" or "comparison")')
         )
     layout_table = _check_table(_subtable(table, "layout", problems), _LAYOUT, "layout.", problems)
     attribution = _check_table(
@@ -288,11 +346,16 @@ def parse_computed_atlas(
     render = _check_table(
         _subtable(table, "render", problems), _RENDER, "render.", problems, strict=False
     )
+    if kind != "layer" and attribution.get("enabled") is False:
+        problems.append(
+            ("attribution.enabled", False, f"true ({kind} atlases select samples by attribution)")
+        )
     if config is not None:
         _check_names(top, config, problems)
     if problems:
         raise SpecProblems(atlas_id, where, problems)
     layer = top["layer"]
+    default_grids, default_min_count = KIND_DEFAULTS[kind]
     defaults = default_layout_params(layer, kind)
     layout = LayoutParams(**{**defaults.as_dict(), **layout_table})
     return ComputedAtlasSpec(
@@ -306,15 +369,39 @@ def parse_computed_atlas(
         samples=top.get("samples", DEFAULT_SAMPLES),
         positions=top.get("positions", 1),
         seed=top.get("seed", 0),
-        grids=top.get("grids", (20, 40, 80, 160)),
-        min_count=top.get("min_count", 5),
+        grids=top.get("grids", default_grids),
+        min_count=top.get("min_count", default_min_count),
         whiten=top.get("whiten", layer not in EARLY_LAYERS),
         top_classes=top.get("top_classes", 5),
         float16=top.get("float16", False),
+        classes=classes,
+        winners=filters.get("winners", True),
+        top=filters.get("top", DEFAULT_TOP),
         layout=layout,
         attribution=AttributionSpec(**attribution),
         render=render,
     )
+
+
+def _kind_classes(
+    kind: str, table: dict[str, Any], top: dict[str, Any], problems: list[tuple[str, Any, str]]
+) -> tuple[str, ...]:
+    """The class names a kind needs (``class`` for "class", ``classes`` for "comparison")."""
+    needs = {"layer": None, "class": "class", "comparison": "classes"}[kind]
+    for key in ("class", "classes"):
+        if key in table and key != needs:
+            expected = "no such key for a layer atlas" if needs is None else f"{needs} = ..."
+            problems.append((key, table[key], f'{expected} (kind = "{kind}")'))
+    if needs is None:
+        return ()
+    if needs not in table:
+        example = '"snorkel"' if kind == "class" else '["snorkel", "scuba diver"]'
+        problems.append((needs, None, f'{needs} = {example} (required for kind = "{kind}")'))
+        return ()
+    value = top.get(needs)
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def _check_names(top: dict[str, Any], config: Any, problems: list[tuple[str, Any, str]]) -> None:

@@ -38,7 +38,13 @@ if TYPE_CHECKING:
 
 #: Version of each stage's computation: bump one when its results change, and only its
 #: artifacts (and those downstream) are recomputed.
-STAGE_VERSIONS = {"activations": COLLECT_VERSION, "whitening": 1, "layout": 1, "grid": 1}
+STAGE_VERSIONS = {
+    "activations": COLLECT_VERSION,
+    "whitening": 1,
+    "selection": 1,
+    "layout": 1,
+    "grid": 1,
+}
 
 T = TypeVar("T")
 
@@ -84,12 +90,24 @@ class StageKeys:
     def of(cls, spec: ComputedAtlasSpec, sources: Sources) -> StageKeys:
         activations = {**sources.collection_parts(spec), "layer": spec.layer}
         act_key = digest(activations)
-        layout = {
+        layout: dict[str, Any] = {
             "version": STAGE_VERSIONS["layout"],
             "activations": act_key,
             "params": spec.layout.as_dict(),
             "seed": spec.seed,
         }
+        selection = None
+        if spec.kind != "layer":  # a class atlas or comparison lays out its selected samples
+            selection = {
+                "version": STAGE_VERSIONS["selection"],
+                "activations": act_key,
+                "kind": spec.kind,
+                "classes": list(spec.classes),
+                "winners": spec.winners,
+                "top": spec.top,
+                "labels": digest(list(sources.model.labels)),
+            }
+            layout["selection"] = digest(selection)
         parts: dict[str, dict[str, Any]] = {
             "activations": activations,
             "whitening": {
@@ -99,6 +117,8 @@ class StageKeys:
             },
             "layout": layout,
         }
+        if selection is not None:
+            parts["selection"] = selection
         for size in spec.grids:
             parts[f"grid-{size}"] = {
                 "version": STAGE_VERSIONS["grid"],

@@ -96,9 +96,7 @@ def test_all_problems_are_reported_at_once_with_key_value_and_expectation() -> N
     assert err.exit_code == 1
 
 
-def test_class_and_comparison_atlases_are_refused_for_now() -> None:
-    with pytest.raises(SpecProblems, match="class atlases are not computed by this version"):
-        parse_computed_atlas("c", {**MINIMAL, "kind": "class"}, WHERE)
+def test_unknown_kinds_are_refused() -> None:
     with pytest.raises(SpecProblems, match=re.escape("kind = 'grid': expected \"layer\" |")):
         parse_computed_atlas("c", {**MINIMAL, "kind": "grid"}, WHERE)
 
