@@ -16,6 +16,7 @@
      atlas-viewer-panel.js  the tools (class search, density, labels), cell details, examples
      atlas-viewer-tour.js   the tour: stops, step list, highlights and arrows, scroll-driven tours
      atlas-viewer-linked.js viewers side by side whose hover and class choice are linked
+     atlas-viewer-axes.js   the axis labels of a two-class comparison
    Each module adds methods to window.AtlasViewer.prototype. window.atlasViewers maps figure ids
    to viewers (for tests and authors).
 
@@ -43,7 +44,8 @@
     "atlas-viewer-paint.js": "20b688df",
     "atlas-viewer-panel.js": "e4a79fbc",
     "atlas-viewer-tour.js": "ec2fb2ad",
-    "atlas-viewer-linked.js": "fc35f43b"
+    "atlas-viewer-linked.js": "fc35f43b",
+    "atlas-viewer-axes.js": "464c3fc3"
   };
   var motion = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
   var coarse = window.matchMedia ? window.matchMedia("(pointer: coarse)") : null;
@@ -173,6 +175,7 @@
         self.initZoom(OSD);
         self.initPaint(OSD);
         self.initPanel(OSD);
+        self.initAxes(OSD);
         self.home = self.config.view || [0, 0, manifest.width, manifest.height];
         self.initTour(OSD);
         self.wireControls(OSD);
