@@ -335,8 +335,8 @@ def bundle_info(
     }
 
 
-#: The y axis of a comparison, as the viewer labels it.
-COMPARISON_Y = "1-D layout: similar activations lie at similar heights"
+#: The y axis of a comparison, as the viewer labels it ({method}: the 1-D layout's name).
+COMPARISON_Y = "similar activations close together (1-D {method})"
 
 
 def kind_info(spec: ComputedAtlasSpec, grids: ComputedGrids) -> dict[str, Any]:
@@ -350,7 +350,8 @@ def kind_info(spec: ComputedAtlasSpec, grids: ComputedGrids) -> dict[str, Any]:
         info["class"] = spec.classes[0]
     else:
         info["classes"] = list(spec.classes)
-        info["axes"] = {"x": list(spec.classes), "y": COMPARISON_Y}
+        method = {"tsne": "t-SNE", "umap": "UMAP"}.get(spec.layout.method, spec.layout.method)
+        info["axes"] = {"x": list(spec.classes), "y": COMPARISON_Y.format(method=method)}
     return info
 
 

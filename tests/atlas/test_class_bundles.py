@@ -138,7 +138,10 @@ def test_a_comparison_publishes_its_axes(
     atlas = bundles["comparison"]
     assert atlas.kind == "comparison" and atlas.grids == (3,)
     info = atlas.info
-    assert info["axes"]["x"] == ["class 1", "class 2"] and info["axes"]["y"]
+    assert info["axes"] == {
+        "x": ["class 1", "class 2"],
+        "y": "similar activations close together (1-D t-SNE)",
+    }
     assert info["classes"] == ["class 1", "class 2"]
     assert info["layout"]["method"] == "comparison" and info["layout"]["y"]["method"] == "tsne"
     assert info["selection"]["top"] == [15, 15]
