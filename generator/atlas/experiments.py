@@ -1,0 +1,441 @@
+"""Run a patch experiment (METHOD.md 6) and write the results the article's table shows.
+
+:func:`run_experiment` reads like the experiment: for every pair (source class -> target class,
+icon), draw ``images_per_class`` images of the source class (seeded), classify them, keep the
+ones the model gets right, paste the icon at every placement (each size at each position,
+:mod:`generator.atlas.patch`) and count the images whose top class becomes the target; do the
+same with ``noise_patches`` random-noise patches of each size as the control; then write
+``results.json`` (the format ``generator/site/patchresults.py`` reads), the icons and patched
+example images with their top classes before and after.
+
+Statistics per pair, over the ``n`` images classified correctly before (``flip[p, i]``: image
+``i`` is classified as the target with placement ``p``; a class is a model's real class, never
+a placeholder logit):
+
+* ``best_per_image_rate`` = mean over images of ``any_p flip[p, i]`` (the best size and corner
+  chosen per image);
+* ``fixed_rate`` = mean of ``flip[f, i]`` for one placement ``f``: the experiment's ``fixed``,
+  else the placement with the highest rate (ties: the first in size-major order);
+* ``noise_best_rate`` / ``noise_fixed_rate``: the same for each noise patch, averaged over the
+  noise patches (the fixed one at the icon's placement ``f``);
+* all rates are 0 when no image was classified correctly.
+
+Results are cached under ``<cache>/experiment/<key>/`` (``key``: model identity with its
+weights, data identity, the spec's settings and the icons' bytes), so a build computes an
+experiment once; the same seed gives identical statistics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from generator.atlas.classes import class_index, valid_classes
+from generator.atlas.experiment_spec import ExperimentSpec, PairSpec
+from generator.atlas.patch import Placement, fit_icon, noise_patch, paste, patch_tensor, placement
+from generator.atlas.progress import Progress
+from generator.cache import atomic_dir, atomic_write_json, bytes_digest, digest
+from generator.errors import AtlasError, unknown_name
+
+if TYPE_CHECKING:
+    import torch
+
+    from generator.data.base import ImageSource
+    from generator.models.base import AtlasModel
+
+#: Version of the computation and of the files written; part of the cache key.
+EXPERIMENT_VERSION = 1
+
+#: The results format (generator/site/patchresults.py RESULTS_FORMAT).
+RESULTS_FORMAT = 1
+
+#: Classes listed before and after for each example image.
+EXAMPLE_TOP = 3
+
+
+def run_experiment(
+    spec: ExperimentSpec,
+    icons: Sequence[np.ndarray],
+    *,
+    config: Any,
+    progress: Progress | None = None,
+    device: str | None = None,
+) -> Path:
+    """The folder holding ``results.json``, ``icons/`` and ``examples/`` of ``spec`` (cached).
+
+    Args:
+        spec: a validated experiment; icons: ``uint8 [h, w, 3]`` per pair, in order.
+        config: the project's :class:`generator.config.Config` (paths, ``[compute]``,
+            ``[models]``, ``[datasets]``).
+        device: overrides ``[compute] device``.
+    """
+    from generator.atlas.bundle_stage import torch_threads
+    from generator.atlas.pipeline import resolve_device
+
+    progress = progress or Progress()
+    cache_dir = Path(config.paths.cache)
+    run_device = resolve_device(device or str(config.compute.get("device", "auto")))
+    with torch_threads(config.compute.get("threads")):
+        model, source, resize = open_model_and_data(spec, config, run_device)
+        where = f"{spec.where} ([experiment.{spec.id}])"
+        classes = [
+            (
+                class_index(model.labels, p.source, where=where),
+                class_index(model.labels, p.target, where=where),
+            )
+            for p in spec.pairs
+        ]
+        folder = cache_dir / "experiment" / experiment_key(spec, model, source, resize, icons)
+        if (folder / "results.json").is_file():
+            progress.message(f"experiment {spec.id}: cached ({folder})")
+            return folder
+        runner = PairRunner(spec, model, source, resize, run_device, progress)
+        measured = [
+            runner.measure(pair, icon, src, dst)
+            for pair, icon, (src, dst) in zip(spec.pairs, icons, classes, strict=True)
+        ]
+        with atomic_dir(folder) as tmp:
+            (tmp / "icons").mkdir()
+            (tmp / "examples").mkdir()
+            pairs = [
+                write_pair(tmp, k, pair, icon, result)
+                for k, (pair, icon, result) in enumerate(
+                    zip(spec.pairs, icons, measured, strict=True)
+                )
+            ]
+            atomic_write_json(
+                tmp / "results.json",
+                {
+                    "format": RESULTS_FORMAT,
+                    "experiment": spec.id,
+                    "title": spec.title,
+                    "model": spec.model,
+                    "dataset": spec.dataset,
+                    "seed": spec.seed,
+                    "images_per_class": spec.images_per_class,
+                    "noise_patches": spec.noise_patches,
+                    "pairs": pairs,
+                },
+            )
+    progress.message(f"experiment {spec.id}: results written ({folder})")
+    return folder
+
+
+def open_model_and_data(
+    spec: ExperimentSpec, config: Any, device: torch.device
+) -> tuple[AtlasModel, ImageSource, str]:
+    """The experiment's model on ``device``, its image source and resize mode."""
+    from generator.data.registry import BUILTINS, dataset_spec, open_dataset
+    from generator.models.registry import load_model
+    from generator.models.spec import resolve_spec
+
+    model = load_model(
+        resolve_spec(spec.model, dict(config.models), base_dir=config.root), device=device
+    )
+    tables = dict(config.datasets)
+    cache_dir = Path(config.paths.cache)
+    if spec.dataset not in tables and spec.dataset not in BUILTINS:
+        open_dataset(spec.dataset, tables=tables, cache_dir=cache_dir)  # raises, listing names
+    data_spec = dataset_spec(spec.dataset, tables.get(spec.dataset))
+    source = open_dataset(data_spec, tables=tables, cache_dir=cache_dir, base_dir=config.root)
+    return model, source, data_spec.resize
+
+
+def experiment_key(
+    spec: ExperimentSpec,
+    model: AtlasModel,
+    source: ImageSource,
+    resize: str,
+    icons: Sequence[np.ndarray],
+) -> str:
+    """A digest of everything the results depend on (not ``batch_size``, ``title``, ``where``)."""
+    described = dataclasses.asdict(spec)
+    for name in ("where", "title", "batch_size", "pairs", "atlases"):
+        described.pop(name)
+    pairs = [
+        (p.source, p.target, list(icon.shape), bytes_digest(np.ascontiguousarray(icon).tobytes()))
+        for p, icon in zip(spec.pairs, icons, strict=True)
+    ]
+    return digest(
+        {
+            "version": EXPERIMENT_VERSION,
+            "model": model.identity(),
+            "data": source.identity(),
+            "resize": resize,
+            "input_size": model.input_size,
+            "spec": described,
+            "pairs": pairs,
+        }
+    )
+
+
+def images_of_class(source: ImageSource, name: str, *, where: str) -> np.ndarray:
+    """``[n] int64``: the images of ``source`` labelled with class ``name``.
+
+    A data set class matches when its name is ``name`` or when it is a WordNet id (ImageNet's
+    folder names, ``n04251144``) whose ImageNet class name is ``name``.
+    """
+    from generator.models.labels import lucid_classes
+
+    names = tuple(source.class_names)
+    if not names:
+        raise AtlasError(
+            "patch experiments need images labelled by class, and this data set has no labels",
+            where=where,
+            expected="an image folder with one subfolder per class (ImageNet's train/ folder)",
+            fix="point the experiment's dataset at a labelled image folder",
+        )
+    by_wnid = {wnid: label for wnid, label in lucid_classes() if wnid}
+    wanted = [k for k, c in enumerate(names) if c == name or by_wnid.get(c) == name]
+    if not wanted:
+        shown = [by_wnid.get(c, c) for c in names]
+        raise unknown_name("class of the data set", name, shown, where=where)
+    labels = source.labels(np.arange(len(source), dtype=np.int64))
+    return np.flatnonzero(np.isin(labels, wanted)).astype(np.int64)
+
+
+def flip_statistics(flips: np.ndarray, fixed: int | None) -> dict[str, Any]:
+    """The rates of the module doc from ``flips [1 + noise, P, n] bool`` (row 0: the icon).
+
+    Returns ``best_per_image_rate``, ``fixed_rate``, ``noise_best_rate``, ``noise_fixed_rate``,
+    ``fixed`` (the placement index used) and ``placement_rates [P]`` (the icon's rate per
+    placement), rates as floats in [0, 1].
+    """
+    _, placements, n = flips.shape
+    if n == 0:
+        rates = np.zeros(placements)
+        chosen = 0 if fixed is None else fixed
+        return {
+            "best_per_image_rate": 0.0,
+            "fixed_rate": 0.0,
+            "noise_best_rate": 0.0,
+            "noise_fixed_rate": 0.0,
+            "fixed": chosen,
+            "placement_rates": rates.tolist(),
+        }
+    rates = flips[0].mean(axis=1)
+    chosen = int(np.argmax(rates)) if fixed is None else fixed
+    noise = flips[1:]
+    has_noise = noise.shape[0] > 0
+    return {
+        "best_per_image_rate": float(flips[0].any(axis=0).mean()),
+        "fixed_rate": float(rates[chosen]),
+        "noise_best_rate": float(noise.any(axis=1).mean(axis=1).mean()) if has_noise else 0.0,
+        "noise_fixed_rate": float(noise[:, chosen].mean()) if has_noise else 0.0,
+        "fixed": chosen,
+        "placement_rates": [float(r) for r in rates],
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class PairResult:
+    """What measuring one pair found (see :meth:`PairRunner.measure`)."""
+
+    drawn: int
+    correct: int
+    stats: dict[str, Any]
+    placements: list[Placement]
+    examples: list[dict[str, Any]]
+
+
+class PairRunner:
+    """Measures pairs with one model and data set (see the module doc)."""
+
+    def __init__(
+        self,
+        spec: ExperimentSpec,
+        model: AtlasModel,
+        source: ImageSource,
+        resize: str,
+        device: torch.device,
+        progress: Progress,
+    ) -> None:
+        import torch
+
+        self.spec, self.model, self.source, self.resize = spec, model, source, resize
+        self.device, self.progress = device, progress
+        self.size = model.input_size
+        self.valid = torch.from_numpy(valid_classes(model.labels)).to(device)
+        self.placements = [placement(r, pos, self.size) for r, pos in spec.placements()]
+
+    def batches(self, indices: np.ndarray) -> Any:
+        from generator.data.loader import iterate_batches
+
+        return iterate_batches(
+            self.source,
+            indices,
+            size=self.size,
+            device=self.device,
+            resize=self.resize,
+            batch_size=self.spec.batch_size,
+            warn=False,
+        )
+
+    def classify(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(top real class ``[B] int64``, softmax over all logits ``[B, K]``) of ``images``."""
+        import torch
+
+        with torch.no_grad():
+            logits = self.model(images).float()
+        masked = torch.where(self.valid[None, :], logits, torch.full_like(logits, -torch.inf))
+        return masked.argmax(dim=1), torch.softmax(logits, dim=1)
+
+    def measure(self, pair: PairSpec, icon: np.ndarray, source: int, target: int) -> PairResult:
+        """Classify, patch, count; returns the pair's statistics and example images."""
+        spec = self.spec
+        where = f"{spec.where} ([experiment.{spec.id}] {pair.source} -> {pair.target})"
+        from generator.data.sampling import sample_indices
+
+        candidates = images_of_class(self.source, pair.source, where=where)
+        drawn = candidates[sample_indices(len(candidates), spec.images_per_class, spec.seed)]
+        correct: list[int] = []
+        for batch in self.batches(drawn):
+            predicted, _ = self.classify(batch.images)
+            correct += batch.indices[(predicted == source).cpu()].tolist()
+        ids = np.array(correct, dtype=np.int64)
+        self.progress.message(
+            f"experiment {spec.id}: {pair.source} -> {pair.target}: {len(ids)} of "
+            f"{len(drawn)} images classified correctly before"
+        )
+        row = {int(i): k for k, i in enumerate(ids)}
+        draws = 1 + spec.noise_patches
+        flips = np.zeros((draws, len(self.placements), len(ids)), dtype=bool)
+        target_p = np.zeros((len(self.placements), len(ids)), dtype=np.float32)
+        patches = self.patches(icon)
+        done = 0
+        for batch in self.batches(ids):
+            rows = np.array([row[int(i)] for i in batch.indices], dtype=np.int64)
+            for p, where_p in enumerate(self.placements):
+                for d in range(draws):
+                    predicted, probs = self.classify(paste(batch.images, patches[d][p], where_p))
+                    flips[d, p, rows] = (predicted == target).cpu().numpy()
+                    if d == 0:
+                        target_p[p, rows] = probs[:, target].cpu().numpy()
+            done += len(rows)
+            self.progress.message(f"experiment {spec.id}: {done}/{len(ids)} images patched")
+        fixed = None if spec.fixed is None else spec.placements().index(spec.fixed)
+        stats = flip_statistics(flips, fixed)
+        examples = self.examples(ids, flips[0], target_p, patches[0])
+        return PairResult(len(drawn), len(ids), stats, self.placements, examples)
+
+    def patches(self, icon: np.ndarray) -> list[list[torch.Tensor]]:
+        """``patches[d][p]``: ``[3, w, w]`` float patch of draw ``d`` (0: the icon, then the
+        noise patches) at placement ``p``'s side."""
+        sides = sorted({p.side for p in self.placements})
+        out = []
+        for d in range(1 + self.spec.noise_patches):
+            by_side = {
+                side: patch_tensor(
+                    fit_icon(icon, side)
+                    if d == 0
+                    else noise_patch(side, seed=self.spec.seed, draw=d - 1),
+                    self.device,
+                )
+                for side in sides
+            }
+            out.append([by_side[p.side] for p in self.placements])
+        return out
+
+    def examples(
+        self, ids: np.ndarray, flips: np.ndarray, target_p: np.ndarray, icon: list[torch.Tensor]
+    ) -> list[dict[str, Any]]:
+        """Up to ``spec.examples`` patched images: flipped ones first, then by the target's
+        probability at each image's best placement; each with its top classes before/after."""
+        if self.spec.examples == 0 or len(ids) == 0:
+            return []
+        best = target_p.argmax(axis=0)
+        columns = np.arange(len(ids))
+        order = np.lexsort((columns, -target_p[best, columns], ~flips[best, columns]))
+        chosen = order[: self.spec.examples]
+        out: list[dict[str, Any]] = []
+        for batch in self.batches(ids[chosen]):
+            for k, image_id in enumerate(batch.indices.tolist()):
+                column = int(np.flatnonzero(ids == image_id)[0])
+                where_p = self.placements[int(best[column])]
+                image = batch.images[k : k + 1]
+                patched = paste(image, icon[int(best[column])], where_p)
+                _, before = self.classify(image)
+                _, after = self.classify(patched)
+                out.append(
+                    {
+                        "source_index": int(image_id),
+                        "placement": where_p.describe(),
+                        "pixels": (patched[0].permute(1, 2, 0).cpu().numpy() * 255)
+                        .round()
+                        .astype(np.uint8),
+                        "before": self.top(before[0]),
+                        "after": self.top(after[0]),
+                    }
+                )
+        return out
+
+    def top(self, probs: torch.Tensor) -> list[list[Any]]:
+        """``[[class name, probability], ...]`` of the :data:`EXAMPLE_TOP` most probable real
+        classes, most probable first."""
+        import torch
+
+        masked = torch.where(self.valid, probs, torch.full_like(probs, -1.0))
+        values, indices = masked.topk(EXAMPLE_TOP)
+        return [
+            [self.model.labels[int(i)], round(float(v), 4)]
+            for v, i in zip(values.tolist(), indices.tolist(), strict=True)
+        ]
+
+
+def write_pair(
+    folder: Path,
+    k: int,
+    pair: PairSpec,
+    icon: np.ndarray,
+    result: PairResult,
+) -> dict[str, Any]:
+    """Write pair ``k``'s icon and examples into ``folder``; return its ``pairs[k]`` entry."""
+    from PIL import Image
+
+    icon_name = f"icons/{k}.png"
+    Image.fromarray(np.ascontiguousarray(icon[..., :3])).save(folder / icon_name)
+    examples = []
+    for e, example in enumerate(result.examples):
+        name = f"examples/{k}-{e}.jpg"
+        Image.fromarray(example["pixels"]).save(folder / name, quality=90)
+        examples.append(
+            {
+                "image": name,
+                "before": example["before"],
+                "after": example["after"],
+                "placement": example["placement"],
+                "source_index": example["source_index"],
+            }
+        )
+    stats = result.stats
+    fixed = result.placements[stats["fixed"]]
+    return {
+        "source": pair.source,
+        "target": pair.target,
+        "icon_source": pair.icon.describe(),
+        "images_drawn": result.drawn,
+        "images_correct_before": result.correct,
+        "best_per_image_rate": stats["best_per_image_rate"],
+        "fixed_rate": stats["fixed_rate"],
+        "noise_best_rate": stats["noise_best_rate"],
+        "noise_fixed_rate": stats["noise_fixed_rate"],
+        "n_patches": len(result.placements),
+        "fixed": {"size": fixed.ratio, "position": list(fixed.position), "side_px": fixed.side},
+        "placements": [
+            {
+                "size": p.ratio,
+                "position": list(p.position),
+                "side_px": p.side,
+                "left": p.left,
+                "top": p.top,
+                "rate": rate,
+            }
+            for p, rate in zip(result.placements, stats["placement_rates"], strict=True)
+        ],
+        "icon": icon_name,
+        "examples": examples,
+    }
