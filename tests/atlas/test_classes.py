@@ -3,6 +3,8 @@ where a comparison puts them, and how their specs read."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
@@ -20,7 +22,7 @@ from generator.atlas.spec import SpecProblems, parse_computed_atlas
 from generator.errors import UnknownNameError
 
 WHERE = "content/demo/atlases.toml:3"
-BASE = {"model": "inceptionv1", "layer": "mixed5b", "dataset": "imagenet"}
+BASE: dict[str, Any] = {"model": "inceptionv1", "layer": "mixed5b", "dataset": "imagenet"}
 
 
 def attributions() -> np.ndarray:
@@ -123,7 +125,7 @@ def test_class_and_comparison_specs_take_the_article_defaults() -> None:
     assert spec.classes == ("snorkel",) and spec.winners and spec.top == 2000
     assert spec.grids == (8,) and spec.min_count == 4 and spec.whiten
     assert (spec.layout.method, spec.layout.n_neighbors, spec.layout.min_dist) == ("umap", 20, 0.01)
-    table = {**BASE, "kind": "comparison", "classes": ["snorkel", "scuba diver"]}
+    table: dict[str, Any] = {**BASE, "kind": "comparison", "classes": ["snorkel", "scuba diver"]}
     spec = parse_computed_atlas("c", table, WHERE)
     assert spec.classes == ("snorkel", "scuba diver") and spec.grids == (10,)
     assert spec.min_count == 4 and spec.layout.method == "tsne"
