@@ -141,8 +141,11 @@ def _read_specs(path: Path, warnings: list[str]) -> list[AtlasSpec]:
             f"not valid TOML: {err}", where=str(path), fix="fix the syntax at the line named"
         ) from err
     lines = key_lines(text)
-    for key in sorted(set(raw) - {"atlas"}):
-        warnings.append(f"{path}: unknown table or key {key!r} (atlases are [atlas.<id>] tables)")
+    for key in sorted(set(raw) - {"atlas", "experiment"}):
+        warnings.append(
+            f"{path}: unknown table or key {key!r} (atlases are [atlas.<id>] tables,"
+            " patch experiments [experiment.<id>] tables)"
+        )
     tables = raw.get("atlas", {})
     if not isinstance(tables, dict):
         raise ConfigError("'atlas' must be a table of [atlas.<id>] tables", where=str(path))

@@ -2,7 +2,10 @@
 
 The build reads like its phases:
 
-1. gather: config, publications, front matter, bibliographies, atlas specs and bundles;
+1. gather: config, publications, front matter, bibliographies, atlas and experiment specs,
+   then compute (or find cached) every publication's bundles and experiments
+   (:mod:`generator.site.compute`; a publication the machine cannot compute is left out, a
+   notice in place of each of its pages, unless ``strict``);
 2. plan every output path (two sources for one path is an error);
 3. render every page (or reuse the previous HTML when nothing it depends on changed) and
    check every internal link and anchor;
@@ -28,7 +31,9 @@ from generator.config import Config
 from generator.errors import ConfigError, ContentError
 from generator.site import atlases as atlas_specs
 from generator.site.bibtex import read_bibtex
+from generator.site.compute import compute_publications
 from generator.site.content import Content, Page, default_site_index, gather_content
+from generator.site.experiments import load_experiments
 from generator.site.feed import FeedEntry, atom_feed, sitemap_xml
 from generator.site.links import PageLinks, check_links
 from generator.site.output import (
@@ -44,6 +49,7 @@ from generator.site.output import (
 )
 from generator.site.patchresults import experiment_inputs
 from generator.site.render import RenderedPage, Renderer, template_dirs
+from generator.site.skipped import accept_anchors, stub_page
 from generator.site.state import BuildState, PageState
 
 #: The contract files of a published atlas that pages link to (see docs/ARCHITECTURE.md).
@@ -135,6 +141,7 @@ def prepare(
     if content.site_index is None:
         content.site_index = default_site_index(config.paths.content, config.site.title)
     specs, spec_warnings = atlas_specs.load_specs(content)
+    experiments = load_experiments(content)
     warnings = (*config.warnings, *content.warnings, *spec_warnings)
     if strict and warnings:
         raise ConfigError(
@@ -144,10 +151,22 @@ def prepare(
     for warning in warnings:
         log(f"warning: {warning}")
     bibs = {pub.name: read_bibtex(pub.bib_files) for pub in content.publications}
-    bundles = atlas_specs.prepare_bundles(specs, config, file_digests)
+    computed = compute_publications(
+        content, specs, experiments, config, file_digests, strict=strict, log=log
+    )
+    bundles = computed.bundles
+    specs = {atlas_id: spec for atlas_id, spec in specs.items() if atlas_id in bundles}
+    warnings += tuple(
+        f"publication {name!r} left out: {s.error.what}" for name, s in computed.skipped.items()
+    )
     facts = {atlas_id: atlas_specs.facts_of(bundle) for atlas_id, bundle in bundles.items()}
 
     # 2. Plan every output path.
+    for pub in content.publications:
+        if pub.name in computed.skipped:
+            skipped = computed.skipped[pub.name]
+            pub.index = stub_page(pub.index, skipped)
+            pub.articles = [stub_page(article, skipped) for article in pub.articles]
     pages = content.pages()
     plan = OutputPlan()
     for page in pages:
@@ -155,6 +174,8 @@ def prepare(
     osd = find_openseadragon(config) if specs else None
     static = static_sources(template_dirs(config), osd)
     assets = _asset_sources(content, {s.image for s in specs.values() if s.image})
+    for results in computed.experiments.values():
+        assets.update(results.outputs())
     for out, source in [*static.items(), *assets.items()]:
         plan.claim(out, str(source))
     for atlas_id, spec in specs.items():
@@ -168,7 +189,8 @@ def prepare(
         name: versioned(url, static[url]) for name, url in STATIC_NAMES.items() if url in static
     }
     url_map = {page.rel: page.url for page in pages}
-    renderer = Renderer(config, facts, url_map, static_urls, bundles)
+    computed_results = {key: r.results for key, r in computed.experiments.items()}
+    renderer = Renderer(config, facts, url_map, static_urls, bundles, computed_results)
     shared_key = digest(
         _code_and_templates_digest(config),
         config.raw,
@@ -181,14 +203,23 @@ def prepare(
         for pub in content.publications
     }
     # patch-results blocks read experiments/*/results.json: part of their publication's keys
-    experiment_keys = {pub.name: experiment_inputs(pub.folder) for pub in content.publications}
+    experiment_keys: dict[str, list[Any]] = {
+        pub.name: [*experiment_inputs(pub.folder)] for pub in content.publications
+    }
+    for (pub_name, _), results in sorted(computed.experiments.items()):
+        experiment_keys[pub_name].append(str(results.folder))  # a content-addressed folder
     rendered: dict[str, RenderedPage] = {}
     new_state = BuildState(state.path, str(output))
     for page in pages:
         nav = navigation(page, content)
         pub_name = page.publication or ""
         key = _json_key(
-            shared_key, page.text, bib_keys.get(pub_name, ""), nav, experiment_keys.get(pub_name)
+            shared_key,
+            page.text,
+            bib_keys.get(pub_name, ""),
+            nav,
+            experiment_keys.get(pub_name),
+            pub_name in computed.skipped,
         )
         previous = state.pages.get(page.url)
         if previous and previous.key == key and _unchanged(output / page.url, previous):
@@ -204,10 +235,9 @@ def prepare(
             list(result.refs),
             result.source,
         )
-    check_links(
-        {url: PageLinks(p.source, p.ids, p.refs) for url, p in new_state.pages.items()},
-        plan.files(),
-    )
+    links = {url: PageLinks(p.source, p.ids, p.refs) for url, p in new_state.pages.items()}
+    stubs = {page.url for page in pages if page.publication in computed.skipped}
+    check_links(accept_anchors(links, stubs, plan.files()), plan.files())
     return Prepared(
         config,
         started,

@@ -11,8 +11,12 @@ The block (YAML)::
     caption: "Markdown"
     ```
 
-``experiments/<id>/results.json`` (written by the patch experiment; everything under the
-publication folder is published beside the pages, so the images it names are too)::
+The results are those of the ``[experiment.<id>]`` table of the publication's atlases.toml,
+computed when the site builds (:mod:`generator.site.experiments`; published at
+``<publication>/experiments/<id>/``), else a committed ``experiments/<id>/results.json``
+(everything under the publication folder is published beside the pages, so the images it names
+are too). The format (the computed file adds more keys: ``images_drawn``, ``fixed``,
+``placements``, per example ``placement``; extra keys are ignored here)::
 
     {"format": 1, "experiment": "snorkel-scuba", "model": "InceptionV1", "seed": 0,
      "images_per_class": 1000,
@@ -51,7 +55,8 @@ if TYPE_CHECKING:
     from generator.site.render import Renderer
 
 PATCH_KEYS = {
-    "experiment": "an experiment id: experiments/<id>/results.json in the publication",
+    "experiment": "an experiment id: an [experiment.<id>] of the publication's atlases.toml,"
+    " or experiments/<id>/results.json in the publication",
     "figure": "an HTML id: a letter, then letters, digits, '-' or '_'",
     "examples": "an integer from 0 to 24: example images shown per pair",
     "caption": "a Markdown string",
@@ -105,7 +110,8 @@ def render_patch_results(renderer: Renderer, text: str, line: int, ctx: PageCont
     caption = data.get("caption", "")
     if not isinstance(caption, str):
         raise bad("caption")
-    path = results_path(ctx.page.source, experiment)
+    computed = renderer.experiments.get((ctx.page.publication or "", experiment))
+    path = computed or results_path(ctx.page.source, experiment)
     results = load_results(path, block.where("experiment"))
     base = posixpath.dirname(ctx.page.rel)
     folder = (f"{base}/" if base else "") + f"experiments/{experiment}/"
@@ -141,8 +147,9 @@ def load_results(path: Path, where: str) -> dict[str, Any]:
             "the patch experiment's results are missing",
             where=where,
             expected=f"a results file at {path}",
-            fix="run the patch experiment (it writes experiments/<id>/results.json in the"
-            " publication), or fix 'experiment'",
+            fix="run the patch experiment: declare it as an [experiment.<id>] table in the"
+            " publication's atlases.toml (computed when the site builds), or commit its"
+            " experiments/<id>/results.json; or fix 'experiment'",
         )
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))

@@ -96,9 +96,12 @@ class Renderer:
         url_map: dict[str, str],
         static_urls: dict[str, str],
         bundles: dict[str, AtlasBundle] | None = None,
+        experiments: dict[tuple[str, str], Path] | None = None,
     ) -> None:
         self.config = config
         self.queries = TourQueries(bundles or {})
+        #: ``results.json`` of each computed experiment by (publication, experiment id).
+        self.experiments = dict(experiments or {})
         self.atlases = atlases
         self.url_map = url_map
         self.static_urls = static_urls

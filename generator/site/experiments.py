@@ -1,0 +1,212 @@
+"""Patch experiments declared in a publication's ``atlases.toml``, computed when the site builds.
+
+An ``[experiment.<id>]`` table (keys: :mod:`generator.atlas.experiment_spec`) sits beside the
+publication's ``[atlas.<id>]`` tables, whose atlases its icons may come from. A build, once the
+atlases' bundles exist:
+
+1. resolves each pair's icon to pixels: an image file (relative to atlases.toml), a cell of an
+   atlas's level image (``{atlas, cell = [col, row], grid}``; default grid: the coarsest), or
+   the best cell of a ranked tour query on an atlas (``{atlas, query = {attributed_to = c}}``,
+   answered by :class:`~generator.site.tourquery.TourQueries` as tour stops are);
+2. computes the experiment, or finds it in the cache (:func:`generator.atlas.experiments.
+   run_experiment`): a folder with ``results.json``, ``icons/`` and ``examples/``;
+3. publishes that folder at ``<publication>/experiments/<id>/``, where a committed results
+   file would be, and the ```` ```patch-results ```` block of the publication's pages reads
+   the computed ``results.json`` by experiment id (a committed
+   ``experiments/<id>/results.json`` still works for experiments not declared; declaring one
+   that is also committed is an error).
+
+Parsing needs neither torch nor the model; computing does (imported when needed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from generator.atlas.experiment_spec import ExperimentSpec, IconSpec, parse_experiment
+from generator.bundle import AtlasBundle
+from generator.config import key_lines
+from generator.errors import ConfigError, ContentError, closest
+
+if TYPE_CHECKING:
+    from generator.site.content import Content, Publication
+    from generator.site.tourquery import TourQueries
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+@dataclass(frozen=True)
+class ComputedResults:
+    """A computed experiment: its publication, id and cache folder (``results.json`` inside)."""
+
+    publication: str
+    id: str
+    folder: Path
+
+    @property
+    def results(self) -> Path:
+        return self.folder / "results.json"
+
+    def outputs(self) -> dict[str, Path]:
+        """Output path (site-root relative) -> file, for every file of the folder."""
+        base = f"{self.publication}/experiments/{self.id}"
+        return {
+            f"{base}/{path.relative_to(self.folder).as_posix()}": path
+            for path in sorted(self.folder.rglob("*"))
+            if path.is_file() and path.name != "inputs.json"
+        }
+
+
+def load_experiments(content: Content) -> dict[str, list[ExperimentSpec]]:
+    """Every ``[experiment.<id>]`` of every publication, validated, by publication name."""
+    found: dict[str, list[ExperimentSpec]] = {}
+    for pub in content.publications:
+        if pub.atlases_toml is None:
+            continue
+        specs = read_experiments(pub.atlases_toml)
+        for spec in specs:
+            committed = pub.folder / "experiments" / spec.id / "results.json"
+            if committed.is_file():
+                raise ConfigError(
+                    f"experiment {spec.id!r} is declared and also committed",
+                    where=spec.where,
+                    expected="either an [experiment.<id>] table (computed when the site"
+                    " builds) or a committed experiments/<id>/results.json",
+                    got=str(committed),
+                    fix="delete one of the two, or rename the experiment",
+                )
+        if specs:
+            found[pub.name] = specs
+    return found
+
+
+def read_experiments(path: Path) -> list[ExperimentSpec]:
+    """The experiment tables of one atlases.toml (``where`` names each table's line)."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"not valid TOML: {err}", where=str(path)) from err
+    tables = raw.get("experiment", {})
+    if not isinstance(tables, dict):
+        raise ConfigError(
+            "'experiment' must be a table of [experiment.<id>] tables", where=str(path)
+        )
+    lines = key_lines(text)
+    specs = []
+    for experiment_id, table in tables.items():
+        line = lines.get((f"experiment.{experiment_id}", ""))
+        where = f"{path}:{line}" if line else str(path)
+        if not _ID.fullmatch(experiment_id) or not isinstance(table, dict):
+            raise ConfigError(
+                "an experiment id names a folder and its table holds the experiment",
+                where=where,
+                expected="[experiment.<id>] with letters, digits, '-', '_' or '.' in the id",
+                got=repr(experiment_id),
+                fix="rename the table",
+            )
+        specs.append(parse_experiment(experiment_id, table, where, base=path.parent))
+    return specs
+
+
+def icon_pixels(
+    icon: IconSpec, bundles: dict[str, AtlasBundle], queries: TourQueries, where: str
+) -> np.ndarray:
+    """The icon's pixels, ``uint8 [h, w, 3]`` (an atlas cell: ``cell_px`` square)."""
+    from PIL import Image
+
+    if icon.path is not None:
+        try:
+            with Image.open(icon.path) as image:
+                return np.asarray(image.convert("RGB"), dtype=np.uint8)
+        except OSError as err:
+            raise ContentError(
+                f"cannot read the icon image: {err}",
+                where=f"{where} (icon)",
+                expected="a PNG/JPEG file, relative to atlases.toml",
+                got=str(icon.path),
+                fix="fix the icon path",
+            ) from err
+    assert icon.atlas is not None
+    if icon.atlas not in bundles:
+        guess = closest(icon.atlas, bundles)
+        raise ConfigError(
+            f"the icon names an unknown atlas {icon.atlas!r}"
+            + (f" (did you mean {guess!r}?)" if guess else ""),
+            where=f"{where} (icon.atlas)",
+            expected="an atlas id of the site: " + ", ".join(sorted(bundles)),
+            fix="fix the id or declare the atlas",
+        )
+    bundle = bundles[icon.atlas]
+    if icon.query is not None:
+        from generator.site.tourquery import parse_query
+
+        query = dataclasses.replace(parse_query(icon.query, f"{where} (icon.query)"), n=1)
+        found = queries.resolve(icon.atlas, query, f"{where} (icon.query)")
+        grid, (col, row) = found.grid, found.cells[0]
+    else:
+        assert icon.cell is not None
+        grid = icon.grid if icon.grid is not None else bundle.grids[0]
+        col, row = icon.cell
+    return cell_pixels(bundle, grid, col, row, where)
+
+
+def cell_pixels(bundle: AtlasBundle, grid: int, col: int, row: int, where: str) -> np.ndarray:
+    """Cell ``(col, row)`` of level ``grid``'s image, ``uint8 [cell_px, cell_px, 3]``; the cell
+    must hold an icon (be listed in ``cells-<grid>.json``)."""
+    import json
+
+    from PIL import Image
+
+    level = next((lv for lv in bundle.levels if lv.grid == grid), None)
+    if level is None:
+        raise ConfigError(
+            f"atlas {bundle.id!r} has no {grid}x{grid} grid",
+            where=f"{where} (icon.grid)",
+            expected="one of its grids: " + ", ".join(map(str, bundle.grids)),
+            fix="change the icon's grid",
+        )
+    cells = json.loads((bundle.root / level.cells).read_text())["cells"]
+    if not any(c[0] == col and c[1] == row for c in cells):
+        raise ConfigError(
+            f"cell [{col}, {row}] of atlas {bundle.id!r} at grid {grid} holds no icon",
+            where=f"{where} (icon.cell)",
+            expected=f"an occupied cell (col and row from 0 to {grid - 1})",
+            got=f"[{col}, {row}]",
+            fix="pick a cell the atlas shows (hover it in `atlas serve`), or use a query",
+        )
+    s = level.cell_px
+    with Image.open(bundle.root / level.image) as image:
+        crop = image.convert("RGB").crop((col * s, row * s, (col + 1) * s, (row + 1) * s))
+        return np.asarray(crop, dtype=np.uint8)
+
+
+def compute_experiments(
+    pub: Publication,
+    specs: list[ExperimentSpec],
+    bundles: dict[str, AtlasBundle],
+    queries: TourQueries,
+    config: Any,
+) -> dict[str, ComputedResults]:
+    """Compute (or find in the cache) each experiment of ``pub``; results by experiment id."""
+    try:
+        from generator.atlas.experiments import run_experiment
+    except ImportError as err:
+        raise ConfigError(
+            "patch experiments need the compute engine",
+            where=specs[0].where,
+            fix="install the compute extras: pip install -e '.[compute]'",
+        ) from err
+    out = {}
+    for spec in specs:
+        icons = [icon_pixels(pair.icon, bundles, queries, spec.where) for pair in spec.pairs]
+        folder = run_experiment(spec, icons, config=config)
+        out[spec.id] = ComputedResults(pub.name, spec.id, folder)
+    return out
