@@ -9,6 +9,14 @@ Degenerate inputs are handled before they reach UMAP: exact duplicate vectors ar
 and share their position (many duplicates made umap-learn/pynndescent crawl or hit a
 RecursionError: METHOD.md 8); ``n_neighbors`` and the t-SNE perplexity are capped for small
 inputs; fewer than :data:`MIN_DISTINCT` distinct vectors raise an :class:`AtlasError`.
+
+UMAP's nearest neighbours are computed here, exactly, by blocked matrix products
+(:func:`exact_neighbors`; cosine and euclidean metrics, up to :data:`EXACT_NEIGHBORS_MAX`
+distinct vectors) and handed to umap-learn as ``precomputed_knn``. umap-learn itself computes
+all pairwise distances below 4096 points through a per-pair Python call (60 s of a 67 s layout
+of 4,000 vectors on the project's machine) and from 4096 points on runs pynndescent, whose
+numba compilation took ~120 s in every new process (bench/RESULTS.md, "Collection and
+layout"); the exact neighbours take about a second for 4,000 vectors and compile nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +42,16 @@ MIN_DISTINCT = 4
 
 #: Layers the article laid out with euclidean UMAP and 200 neighbours (METHOD.md 3).
 EARLY_LAYERS = ("mixed3a", "mixed3b")
+
+#: Most distinct vectors whose UMAP neighbours are computed exactly (O(N^2 C) multiply-adds:
+#: ~10 s for 32k 256-d vectors on one core); above it umap-learn's own search (pynndescent).
+EXACT_NEIGHBORS_MAX = 32_768
+
+#: Metrics :func:`exact_neighbors` computes (others go to umap-learn's own search).
+EXACT_METRICS = ("cosine", "euclidean")
+
+#: float64 elements of one block of the distance matrix (64 MiB).
+_BLOCK_ELEMENTS = 1 << 23
 
 #: Percentiles and relative margin of the axis normalization (METHOD.md 3).
 NORMALIZE_PERCENTILES = (1.0, 99.0)
@@ -121,6 +139,46 @@ def _import_umap() -> Any:
     return umap
 
 
+def exact_neighbors(
+    vectors: np.ndarray, k: int, metric: str
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The exact ``k`` nearest neighbours of every row of ``vectors [N, C]``, itself first.
+
+    Returns ``(indices [N, k] int64, distances [N, k] float32)``, each row by increasing
+    distance (row ``i`` starts with ``i`` at distance 0), as umap-learn's ``precomputed_knn``
+    wants them; None when ``metric`` is not one of :data:`EXACT_METRICS` or ``N`` exceeds
+    :data:`EXACT_NEIGHBORS_MAX`. Cosine distance is ``1 - x.y / (|x| |y|)`` (a zero row is at
+    distance 1 from every other row), euclidean ``|x - y|``; computed in float64, a block of
+    rows at a time.
+    """
+    n = vectors.shape[0]
+    if metric not in EXACT_METRICS or n > EXACT_NEIGHBORS_MAX or not 1 <= k <= n:
+        return None
+    x = np.asarray(vectors, dtype=np.float64)
+    if metric == "cosine":
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        x = x / np.where(norms > 0, norms, 1.0)
+    squares = np.einsum("ij,ij->i", x, x)
+    indices = np.empty((n, k), dtype=np.int64)
+    distances = np.empty((n, k), dtype=np.float32)
+    rows = max(1, _BLOCK_ELEMENTS // n)
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        products = x[start:stop] @ x.T
+        if metric == "cosine":
+            block = 1.0 - products
+        else:
+            block = np.sqrt(np.maximum(squares[start:stop, None] + squares[None] - 2 * products, 0))
+        own = np.arange(stop - start)
+        block[own, start + own] = -np.inf  # each row's own vector comes first
+        nearest = np.argpartition(block, k - 1, axis=1)[:, :k]
+        near = np.take_along_axis(block, nearest, axis=1)
+        order = np.lexsort((nearest, near), axis=1)  # by distance, then index
+        indices[start:stop] = np.take_along_axis(nearest, order, axis=1)
+        distances[start:stop] = np.maximum(np.take_along_axis(near, order, axis=1), 0.0)
+    return indices, distances
+
+
 def _fit(vectors: np.ndarray, params: LayoutParams, n_components: int, seed: int) -> np.ndarray:
     """The raw embedding ``[U, n_components]`` of distinct ``vectors``; warnings are logged."""
     count = vectors.shape[0]
@@ -128,6 +186,7 @@ def _fit(vectors: np.ndarray, params: LayoutParams, n_components: int, seed: int
         warnings.simplefilter("always")
         if params.method == "umap":
             umap = _import_umap()
+            knn = exact_neighbors(vectors, params.n_neighbors, params.metric)
             model = umap.UMAP(
                 n_components=n_components,
                 n_neighbors=params.n_neighbors,
@@ -135,6 +194,7 @@ def _fit(vectors: np.ndarray, params: LayoutParams, n_components: int, seed: int
                 metric=params.metric,
                 random_state=seed,
                 n_jobs=1,  # implied by random_state; said explicitly to avoid umap's warning
+                precomputed_knn=(None, None, None) if knn is None else (*knn, None),
             )
             embedding = model.fit_transform(vectors)
         else:
@@ -150,6 +210,8 @@ def _fit(vectors: np.ndarray, params: LayoutParams, n_components: int, seed: int
             )
             embedding = model.fit_transform(vectors)
     for warning in caught:
+        if "knn_search_index" in str(warning.message):
+            continue  # umap-learn's note that transform() needs its own index: not used here
         log.warning("%s layout of %d points: %s", params.method, count, warning.message)
     return np.asarray(embedding, dtype=np.float64)
 

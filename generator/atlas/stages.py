@@ -42,7 +42,7 @@ STAGE_VERSIONS = {
     "activations": COLLECT_VERSION,
     "whitening": 1,
     "selection": 1,
-    "layout": 1,
+    "layout": 2,  # 2: UMAP on exact nearest neighbours (layout.exact_neighbors)
     "grid": 1,
 }
 

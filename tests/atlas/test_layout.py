@@ -12,6 +12,7 @@ from generator.atlas.layout import (
     compute_layout,
     default_layout_params,
     embed,
+    exact_neighbors,
     layout_1d,
     normalize_axes,
 )
@@ -117,3 +118,61 @@ def test_tsne_and_one_dimensional_layouts() -> None:
 def test_unknown_method_is_refused() -> None:
     with pytest.raises(AtlasError, match="unknown layout method"):
         embed(np.eye(5, dtype=np.float32), LayoutParams(method="pca"), seed=0)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_exact_neighbors_match_scipy_and_start_with_each_row(metric: str) -> None:
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(3)
+    vectors = np.maximum(rng.normal(size=(300, 12)), 0).astype(np.float32)
+    vectors[7] = 0.0  # a zero row: cosine distance 1 to everything else
+    found = exact_neighbors(vectors, 9, metric)
+    assert found is not None
+    indices, distances = found
+    assert indices.shape == distances.shape == (300, 9) and distances.dtype == np.float32
+    assert (indices[:, 0] == np.arange(300)).all() and (distances[:, 0] == 0).all()
+    full = cdist(vectors.astype(np.float64), vectors.astype(np.float64), metric)
+    if metric == "cosine":
+        full[7, :] = full[:, 7] = 1.0  # scipy gives nan for the zero row
+    np.fill_diagonal(full, -1.0)
+    expected = np.sort(full, axis=1)[:, :9]
+    expected[:, 0] = 0.0
+    np.testing.assert_allclose(distances, expected, atol=1e-6)
+    assert (np.diff(distances, axis=1) >= 0).all()
+    np.testing.assert_allclose(
+        np.take_along_axis(np.where(full < 0, 0.0, full), indices, axis=1), distances, atol=1e-6
+    )
+
+
+def test_exact_neighbors_leave_other_metrics_and_huge_inputs_to_umap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import generator.atlas.layout as layout
+
+    vectors = np.ones((20, 3), dtype=np.float32)
+    assert exact_neighbors(vectors, 5, "manhattan") is None
+    monkeypatch.setattr(layout, "EXACT_NEIGHBORS_MAX", 10)
+    assert exact_neighbors(vectors, 5, "cosine") is None
+
+
+def test_umap_past_its_small_data_limit_uses_the_exact_neighbors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 4,200 distinct vectors: umap-learn would search neighbours with pynndescent (a long numba
+    # compile in every new process); with the exact neighbours handed over it never searches.
+    import umap.umap_
+
+    def no_search(*args: object, **kwargs: object) -> None:
+        raise AssertionError("umap-learn searched for neighbours itself")
+
+    monkeypatch.setattr(umap.umap_, "nearest_neighbors", no_search)
+    rng = np.random.default_rng(0)
+    centres = np.eye(16, dtype=np.float32)[:4] * 3
+    vectors = np.concatenate([c + rng.random((1050, 16), dtype=np.float32) * 0.3 for c in centres])
+    labels = np.repeat(np.arange(4), 1050)
+    xy = compute_layout(vectors, LayoutParams(n_neighbors=15), seed=0).xy
+    centroids = np.stack([xy[labels == c].mean(axis=0) for c in range(4)])
+    spread = max(float(xy[labels == c].std(axis=0).max()) for c in range(4))
+    gaps = [np.linalg.norm(centroids[i] - centroids[j]) for i in range(4) for j in range(i)]
+    assert min(gaps) > 3 * spread
