@@ -104,6 +104,7 @@ class _Collector:
         smooth_maxpool: bool,
         attribution_method: str,
         device: torch.device,
+        attribution_measure: str = "gradient",
     ) -> None:
         from generator.atlas.attribute import Attributor
 
@@ -114,7 +115,11 @@ class _Collector:
         self.device = device
         self.attributors = {
             layer: Attributor(
-                model, layer, smooth_maxpool=smooth_maxpool, method=attribution_method
+                model,
+                layer,
+                smooth_maxpool=smooth_maxpool,
+                method=attribution_method,
+                measure=attribution_measure,
             )
             for layer in self.layers
             if attribution
@@ -193,6 +198,7 @@ def collect(
     attribution: bool = True,
     smooth_maxpool: bool = True,
     attribution_method: str = "auto",
+    attribution_measure: str = "gradient",
     float16: bool = False,
     chunk_images: int = 1024,
     progress: Progress | None = None,
@@ -214,6 +220,7 @@ def collect(
         attribution: also compute ``[N, K]`` attributions (activation x gradient per class).
         smooth_maxpool: attribution through the article's smooth max-pool relaxation.
         attribution_method: ``auto`` | ``jvp`` | ``double-vjp`` (:mod:`.attribute`).
+        attribution_measure: ``gradient`` (the article's) | ``readout`` (:mod:`.attribute`).
         float16: store chunks in float16 (halves the disk; results are then float16-rounded).
         chunk_images: images per chunk; keep it a multiple of the loader's batch size.
         progress: reporter for images/s and ETA (None: silent).
@@ -243,6 +250,7 @@ def collect(
         attribution=attribution,
         smooth_maxpool=smooth_maxpool,
         attribution_method=attribution_method,
+        attribution_measure=attribution_measure,
         device=device,
     )
     if previous:

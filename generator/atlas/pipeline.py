@@ -243,7 +243,8 @@ def compute_many(
     groups: dict[str, list[ComputedAtlasSpec]] = {}
     for spec in specs:
         shared = (spec.model, spec.dataset, spec.samples, spec.positions, spec.seed)
-        options = (spec.attribution.enabled, spec.attribution.smooth_maxpool, spec.float16)
+        how = spec.attribution
+        options = (how.enabled, how.smooth_maxpool, how.measure, spec.float16)
         groups.setdefault(digest(shared, options), []).append(spec)
     for group in groups.values():
         if len({spec.layer for spec in group}) < 2:

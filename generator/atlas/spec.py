@@ -27,6 +27,9 @@
     [atlas.mixed4c.attribution]
     enabled = true
     smooth_maxpool = true          # the article's relaxation (METHOD.md 2)
+    measure = "gradient"           # activation x gradient (the article's), or "readout": the
+                                   # logits of the layer's map filled with the vector, minus
+                                   # those of the zero map (generator.atlas.attribute)
 
     [atlas.mixed4c.render]         # icon rendering options, passed through to the renderer
     icon_size = 80
@@ -97,6 +100,7 @@ class AttributionSpec:
 
     enabled: bool = True
     smooth_maxpool: bool = True
+    measure: str = "gradient"
 
 
 @dataclass(frozen=True)
@@ -258,7 +262,11 @@ _LAYOUT: dict[str, Callable[[Any], Any]] = {
     "perplexity": _float(1.0),
     "learning_rate": _float(1e-6),
 }
-_ATTRIBUTION: dict[str, Callable[[Any], Any]] = {"enabled": _bool, "smooth_maxpool": _bool}
+_ATTRIBUTION: dict[str, Callable[[Any], Any]] = {
+    "enabled": _bool,
+    "smooth_maxpool": _bool,
+    "measure": _choice("gradient", "readout"),
+}
 _FILTER: dict[str, Callable[[Any], Any]] = {"winners": _bool, "top": _int(0)}
 #: Render keys checked here (others pass through for the renderer to judge).
 _RENDER: dict[str, Callable[[Any], Any]] = {

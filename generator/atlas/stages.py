@@ -73,6 +73,12 @@ class Sources:
             "seed": spec.seed,
             "attribution": spec.attribution.enabled,
             "smooth_maxpool": spec.attribution.smooth_maxpool,
+            # only when not the default, so that the article's keys stay as they were
+            **(
+                {"attribution_measure": spec.attribution.measure}
+                if spec.attribution.measure != "gradient"
+                else {}
+            ),
             "float16": spec.float16,
         }
 
@@ -275,6 +281,7 @@ def collect_activations(
         seed=first.seed,
         attribution=first.attribution.enabled,
         smooth_maxpool=first.attribution.smooth_maxpool,
+        attribution_measure=first.attribution.measure,
         float16=first.float16,
         chunk_images=per_chunk,
         progress=progress,
