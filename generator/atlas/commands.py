@@ -99,6 +99,9 @@ def cmd_compute(args: argparse.Namespace) -> int:
     if args.list:
         for atlas_id, (table, where) in tables.items():
             kind = "image" if "image" in table else f"{table.get('model')} {table.get('layer')}"
+            if table.get("kind") in ("class", "comparison"):
+                classes = table.get("classes") or [table.get("class")]
+                kind += f" {table['kind']}: " + " vs ".join(map(str, classes))
             print(f"{atlas_id:<24} {kind:<32} {where}")
         return 0
     ids = computed_ids if args.all else list(args.ids)
