@@ -219,7 +219,7 @@ def prepare(
             bib_keys.get(pub_name, ""),
             nav,
             experiment_keys.get(pub_name),
-            pub_name in computed.skipped,
+            list(computed.skipped[pub_name].missing) if pub_name in computed.skipped else None,
         )
         previous = state.pages.get(page.url)
         if previous and previous.key == key and _unchanged(output / page.url, previous):
