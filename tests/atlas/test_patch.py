@@ -18,7 +18,7 @@ from generator.atlas.experiment_spec import (
     ExperimentProblems,
     parse_experiment,
 )
-from generator.atlas.experiments import flip_statistics, run_experiment
+from generator.atlas.experiments import run_experiment
 from generator.atlas.patch import (
     fit_icon,
     noise_patch,
@@ -27,6 +27,7 @@ from generator.atlas.patch import (
     placement,
     round_half_up,
 )
+from generator.atlas.patch_results import flip_statistics
 from generator.atlas.progress import Progress
 from generator.data.synthetic import SyntheticWorld
 from generator.site.patchresults import load_results
