@@ -13,6 +13,7 @@ from tourkit import build_project, full_grid, make_bundle, write_project
 
 pytestmark = pytest.mark.browser
 
+AXE = Path(__file__).resolve().parents[2] / "node_modules/axe-core/axe.min.js"
 LABELS = ("snorkel", "scuba diver", "steam locomotive")
 Y_AXIS = "similar activations close together (1-D t-SNE)"
 
@@ -83,4 +84,10 @@ def test_comparison_axes_name_both_classes(
     assert labels("layers-cmp-cmp")[:2] == ("← snorkel", "scuba diver →")
     assert labels("layers-cmp-mirrored")[:2] == ("← scuba diver", "snorkel →")  # flipped x
     page.locator("#cmp").screenshot(path=artifacts_dir / "comparison-axes.png")
+    if AXE.is_file():  # the labels keep the page free of serious accessibility problems
+        from test_accessibility import RUN_AXE
+
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate(RUN_AXE)
+        assert result["rules"] > 20 and result["bad"] == [], result["bad"]
     page.close()
