@@ -212,3 +212,107 @@ def test_without_weights_it_is_left_out_and_strict_fails(
     err = capsys.readouterr().err
     assert "publication 'inceptionv1' cannot be computed on this machine (2 missing)" in err
     assert snapshot(site) == before
+
+
+def shrink(text: str) -> str:
+    """The publication's atlases.toml at toy scale: the same atlases, kinds, classes, icon
+    queries and experiment, on 24 images, tiny icons and t-SNE layouts."""
+    tiny = 'render = { preset = "tiny", steps = 2, icon_size = 24, examples = 1, example_px = 16 }'
+    blocks = []
+    for block in text.split("\n\n"):
+        if "[atlas." in block:
+            block = re.sub(r"render = \{[^}]*\}\n?", "", block).rstrip()
+            block = block.replace("samples = 100000", "samples = 24")
+            block = block.replace("grids = [20, 40, 80]", "grids = [2, 4]")
+            block += f'\n{tiny}\nlayout = {{ method = "tsne", perplexity = 5 }}\nmin_count = 0'
+            if "kind =" in block:
+                block += "\ngrids = [2]\nfilter = { top = 12 }"
+        blocks.append(block)
+    text = "\n\n".join(blocks)
+    for old, new in (
+        ("images_per_class = 1000", "images_per_class = 4"),
+        ("sizes = [0.2, 0.3, 0.4, 0.5]", "sizes = [0.4]"),
+        ("positions = [[0, 0], [1, 0], [0, 1], [1, 1]]", "positions = [[1, 1]]"),
+        ("noise_patches = 10", "noise_patches = 1"),
+        ("examples = 4\n", "examples = 1\n"),
+    ):
+        text = text.replace(old, new)
+    return text
+
+
+def random_inception(path: Path, positive: list[str]) -> None:
+    """Random Lucid-format weights whose logits of ``positive`` classes read mixed5b with
+    non-negative weights (random weights give each class one sign for every image; these
+    classes must have samples attributed to them)."""
+    import torch
+
+    from generator.models.formats import export_state_dict
+    from generator.models.inception import LUCID, build_inceptionv1
+
+    torch.manual_seed(0)
+    labels = lucid_labels()
+    state = export_state_dict(build_inceptionv1(LUCID, labels=labels), "lucid")
+    weight = state["softmax2_pre_activation_matmul.weight"]  # [1008, 1024]
+    for name in positive:
+        weight[labels.index(name)] = weight[labels.index(name)].abs() * 3
+    torch.save(state, path)
+
+
+def fake_imagenet(folder: Path, classes: list[str]) -> None:
+    """Six synthetic images per class, in WordNet-id folders as ImageNet's train/."""
+    from generator.data.synthetic import SyntheticWorld
+    from generator.models.labels import lucid_classes
+
+    wnid = {name: w for w, name in lucid_classes() if w}
+    world = SyntheticWorld(size=64, count=1000)
+    for k, name in enumerate(classes):
+        (folder / wnid[name]).mkdir(parents=True)
+        for i in range(6):
+            image = Image.fromarray(world.read(6 * k + i)).resize((96, 80))
+            image.save(folder / wnid[name] / f"{i}.JPEG")
+
+
+@pytest.mark.slow
+def test_the_publication_computes_on_random_weights_and_toy_data(tmp_path: Path) -> None:
+    """The mechanics end to end (several minutes on a CPU): every atlas, class atlas,
+    comparison and the patch experiment of the committed specs, computed with InceptionV1
+    itself (random weights) from a toy ImageNet folder, then the pages (tour stops made
+    rectangles: random weights label no cell as a dog)."""
+    from threadpoolctl import threadpool_limits
+
+    root = copy_site(tmp_path / "site")
+    classes = sorted({c for t in tables()["atlas"].values() for c in t.get("classes", [])})
+    random_inception(tmp_path / "inception5h.pth", classes)
+    fake_imagenet(tmp_path / "imagenet", classes)
+    config = (root / "atlas.toml").read_text()
+    config = config.replace('folder = "~/data/imagenet/train"', f'folder = "{tmp_path}/imagenet"')
+    config = config.replace('device = "auto"', 'device = "cpu"\nthreads = 1')
+    config += f'\n[models.inceptionv1]\nweights = "{tmp_path}/inception5h.pth"\n'
+    (root / "atlas.toml").write_text(config)
+    spec = root / "content/inceptionv1/atlases.toml"
+    spec.write_text(shrink(spec.read_text()))
+    for page in (root / "content/inceptionv1").glob("*.md"):
+        text = re.sub(r"query: \{[^}]*\}", "rect: [0, 0, 24, 24]", page.read_text())
+        text = re.sub(r"\n *mark: [^\n]*", "", text)
+        text = text.replace(
+            "class: head cabbage\n",
+            "class: head cabbage\nviews: {"
+            + ", ".join(
+                f"v1-{layer}: [0, 0, 48, 48]" for layer in ("mixed3b", "mixed4c", "mixed5b")
+            )
+            + "}\n",
+        )
+        page.write_text(text)
+    with threadpool_limits(1):
+        report = build(load_config(root / "atlas.toml"), strict=True, log=None)
+    assert report.atlases == 14  # 13 computed + getting-started's image
+    site = root / "site"
+    for atlas_id, table in tables()["atlas"].items():
+        manifest = json.loads((site / "atlases" / atlas_id / "viewer.json").read_text())
+        assert manifest["kind"] == table.get("kind", "layer")
+    manifest = json.loads((site / "atlases/v1-pan-wok/viewer.json").read_text())
+    assert manifest["info"]["axes"]["x"] == ["frying pan", "wok"]
+    results = json.loads((site / "inceptionv1/experiments/v1-patches/results.json").read_text())
+    assert [p["source"] for p in results["pairs"]] == ["snorkel", "grey whale", "frying pan"]
+    assert all(p["images_drawn"] == 4 for p in results["pairs"])
+    assert "snorkel → scuba diver" in (site / "inceptionv1/patches.html").read_text()
