@@ -27,7 +27,13 @@ import torch
 from generator.cache import file_digest
 from generator.errors import AtlasError, WeightsError
 from generator.models.base import AtlasModel, LayerInfo
-from generator.models.demo import DEMO_FIX, demo_config, load_saved_model, read_saved_facts
+from generator.models.demo import (
+    DEMO_FIX,
+    build_demo_model,
+    demo_config,
+    load_saved_model,
+    read_saved_facts,
+)
 from generator.models.fetch import download
 from generator.models.formats import FORMATS, convert_state_dict, load_in_format
 from generator.models.hooked import HookedModel, UserModel
@@ -203,7 +209,10 @@ def load_model(
         model = _inception(spec, path())
     elif spec.kind == "demo":
         if random:
-            model = build_inceptionv1(demo_config(10), name=spec.name)
+            # The architecture the committed weights have: one logit per class of the world.
+            from generator.data.world import CLASS_NAMES
+
+            model = build_demo_model(CLASS_NAMES, name=spec.name)
         else:
             model = load_saved_model(locate_weights(spec, explicit), name=spec.name, fix=DEMO_FIX)
     elif spec.kind == "torchvision":
@@ -266,7 +275,12 @@ def _shape_facts(spec: ModelSpec) -> tuple[int, int, tuple[LayerInfo, ...]]:
         if spec.kind == "demo":
             facts = read_saved_facts(locate_demo_facts(spec))
             arch = facts.get("architecture") if facts else None
-            config = InceptionConfig.from_dict(arch) if isinstance(arch, dict) else demo_config(10)
+            if isinstance(arch, dict):
+                config = InceptionConfig.from_dict(arch)
+            else:
+                from generator.data.world import CLASS_NAMES
+
+                config = demo_config(len(CLASS_NAMES))
         return config.input_size, config.num_classes, probe_layer_infos(config)
     if spec.kind == "torchvision":
         from generator.models.torchvision_models import build_torchvision_classifier

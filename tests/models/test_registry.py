@@ -209,3 +209,12 @@ def test_broken_entry_point_is_a_setup_error():
     with pytest.raises(AtlasError) as err:
         registry.load_model(spec, device=CPU)
     assert err.value.exit_code == 2 and "cannot import the model entry point" in err.value.message()
+
+
+def test_random_demo_model_has_one_logit_per_class_of_the_world():
+    from generator.data.world import CLASS_NAMES
+
+    model = registry.load_model("demo", device=CPU, weights="random")
+    assert model.labels == CLASS_NAMES
+    logits = model(torch.rand(2, 3, model.input_size, model.input_size))
+    assert logits.shape == (2, len(CLASS_NAMES))
