@@ -5,7 +5,10 @@ Presets (``preset = "..."``), every value overridable in the same table:
 * ``"article"`` (default): the article's builds, METHOD.md 5: 80 px icons, 1024 Adam steps,
   the best of 4 tries per icon;
 * ``"fast"``: the reference notebooks' 512 steps and one try (8x fewer steps than "article");
-* ``"tiny"``: 32 px, 16 steps, one try, for tests and smoke runs.
+* ``"tiny"``: 32 px, 16 steps, one try, for tests and smoke runs;
+* ``"demo"``: the demo publication's CPU budget (48 px, 64 steps of Adam at 0.15, one try, no
+  border penalty): on the demo model 0.77 fidelity at mixed4c where the article's learning rate
+  and border gave 0.65 and grey icons in the same time (bench/RESULTS.md, "Demo build").
 
 Keys (:data:`RENDER_KEYS`): ``icon_size``, ``steps``, ``tries``, ``batch_size`` (default: the
 memory heuristic of :mod:`generator.atlas.batching`), ``lr``, ``cossim_pow``, ``border``,
@@ -22,11 +25,13 @@ from typing import Any
 #: Presets (``[atlas.<id>.render] preset``); every key can be overridden in that table.
 #: "article": the article's builds (METHOD.md 5: 80 px, 1024 steps, best of 4 tries);
 #: "fast": the reference notebooks' 512 steps, one try (about 8x cheaper);
-#: "tiny": for tests and smoke runs (32 px, 16 steps).
-PRESETS: dict[str, dict[str, int]] = {
+#: "tiny": for tests and smoke runs (32 px, 16 steps);
+#: "demo": the demo publication on a CPU (module docstring).
+PRESETS: dict[str, dict[str, Any]] = {
     "article": {"icon_size": 80, "steps": 1024, "tries": 4},
     "fast": {"icon_size": 80, "steps": 512, "tries": 1},
     "tiny": {"icon_size": 32, "steps": 16, "tries": 1},
+    "demo": {"icon_size": 48, "steps": 64, "tries": 1, "lr": 0.15, "border": False},
 }
 DEFAULT_PRESET = "article"
 
