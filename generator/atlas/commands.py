@@ -1,4 +1,5 @@
-"""``atlas compute <atlas-id>...``: run the compute stages of computed atlases, reusing the cache.
+"""``atlas compute <atlas-id>...``: run the compute stages of computed atlases, reusing the cache;
+``atlas quality [--check] [<atlas-id>...]``: measure their cached bundles (:mod:`.quality`).
 
 Atlas specs are ``[atlas.<id>]`` tables of ``<content>/<publication>/atlases.toml`` (the content
 folder comes from atlas.toml's ``[paths] content``). A table with ``image`` is a precomputed atlas
@@ -14,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from generator.errors import AtlasError, ConfigError, unknown_name
+from generator.errors import AtlasError, ConfigError, SetupError, unknown_name
 
 
 def register(subparsers: Any) -> None:
@@ -38,6 +39,19 @@ def register(subparsers: Any) -> None:
         "publishes; cached, and an interrupted render resumes)",
     )
     p.set_defaults(func=cmd_compute)
+
+    p = subparsers.add_parser(
+        "quality",
+        help="measure the cached bundles of computed atlases against the quality thresholds",
+        description="Read the cached bundles of the configured publications' computed atlases "
+        "(nothing is computed: a missing bundle is an error, exit 2) and print neighbour "
+        "agreement (layer atlases), how the model classifies class atlases' icons, and icon "
+        'fidelity against noise, each with its threshold (docs/ARCHITECTURE.md, "Quality '
+        'checks").',
+    )
+    p.add_argument("ids", nargs="*", metavar="ATLAS_ID", help="atlas ids (default: all)")
+    p.add_argument("--check", action="store_true", help="exit 1 when a threshold is missed")
+    p.set_defaults(func=cmd_quality)
 
 
 def find_atlas_tables(content: Path) -> dict[str, tuple[dict[str, Any], str]]:
@@ -161,3 +175,57 @@ def cmd_compute(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def cmd_quality(args: argparse.Namespace) -> int:
+    from generator.atlas.bundle_stage import torch_threads
+    from generator.atlas.pipeline import resolve_device
+    from generator.atlas.quality import QualityReport, assess_bundle, cached_bundle
+    from generator.atlas.spec import parse_computed_atlas
+    from generator.bundle import AtlasBundle
+    from generator.config import load_config
+
+    config = load_config(args.config)
+    tables = find_atlas_tables(config.paths.content)
+    for atlas_id in args.ids:
+        if atlas_id not in tables:
+            raise unknown_name("atlas", atlas_id, sorted(tables), where=str(config.paths.content))
+    device = resolve_device(str(config.compute.get("device", "auto")))
+    notes: list[str] = []
+    cannot: dict[str, list[str]] = {}
+    found, missing = [], []
+    with torch_threads(config.compute.get("threads")):
+        # 1. Find every bundle (the keys need the model and the sample list, nothing more).
+        for atlas_id in args.ids or list(tables):
+            table, where = tables[atlas_id]
+            if "image" in table:
+                notes.append(f"{atlas_id}: a precomputed image, nothing to measure")
+                continue
+            spec = parse_computed_atlas(atlas_id, table, where, config=config)
+            try:
+                folder, sources = cached_bundle(spec, config=config, device=device)
+            except SetupError as err:
+                if args.ids:
+                    raise
+                cannot.setdefault(err.what, []).append(atlas_id)
+                continue
+            if (folder / "bundle.json").is_file():
+                found.append((AtlasBundle.load(folder), sources.model))
+            else:
+                missing.append(f"{atlas_id} ({where})")
+        if missing:
+            raise AtlasError(
+                f"no cached bundle for {len(missing)} atlas(es): " + ", ".join(missing),
+                where=str(config.paths.cache / "bundle"),
+                expected="bundles computed with the specs as they are now",
+                fix="run `atlas build` (it computes them), then `atlas quality` again",
+                exit_code=2,
+            )
+        # 2. Measure them.
+        measures = []
+        for bundle, model in found:
+            measures += assess_bundle(bundle, model, device=device)
+    notes += [f"not measured ({what}): {', '.join(ids)}" for what, ids in cannot.items()]
+    report = QualityReport(tuple(measures), tuple(notes))
+    print(report.table())
+    return 1 if args.check and report.failures else 0
