@@ -3,7 +3,9 @@
 1. The whole build up to writing (config, front matter, atlas blocks and ids, citations,
    assets, internal links and anchors, duplicate outputs) via :func:`build.prepare`.
 2. The existing output folder, if any: every file an HTML page links to exists (the site may
-   have been edited or half-copied), and every tile each ``atlas.dzi`` implies exists.
+   have been edited or half-copied), and every tile each ``atlas.dzi`` implies exists. Anchors
+   into a notice page (a publication left out of the build, :mod:`generator.site.skipped`) are
+   accepted unchecked, as the build accepts them: the page exists, its sections do not.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from generator.config import Config
 from generator.errors import ContentError
 from generator.site.build import prepare
 from generator.site.links import PageLinks, check_links, scan_html
+from generator.site.skipped import accept_anchors, notice_pages
 
 
 @dataclass
@@ -61,7 +64,7 @@ def check_output(output: Path) -> tuple[int, int]:
     for rel in sorted(f for f in files if f.endswith(".html") and f != "404.html"):
         ids, refs = scan_html((output / rel).read_text(encoding="utf-8"))
         pages[rel] = PageLinks(str(output / rel), ids, [(ref, None) for ref in refs])
-    check_links(pages, files)
+    check_links(accept_anchors(pages, notice_pages(pages), files), files)
     tiles = 0
     missing: list[str] = []
     for rel in sorted(f for f in files if f.endswith(".dzi")):

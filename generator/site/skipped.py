@@ -6,7 +6,8 @@ date) and, instead of its text, a notice naming what was missing and where the b
 instructions are. So the site index still lists it and links from other pages keep working;
 links to an anchor inside such a page are accepted (its sections are not built here, so the
 anchor cannot be checked). The notice names only the missing model or data set and what is
-wrong with it, never the building machine's paths.
+wrong with it, never the building machine's paths. Its element id (:data:`NOTICE_ID`) marks a
+built page as a notice, so ``atlas check`` accepts anchors into it as the build does.
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ from generator.site.links import PageLinks, is_external, resolve
 if TYPE_CHECKING:
     from generator.site.compute import Skipped
 
+#: The id of the notice's element: a built page holding it is a notice (``notice_pages``).
+NOTICE_ID = "publication-skipped"
+
 
 def stub_page(page: Page, skipped: Skipped) -> Page:
     """``page`` with its body replaced by the notice of ``skipped`` (raw HTML in Markdown)."""
     items = "\n".join(f"<li>{html.escape(line)}</li>" for line in skipped.missing)
     name = html.escape(skipped.publication)
     body = (
-        '<div class="publication-skipped" role="note">\n'
+        f'<div class="publication-skipped" id="{NOTICE_ID}" role="note">\n'
         f"<p><strong>Not built here.</strong> The publication “{name}” is computed from model"
         " weights and images that the machine which built this site did not have:</p>\n"
         f"<ul>\n{items}\n</ul>\n"
@@ -58,3 +62,8 @@ def accept_anchors(
             page = out[url]
             out[url] = PageLinks(page.source, [*page.ids, *sorted(fragments)], page.refs)
     return out
+
+
+def notice_pages(pages: Mapping[str, PageLinks]) -> set[str]:
+    """The pages of a built site that are notices (their ids include :data:`NOTICE_ID`)."""
+    return {url for url, page in pages.items() if NOTICE_ID in page.ids}

@@ -12,8 +12,9 @@ from sitekit import CONFIG, make_project, snapshot, write
 
 from generator.cli import main
 from generator.config import load_config
-from generator.errors import SetupError
+from generator.errors import ContentError, SetupError
 from generator.site.build import build
+from generator.site.check import check_output, check_site
 
 HEAVY_ATLASES = """\
 [atlas.mixed4c]
@@ -115,3 +116,24 @@ def test_atlas_build_strict_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["--config", str(root / "atlas.toml"), "build", "--strict"]) == 2
     assert "no weights for model 'inceptionv1'" in capsys.readouterr().err
     assert main(["--config", str(root / "atlas.toml"), "build"]) == 0
+
+
+@pytest.mark.usefixtures("no_weights")
+def test_atlas_check_accepts_anchors_into_notice_pages_as_the_build_does(tmp_path: Path) -> None:
+    root = two_publications(tmp_path / "p")
+    config = load_config(root / "atlas.toml")
+    build(config, log=None)  # accepts ../heavy/big.html#layers (a notice page stands in)
+    site = root / "site"
+    assert 'id="publication-skipped"' in (site / "heavy/big.html").read_text()
+    report = check_site(
+        config, log=lambda _: None
+    )  # the built site: the same link, the same answer
+    assert report.built_files > 0 and report.problems == []
+    assert main(["--config", str(root / "atlas.toml"), "check"]) == 0
+    # anchors into pages that were built are still checked
+    links = site / "study/links.html"
+    links.write_text(
+        links.read_text().replace("</main>", '<a href="first-look.html#nowhere">x</a></main>')
+    )
+    with pytest.raises(ContentError, match=r"no anchor #nowhere in study/first-look\.html"):
+        check_output(site)
