@@ -186,3 +186,19 @@ def test_output_folder_must_be_its_own(project: Path, config_of: ConfigOf) -> No
     with pytest.raises(ConfigError, match="did not build"):
         build(config_of(project), log=None)
     assert (project / "docs/notes.txt").read_text() == "keep me"
+
+
+def test_citations_on_a_publication_index_get_its_reference_list(
+    project: Path, config_of: ConfigOf
+) -> None:
+    index = project / "content/study/index.md"
+    index.write_text(index.read_text() + "\nAs in the original article [@carter2019].\n")
+    build(config_of(project), log=None)  # the #ref-carter2019 link resolves on the index page
+    page = (project / "site/study/index.html").read_text()
+    assert 'href="#ref-carter2019"' in page
+    assert re.search(
+        r'<li id="ref-carter2019">Shan Carter and Chris Olah\. .*Activation Atlas', page
+    )
+    assert page.index('id="references"') < page.index('id="articles-title"')
+    assert 'id="references"' in (project / "site/study/first-look.html").read_text()
+    assert 'id="references"' not in (project / "site/index.html").read_text()  # no citations
