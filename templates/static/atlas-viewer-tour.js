@@ -10,7 +10,8 @@
 
    A stop is shown with fitBounds of its rectangle (no animation under reduced motion), its
    caption, its highlights and arrows drawn over the atlas (an SVG and label layer redrawn
-   each frame), "n of m", and the step list's current entry. While a tour is on, pan and zoom
+   each frame; a highlight's label above its rectangle, or below or inside it where the stage
+   has no room, clear of the tools and buttons), "n of m", and the step list's current entry. While a tour is on, pan and zoom
    gestures are locked (hover and click still work, the page scrolls over the figure), the
    arrow keys step (canvas or tour controls focused), and the URL hash holds <fig>.step=<n>
    (1-based; a link with it opens that stop). "Explore freely" (or any zoom button/key, a text
@@ -161,6 +162,7 @@
     if (layer.getAttribute("data-stop") !== String(this.stop)) this.buildAnnotations(stop);
     var self = this;
     var place = function (x, y) { return self.imageToStage(x, y); };
+    var blocked = this.coveredRects(1); /* tools, buttons, panel, navigator (stage px) */
     layer.querySelectorAll("[data-highlight]").forEach(function (node) {
       var h = stop.highlights[Number(node.getAttribute("data-highlight"))];
       var a = place(h.rect[0], h.rect[1]), b = place(h.rect[0] + h.rect[2], h.rect[1] + h.rect[3]);
@@ -170,8 +172,7 @@
         node.setAttribute("x", x); node.setAttribute("y", y);
         node.setAttribute("width", w); node.setAttribute("height", hh);
       } else {
-        node.style.left = x + "px";
-        node.style.top = y + "px";
+        self.placeLabel(node, [x, y, x + w, y + hh], blocked);
       }
     });
     layer.querySelectorAll("[data-arrow]").forEach(function (node) {
@@ -186,6 +187,38 @@
         node.classList.toggle("atlas-annot-above", b.y >= a.y); /* the label away from the head */
       }
     });
+  };
+
+  /* A highlight's label in the stage: above its rectangle, else below it, else inside it (top,
+     then bottom), at its left end, else its right end; the first place wholly in the stage and
+     clear of the tools, buttons, panel and navigator (`blocked`: [x0, y0, x1, y1] stage px),
+     else the first one in the stage. `box` is the rectangle on screen, [x0, y0, x1, y1]. */
+  AV.prototype.placeLabel = function (node, box, blocked) {
+    var W = this.stage.clientWidth, H = this.stage.clientHeight, gap = 4, m = 4;
+    var lw = node.offsetWidth, lh = node.offsetHeight;
+    var clamp = function (v, lo, hi) { return Math.max(lo, Math.min(v, hi)); };
+    var top = Math.max(box[1], 0), bottom = Math.min(box[3], H); /* its part in the stage */
+    var rows = [["above", box[1] - gap - lh], ["below", box[3] + gap],
+      ["inside", top + gap], ["inside", bottom - gap - lh]];
+    var ends = [box[0], box[2] - lw];
+    var best = null;
+    for (var i = 0; i < rows.length; i++) {
+      var y = rows[i][1];
+      if (y < m || y + lh > H - m) continue;
+      for (var j = 0; j < ends.length; j++) {
+        var x = clamp(ends[j], m, W - lw - m);
+        var spot = { x: x, y: y, place: rows[i][0] };
+        var clear = !blocked.some(function (r) {
+          return x < r[2] && r[0] < x + lw && y < r[3] && r[1] < y + lh;
+        });
+        if (clear) { best = spot; i = rows.length; break; }
+        if (!best) best = spot;
+      }
+    }
+    if (!best) best = { x: clamp(box[0], m, W - lw - m), y: clamp(top + gap, m, H - lh - m), place: "inside" };
+    node.style.left = best.x + "px";
+    node.style.top = best.y + "px";
+    node.setAttribute("data-place", best.place);
   };
 
   AV.prototype.buildAnnotations = function (stop) {

@@ -43,7 +43,7 @@
     "atlas-viewer-zoom.js": "3200e973",
     "atlas-viewer-paint.js": "20b688df",
     "atlas-viewer-panel.js": "e4a79fbc",
-    "atlas-viewer-tour.js": "ec2fb2ad",
+    "atlas-viewer-tour.js": "0946335b",
     "atlas-viewer-linked.js": "fc35f43b",
     "atlas-viewer-axes.js": "464c3fc3"
   };
