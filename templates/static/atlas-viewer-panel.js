@@ -239,7 +239,7 @@
       this.figure.setAttribute("data-heat-grid", String(g));
     }
     section.hidden = this.heatQuiet;
-    if (!this.heatQuiet) this.panel.hidden = false;
+    if (!this.heatQuiet) { this.panel.hidden = false; this.replaceInfo(); }
   };
 
   /* Show a panel section and scroll the panel to it (the latest thing the reader asked for). */
@@ -247,6 +247,7 @@
     section.hidden = false;
     this.panel.hidden = false;
     this.panel.scrollTop = Math.max(0, section.offsetTop - 12);
+    this.replaceInfo(); /* the tooltip keeps off the panel */
   };
 
   /* Move so that the cell sits in the middle with its grid shown, and select it. */

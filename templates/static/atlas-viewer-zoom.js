@@ -297,9 +297,18 @@
     info.hidden = false;
   };
 
-  /* Put the tooltip beside the pointer (or the cell), inside the stage. */
+  /* Put the tooltip beside the pointer (or the cell), inside the stage and off the details
+     panel: below right of the pointer, else below left, above right, above left. The cell
+     selected in the panel gets no tooltip (the panel tells more), nor does a pointer with no
+     room beside it outside the panel. */
   AV.prototype.placeInfo = function (pointer, cell) {
     var info = this.figure.querySelector(".atlas-cellinfo");
+    var s = this.selected, open = this.panel && !this.panel.hidden;
+    this.infoAt = { pointer: pointer, cell: cell };
+    if (open && s && s.grid === cell.level.grid && s.col === cell.col && s.row === cell.row) {
+      info.hidden = true;
+      return;
+    }
     var stage = this.stage.getBoundingClientRect();
     var at = pointer;
     if (!at) {
@@ -307,12 +316,30 @@
       var p = this.imageToStage((cell.col + 1) * size, (cell.row + 1) * size);
       at = { x: p.x, y: p.y };
     }
-    var w = info.offsetWidth, h = info.offsetHeight, gap = 14;
-    var x = at.x + gap, y = at.y + gap;
-    if (x + w > stage.width - 8) x = Math.max(8, at.x - gap - w);
-    if (y + h > stage.height - 8) y = Math.max(8, at.y - gap - h);
-    info.style.left = x + "px";
-    info.style.top = y + "px";
+    var panel = open ? this.panel.getBoundingClientRect() : null;
+    var w = info.offsetWidth, h = info.offsetHeight, gap = 14, m = 8;
+    var clamp = function (v, hi) { return Math.max(m, Math.min(v, hi)); };
+    var xs = [at.x + gap, at.x - gap - w], ys = [at.y + gap, at.y - gap - h];
+    if (xs[0] + w > stage.width - m) xs.reverse();
+    if (ys[0] + h > stage.height - m) ys.reverse();
+    var spots = [[xs[0], ys[0]], [xs[1], ys[0]], [xs[0], ys[1]], [xs[1], ys[1]]];
+    var spot = null;
+    for (var i = 0; i < spots.length && !spot; i++) {
+      var x = clamp(spots[i][0], stage.width - w - m), y = clamp(spots[i][1], stage.height - h - m);
+      var under = panel && x < panel.right - stage.left && panel.left - stage.left < x + w &&
+        y < panel.bottom - stage.top && panel.top - stage.top < y + h;
+      if (!under) spot = [x, y];
+    }
+    info.hidden = !spot;
+    if (!spot) return;
+    info.style.left = spot[0] + "px";
+    info.style.top = spot[1] + "px";
+  };
+
+  /* Place the shown tooltip again (the panel opened or changed under it). */
+  AV.prototype.replaceInfo = function () {
+    var info = this.figure.querySelector(".atlas-cellinfo");
+    if (this.infoAt && this.hoverKey && !info.hidden) this.placeInfo(this.infoAt.pointer, this.infoAt.cell);
   };
 
   /* Image px -> stage (CSS) px. OpenSeadragon's pixelFromPoint applies the rotation (a half

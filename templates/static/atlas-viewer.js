@@ -40,9 +40,9 @@
   /* The modules and a digest of each (checked by tests/browser/test_viewer_assets.py): the
      query string changes exactly when the file does, so browsers never mix versions. */
   var MODULES = {
-    "atlas-viewer-zoom.js": "3200e973",
+    "atlas-viewer-zoom.js": "7de7739c",
     "atlas-viewer-paint.js": "20b688df",
-    "atlas-viewer-panel.js": "e4a79fbc",
+    "atlas-viewer-panel.js": "61282d9e",
     "atlas-viewer-tour.js": "0946335b",
     "atlas-viewer-linked.js": "fc35f43b",
     "atlas-viewer-axes.js": "464c3fc3"

@@ -152,6 +152,53 @@ def test_click_opens_the_cells_dataset_examples(
     assert problems == []
 
 
+def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+def test_the_tooltip_keeps_off_the_details_panel(
+    context: Any, base: str, artifacts_dir: Path
+) -> None:
+    page = open_page(context, base + "study/synth.html")
+    zoom(page, 0.2)
+    stage = page.locator("#fig .atlas-stage").bounding_box()
+    info, panel = page.locator("#fig .atlas-cellinfo"), page.locator("#fig .atlas-panel")
+    cell = (
+        page.evaluate(IMAGE_TO_PAGE_JS, [CELL * 4, 0])[0]
+        - page.evaluate(IMAGE_TO_PAGE_JS, [0, 0])[0]
+    )
+    # a cell just left of where the panel opens: its tooltip would spill over the panel
+    x = stage["x"] + stage["width"] - 8 - 19 * 16 - 0.6 * cell
+    y = stage["y"] + stage["height"] * 0.45
+    page.mouse.move(x - 3, y)
+    page.mouse.move(x, y)
+    info.wait_for(state="visible")
+    page.mouse.click(x, y)
+    page.locator("#fig .atlas-details").wait_for(state="visible")
+    page.wait_for_timeout(200)
+    selected = page.get_attribute("#fig", "data-selected")
+    assert selected and info.get_attribute("data-cell") == selected.split(":")[1]
+    assert info.is_hidden()  # the panel tells this cell's story: no tooltip over it
+    box = panel.bounding_box()
+    page.screenshot(path=artifacts_dir / "synth-tooltip-panel.png")
+    # other cells around: a tooltip beside the pointer, never over the panel
+    shown = 0
+    for dx, dy in ((-cell, 0), (-cell, 2 * cell), (-2 * cell, -2 * cell), (0.4 * cell, cell)):
+        page.mouse.move(x + dx, y + dy)
+        page.wait_for_timeout(150)
+        if info.is_visible():
+            shown += 1
+            assert not overlap(info.bounding_box(), box), (dx, dy)
+    assert shown >= 2
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # over the panel
+    info.wait_for(state="hidden")
+
+
 def test_class_heat_map_tints_cells_and_lists_the_most_attributed(
     context: Any, base: str, artifacts_dir: Path
 ) -> None:
