@@ -3,10 +3,14 @@
    A comparison's manifest (viewer.json, kind "comparison") names its axes in
    info.axes = {"x": [left class, right class], "y": "what the vertical axis shows"}: samples
    attributed more to the left class lie left of the centre, those attributed more to the right
-   class right of it (METHOD.md 6). The labels are HTML over the stage, fixed to its edges (they
-   describe directions, not places, so they do not move with pan and zoom): the x labels at the
-   bottom centre, the y label along the left edge. An axis flip that mirrors left-right ("x",
-   "xy") swaps the two class labels, so they keep naming what the reader sees. */
+   class right of it (METHOD.md 6). The labels describe directions, not places, so they do not
+   move with pan and zoom: they sit in a strip along the bottom of the stage, below the image
+   (the stage's class atlas-has-axes makes room for it before OpenSeadragon measures its
+   container, so no icon is ever under a label): "← left" at its left end, "right →" at its
+   right end, and "↕ " + the y description between them (cut with an ellipsis when the stage is
+   narrow; the whole text is the strip's aria-label and the y label's title). An axis flip that
+   mirrors left-right ("x", "xy") swaps the two class labels, so they keep naming what the
+   reader sees. initAxes runs before the viewer is created (atlas-viewer.js). */
 (function () {
   "use strict";
 
@@ -30,18 +34,15 @@
     box.setAttribute("role", "note");
     box.setAttribute("aria-label", "Horizontal axis: more " + left + " to the left, more " +
       right + " to the right" + (axes.y ? ". Vertical axis: " + axes.y : ""));
-    var x = document.createElement("p");
-    x.className = "atlas-axis-x";
-    x.setAttribute("aria-hidden", "true");
-    x.appendChild(span("atlas-axis-left", "\u2190 " + left));
-    x.appendChild(span("atlas-axis-right", right + " \u2192"));
-    box.appendChild(x);
+    var parts = [span("atlas-axis-left", "\u2190 " + left), span("atlas-axis-y", ""),
+      span("atlas-axis-right", right + " \u2192")];
     if (axes.y) {
-      var y = span("atlas-axis-y", String(axes.y));
-      y.setAttribute("aria-hidden", "true");
-      box.appendChild(y);
+      parts[1].textContent = "\u2195 " + String(axes.y);
+      parts[1].title = "Vertical axis: " + String(axes.y);
     }
+    parts.forEach(function (part) { part.setAttribute("aria-hidden", "true"); box.appendChild(part); });
     this.stage.appendChild(box);
+    this.stage.classList.add("atlas-has-axes");
     this.axes = { left: left, right: right, element: box };
   };
 })();

@@ -189,12 +189,12 @@
     });
   };
 
-  /* A highlight's label in the stage: above its rectangle, else below it, else inside it (top,
+  /* A highlight's label in the stage (over the image): above its rectangle, else below it, else inside it (top,
      then bottom), at its left end, else its right end; the first place wholly in the stage and
      clear of the tools, buttons, panel and navigator (`blocked`: [x0, y0, x1, y1] stage px),
      else the first one in the stage. `box` is the rectangle on screen, [x0, y0, x1, y1]. */
   AV.prototype.placeLabel = function (node, box, blocked) {
-    var W = this.stage.clientWidth, H = this.stage.clientHeight, gap = 4, m = 4;
+    var W = this.viewer.container.clientWidth, H = this.viewer.container.clientHeight, gap = 4, m = 4;
     var lw = node.offsetWidth, lh = node.offsetHeight;
     var clamp = function (v, lo, hi) { return Math.max(lo, Math.min(v, hi)); };
     var top = Math.max(box[1], 0), bottom = Math.min(box[3], H); /* its part in the stage */

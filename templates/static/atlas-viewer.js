@@ -43,9 +43,9 @@
     "atlas-viewer-zoom.js": "7de7739c",
     "atlas-viewer-paint.js": "20b688df",
     "atlas-viewer-panel.js": "61282d9e",
-    "atlas-viewer-tour.js": "0946335b",
+    "atlas-viewer-tour.js": "9f29cbd7",
     "atlas-viewer-linked.js": "fc35f43b",
-    "atlas-viewer-axes.js": "464c3fc3"
+    "atlas-viewer-axes.js": "f033935b"
   };
   var motion = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
   var coarse = window.matchMedia ? window.matchMedia("(pointer: coarse)") : null;
@@ -128,6 +128,7 @@
     var self = this;
     this.manifest = manifest;
     this.base = manifestUrl;
+    this.initAxes(OSD); /* a comparison's axis strip first: the viewer measures the space left */
     this.viewer = OSD({
       element: this.stage.querySelector(".atlas-osd"),
       prefixUrl: OSD_IMAGES,
@@ -175,7 +176,6 @@
         self.initZoom(OSD);
         self.initPaint(OSD);
         self.initPanel(OSD);
-        self.initAxes(OSD);
         self.home = self.config.view || [0, 0, manifest.width, manifest.height];
         self.initTour(OSD);
         self.wireControls(OSD);

@@ -1,6 +1,7 @@
 """A two-class comparison in a real browser: the viewer labels its axes with both classes (left
-and right of the x axis, the y axis along the left edge), inside the stage, and swaps the
-class labels in a panel flipped left-right."""
+and right ends of a strip along the bottom of the stage, the y axis between them), inside the
+stage but outside the image area (no icon under a label), and swaps the class labels in a panel
+flipped left-right."""
 
 from __future__ import annotations
 
@@ -68,19 +69,33 @@ def test_comparison_axes_name_both_classes(
             axes.locator(".atlas-axis-y").inner_text(),
         )
 
-    assert labels("cmp") == ("← snorkel", "scuba diver →", Y_AXIS)
+    assert labels("cmp") == ("← snorkel", "scuba diver →", f"↕ {Y_AXIS}")
     aria = page.locator("#cmp .atlas-axes").get_attribute("aria-label") or ""
     assert "more snorkel to the left" in aria and "more scuba diver to the right" in aria
-    stage = page.locator("#cmp .atlas-stage").bounding_box()
-    assert stage is not None
-    for part in (".atlas-axis-left", ".atlas-axis-right", ".atlas-axis-y"):
-        box = page.locator(f"#cmp {part}").bounding_box()
-        assert box is not None and box["width"] > 10 and box["height"] > 10
-        assert stage["x"] <= box["x"] and box["x"] + box["width"] <= stage["x"] + stage["width"]
-        assert stage["y"] <= box["y"] and box["y"] + box["height"] <= stage["y"] + stage["height"]
-    left = page.locator("#cmp .atlas-axis-left").bounding_box()
-    right = page.locator("#cmp .atlas-axis-right").bounding_box()
-    assert left is not None and right is not None and left["x"] < right["x"]
+    for figure in ("cmp", "layers-cmp-cmp", "layers-cmp-mirrored"):
+        stage = page.locator(f"#{figure} .atlas-stage").bounding_box()
+        image = page.locator(f"#{figure} .openseadragon-canvas").first.bounding_box()
+        assert stage is not None and image is not None
+        assert image["height"] > stage["height"] * 0.85  # the strip takes little room
+        boxes = {}
+        for part in (".atlas-axis-left", ".atlas-axis-right", ".atlas-axis-y"):
+            box = page.locator(f"#{figure} {part}").bounding_box()
+            assert box is not None and box["width"] > 10 and box["height"] > 10
+            assert stage["x"] <= box["x"]
+            assert box["x"] + box["width"] <= stage["x"] + stage["width"] + 0.5
+            assert stage["y"] <= box["y"]
+            assert box["y"] + box["height"] <= stage["y"] + stage["height"] + 0.5
+            # below the image: no icon is ever under an axis label
+            assert box["y"] >= image["y"] + image["height"] - 0.5, (figure, part)
+            boxes[part] = box
+        left, right = boxes[".atlas-axis-left"], boxes[".atlas-axis-right"]
+        assert (
+            left["x"] < stage["x"] + 20
+            and right["x"] + right["width"] > stage["x"] + stage["width"] - 20
+        )
+        y = boxes[".atlas-axis-y"]
+        assert left["x"] + left["width"] <= y["x"] and y["x"] + y["width"] <= right["x"]
+    assert page.get_attribute("#cmp .atlas-axis-y", "title") == f"Vertical axis: {Y_AXIS}"
     assert labels("layers-cmp-cmp")[:2] == ("← snorkel", "scuba diver →")
     assert labels("layers-cmp-mirrored")[:2] == ("← scuba diver", "snorkel →")  # flipped x
     page.locator("#cmp").screenshot(path=artifacts_dir / "comparison-axes.png")
