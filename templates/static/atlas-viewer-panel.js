@@ -2,7 +2,8 @@
 
    Tools (top left of the stage): a search box with completion over the manifest's class labels
    (an ARIA 1.2 combobox) that picks the class of the heat map, the density slider (log scale,
-   0.2..8) and the labels switch; each appears only when the atlas has what it needs.
+   0.2..8) and the labels switch; each appears only when the atlas has what it needs. In a
+   narrow stage they fold into one button that opens them.
    Panel (right of the stage, a bottom sheet on narrow screens): the selected cell (click, or
    Enter at the centre) with its count, top classes and dataset examples; the heat-mapped class
    with a legend and its most attributed cells, which fly the view to themselves when clicked.
@@ -16,6 +17,9 @@
 
   var TOP_CELLS = 8;
   var MAX_OPTIONS = 8;
+  /* Stages narrower than this (CSS px) fold the tools into one button: their row (search box
+     13rem, density, labels: ~400 px) beside the four view buttons (~150 px) needs about this. */
+  var COMPACT_BELOW = 560;
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -53,6 +57,7 @@
     this.panel.addEventListener("keydown", function (event) {
       if (event.key === "Escape") { self.closePanel(); self.viewer.canvas.focus(); }
     });
+    this.wireTools();
     this.wireSearch();
     this.wireDensity();
     var labels = fig.querySelector(".atlas-labels-toggle input");
@@ -72,6 +77,39 @@
     var coarse = levels[0] && this.meta[levels[0].grid];
     labels.hidden = !(coarse && coarse.hasTop);
     fig.querySelector(".atlas-tools").hidden = search.hidden && density.hidden && labels.hidden;
+  };
+
+  /* Narrow stages (layers side by side, phones) are "compact": the tools fold into one button
+     at the top left, which opens and closes them (Escape closes them too), and the view
+     buttons are smaller, so the atlas stays visible. */
+  AV.prototype.wireTools = function () {
+    var self = this;
+    var tools = this.figure.querySelector(".atlas-tools");
+    var toggle = tools.querySelector(".atlas-tools-toggle");
+    toggle.addEventListener("click", function () { self.openTools(toggle.getAttribute("aria-expanded") !== "true"); });
+    tools.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape" || event.defaultPrevented) return; /* the class box's own Escape */
+      if (!self.stage.classList.contains("atlas-compact") || toggle.getAttribute("aria-expanded") !== "true") return;
+      self.openTools(false);
+      toggle.focus();
+      event.stopPropagation();
+    });
+    var fit = function () {
+      var compact = self.stage.clientWidth < COMPACT_BELOW;
+      if (compact !== self.stage.classList.contains("atlas-compact")) {
+        self.stage.classList.toggle("atlas-compact", compact);
+        self.viewer.forceRedraw(); /* painted labels keep clear of the tools */
+      }
+    };
+    this.viewer.addHandler("resize", fit);
+    fit();
+  };
+
+  AV.prototype.openTools = function (open) {
+    var tools = this.figure.querySelector(".atlas-tools");
+    tools.classList.toggle("atlas-tools-open", open);
+    tools.querySelector(".atlas-tools-toggle").setAttribute("aria-expanded", String(open));
+    this.viewer.forceRedraw();
   };
 
   /* --- class search (combobox) -------------------------------------------------------------- */

@@ -42,7 +42,7 @@
   var MODULES = {
     "atlas-viewer-zoom.js": "7de7739c",
     "atlas-viewer-paint.js": "20b688df",
-    "atlas-viewer-panel.js": "61282d9e",
+    "atlas-viewer-panel.js": "d076de0d",
     "atlas-viewer-tour.js": "9f29cbd7",
     "atlas-viewer-linked.js": "fc35f43b",
     "atlas-viewer-axes.js": "f033935b"

@@ -161,6 +161,7 @@ def test_linked_layers(browser: Any, base: str, artifacts_dir: Path) -> None:
 
     # a class picked in one viewer's heat-map box: heat maps where the atlas has them (l3b,
     # l4c), its top-class cells elsewhere (l5b), the figure's menu follows; clearing clears all
+    page.click(f"#{panel('l3b')} .atlas-tools-toggle")  # narrow panels fold their tools
     page.fill(f"#{panel('l3b')} .atlas-class-input", "brocc")
     page.keyboard.press("Enter")
     for atlas in ("l3b", "l4c"):
@@ -179,6 +180,67 @@ def test_linked_layers(browser: Any, base: str, artifacts_dir: Path) -> None:
     context.close()
 
 
+def covered(boxes: list[dict[str, float]], stage: dict[str, float], step: float = 4) -> float:
+    """The share of the stage's area under any of ``boxes`` (sampled every ``step`` px)."""
+    hits = total = 0
+    y = stage["y"] + step / 2
+    while y < stage["y"] + stage["height"]:
+        x = stage["x"] + step / 2
+        while x < stage["x"] + stage["width"]:
+            total += 1
+            hits += any(
+                b["x"] <= x < b["x"] + b["width"] and b["y"] <= y < b["y"] + b["height"]
+                for b in boxes
+            )
+            x += step
+        y += step
+    return hits / total
+
+
+@pytest.mark.parametrize("width", [1400, 1000])
+def test_narrow_panels_fold_their_tools(
+    browser: Any, base: str, artifacts_dir: Path, width: int
+) -> None:
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.goto(base + "study/tour.html")
+    ids = [panel(a) for a in IDS]
+    page.locator("#cabbages").scroll_into_view_if_needed()
+    for figure in ids:
+        page.wait_for_selector(f"#{figure}[data-state=ready]", timeout=20_000)
+    page.wait_for_function(SETTLED_JS, arg=ids, polling=100, timeout=20_000)
+    for figure in ids:
+        stage = page.locator(f"#{figure} .atlas-stage").bounding_box()
+        assert stage is not None and stage["width"] < 560
+        assert "atlas-compact" in (page.get_attribute(f"#{figure} .atlas-stage", "class") or "")
+        # folded: one button and the view buttons, a few percent of the panel
+        toggle = page.locator(f"#{figure} .atlas-tools-toggle")
+        assert toggle.is_visible() and toggle.get_attribute("aria-expanded") == "false"
+        assert page.locator(f"#{figure} .atlas-class-input").is_hidden()
+        boxes = [
+            page.locator(f"#{figure} {part}").bounding_box()
+            for part in (".atlas-tools", ".atlas-controls")
+        ]
+        assert covered([b for b in boxes if b], stage) < 0.06, figure
+    page.locator("#cabbages").screenshot(path=artifacts_dir / f"layers-compact-{width}.png")
+    # the button opens the tools (heat map, density, labels) and closes them again
+    fig = ids[1]
+    page.click(f"#{fig} .atlas-tools-toggle")
+    assert page.get_attribute(f"#{fig} .atlas-tools-toggle", "aria-expanded") == "true"
+    for part in (".atlas-class-input", ".atlas-density input", ".atlas-labels-toggle input"):
+        assert page.locator(f"#{fig} {part}").is_visible(), part
+    body = page.locator(f"#{fig} .atlas-tools-body").bounding_box()
+    stage = page.locator(f"#{fig} .atlas-stage").bounding_box()
+    assert body and stage and body["x"] + body["width"] <= stage["x"] + stage["width"]
+    page.locator("#cabbages").screenshot(path=artifacts_dir / f"layers-compact-open-{width}.png")
+    page.focus(f"#{fig} .atlas-density input")
+    page.keyboard.press("Escape")  # closes the tools, focus back on their button
+    assert page.get_attribute(f"#{fig} .atlas-tools-toggle", "aria-expanded") == "false"
+    assert page.locator(f"#{fig} .atlas-class-input").is_hidden()
+    assert page.evaluate("document.activeElement.classList.contains('atlas-tools-toggle')")
+    context.close()
+
+
 #: Which way image x and y run on screen in each panel of the browser site (FLIPPED).
 ORIENTATION = {"l3b": (1, -1), "l4c": (-1, -1), "l5b": (-1, 1)}
 
@@ -192,6 +254,7 @@ def test_flipped_viewers_show_and_hover_the_same_cells(browser: Any, base: str, 
     page.wait_for_selector(f"#{fig}[data-state=ready]", timeout=20_000)
     page.wait_for_function(SETTLED_JS, arg=[fig], polling=100, timeout=20_000)
     page.select_option("#cabbages-class", "")  # no marks over the icons
+    page.click(f"#{fig} .atlas-tools-toggle")
     page.uncheck(f"#{fig} .atlas-labels-toggle input")  # no labels either
     page.add_style_tag(content=".atlas-tools, .navigator { display: none !important; }")
     page.wait_for_timeout(200)
