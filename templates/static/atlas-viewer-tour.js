@@ -9,16 +9,16 @@
    <script type="application/ld+json" class="atlas-annotations">).
 
    A stop is shown with fitBounds of its rectangle (no animation under reduced motion), its
-   caption, its highlights and arrows drawn over the atlas (an SVG and label layer redrawn
-   each frame; a highlight's label above its rectangle, or below or inside it where the stage
-   has no room, clear of the tools and buttons), "n of m", and the step list's current entry. While a tour is on, pan and zoom
-   gestures are locked (hover and click still work, the page scrolls over the figure), the
-   arrow keys step (canvas or tour controls focused), and the URL hash holds <fig>.step=<n>
-   (1-based; a link with it opens that stop). "Explore freely" (or any zoom button/key, a text
-   link, 0/Home) leaves the tour where it is and restores free pan and zoom; Next/Previous or
-   a step resume it. A scroll-driven tour ("scroll": true) shows the stops as the reader
-   scrolls its step texts (.atlas-step) past the middle of the window (IntersectionObserver),
-   beside or under a sticky viewer.
+   caption, its highlights and arrows drawn over the atlas (an SVG and label layer redrawn each
+   frame; a highlight's label above its rectangle, or below or inside it where the stage has no
+   room, clear of the tools and buttons), "n of m", and the step list's current entry. While a
+   tour is on, pan and zoom gestures are locked (hover and click still work, the page scrolls
+   over the figure), the arrow keys step (canvas or tour controls focused), and the URL hash
+   holds <fig>.step=<n> (1-based; a link with it opens that stop). "Explore freely" (or any zoom
+   button/key, a text link, a hash with <fig>.xywh, 0/Home) leaves the tour where it is and
+   restores free pan and zoom; Next/Previous or a step resume it. A scroll-driven tour
+   ("scroll": true) shows the stops as the reader scrolls its step texts (.atlas-step) past the
+   middle of the window (IntersectionObserver), beside or under a sticky viewer.
 */
 (function (AV) {
   "use strict";
@@ -192,9 +192,13 @@
   /* A highlight's label in the stage (over the image): above its rectangle, else below it, else inside it (top,
      then bottom), at its left end, else its right end; the first place wholly in the stage and
      clear of the tools, buttons, panel and navigator (`blocked`: [x0, y0, x1, y1] stage px),
-     else the first one in the stage. `box` is the rectangle on screen, [x0, y0, x1, y1]. */
+     else the first one in the stage; none while the rectangle is out of view. `box` is the
+     rectangle on screen, [x0, y0, x1, y1]. */
   AV.prototype.placeLabel = function (node, box, blocked) {
     var W = this.viewer.container.clientWidth, H = this.viewer.container.clientHeight, gap = 4, m = 4;
+    var off = box[2] <= 0 || box[0] >= W || box[3] <= 0 || box[1] >= H; /* the box is out of view */
+    node.style.visibility = off ? "hidden" : "";
+    if (off) return;
     var lw = node.offsetWidth, lh = node.offsetHeight;
     var clamp = function (v, lo, hi) { return Math.max(lo, Math.min(v, hi)); };
     var top = Math.max(box[1], 0), bottom = Math.min(box[3], H); /* its part in the stage */

@@ -43,7 +43,7 @@
     "atlas-viewer-zoom.js": "7de7739c",
     "atlas-viewer-paint.js": "20b688df",
     "atlas-viewer-panel.js": "d076de0d",
-    "atlas-viewer-tour.js": "9f29cbd7",
+    "atlas-viewer-tour.js": "ada50008",
     "atlas-viewer-linked.js": "fc35f43b",
     "atlas-viewer-axes.js": "f033935b"
   };
@@ -324,6 +324,7 @@
     var rect = numbers(entry.xywh, 4);
     if (rect && rect[2] > 0 && rect[3] > 0) {
       this.fit(rect, immediately);
+      this.leaveTour(); /* a view, not a stop: explore freely from there */
       var grid = Number(entry.level);
       if (grid) this.showGrid(grid, immediately); /* the same grid on a screen of another shape */
     }

@@ -155,3 +155,30 @@ def test_long_step_titles_wrap_instead_of_being_cut(
         path=artifacts_dir / f"tour-long-titles-{width}.png"
     )
     context.close()
+
+
+def test_a_mark_out_of_view_has_no_label_and_a_view_hash_leaves_the_tour(
+    browser: Any, base: str
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(base + "study/tour.html#fig.step=1")
+    page.wait_for_selector("#fig[data-state=ready]", timeout=20_000)
+    page.wait_for_function(SETTLED_JS, arg="fig", polling=100, timeout=10_000)
+    label = page.locator("#fig .atlas-annot-highlight-label")
+    assert label.is_visible()
+    # the view moved away from the mark (the tour still on): its label goes with it
+    page.evaluate("atlasViewers.fig.fit([0, 448, 192, 192], true)")
+    page.wait_for_function(SETTLED_JS, arg="fig", polling=100, timeout=10_000)
+    page.wait_for_function(
+        "() => !document.querySelector('#fig .atlas-annot-highlight-label')"
+        ".checkVisibility({visibilityProperty: true})"
+    )
+    assert page.get_attribute("#fig", "data-stop") == "1"
+    # a link to a view (not a stop) leaves the tour there: no overlays, free gestures
+    page.evaluate("location.hash = '#fig.xywh=0,320,320,320'")
+    page.wait_for_function("document.querySelector('#fig').dataset.stop === '0'")
+    assert page.locator("#fig .atlas-annot *").count() == 0
+    assert page.evaluate("atlasViewers.fig.viewer.gestureSettingsMouse.scrollToZoom") is True
+    assert page.inner_text("#fig .atlas-tour-status") == "Exploring freely · stop 1 of 3"
+    context.close()
