@@ -20,6 +20,7 @@ from generator.atlas.pipeline import compute_bundle
 from generator.atlas.progress import Progress
 from generator.atlas.spec import parse_computed_atlas
 from generator.bundle import AtlasBundle
+from generator.data.world import CLASS_NAMES
 from generator.tiles import TileSettings, publish_atlas
 
 from ._render_kit import one_thread
@@ -74,7 +75,7 @@ def test_the_bundle_has_levels_images_and_metadata(built: tuple[Path, AtlasBundl
     _, bundle = built
     assert bundle.id == "demo-4c" and bundle.kind == "layer" and bundle.title == "Demo mixed4c"
     assert bundle.grids == (2, 4) and [lv.cell_px for lv in bundle.levels] == [32, 32]
-    assert len(bundle.labels) == 10
+    assert bundle.labels == CLASS_NAMES  # one logit per class of the world
     info = bundle.info
     assert info["layer"] == "mixed4c" and info["samples"] == 60 and info["whitened"] is True
     assert info["render"]["steps"] == 4 and info["render"]["preset"] == "tiny"
@@ -111,7 +112,7 @@ def test_the_bundle_publishes_with_semantic_zoom_and_viewer_data(
     assert [(lv["grid"], lv["scale"]) for lv in levels] == [(2, 2), (4, 1)]
     assert published.manifest["width"] == 128
     assert levels[1]["examples"]["thumb"] == 16 and levels[1]["examples"]["per_cell"] == 2
-    assert levels[0]["heatmap"]["classes"] == 10
+    assert levels[0]["heatmap"]["classes"] == len(CLASS_NAMES)
     assert (published.folder / "examples-4" / "index.json").is_file()
     assert published.manifest["info"]["fidelity"]["all"]["n"] > 0
 

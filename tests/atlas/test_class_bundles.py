@@ -37,7 +37,7 @@ BASE: dict[str, Any] = {
 CLASS: dict[str, Any] = {
     **BASE,
     "kind": "class",
-    "class": "class 1",
+    "class": "ring",
     "filter": {"top": 20},
     "grids": [2, 4],
     "min_count": 1,
@@ -46,7 +46,7 @@ CLASS: dict[str, Any] = {
 COMPARISON: dict[str, Any] = {
     **BASE,
     "kind": "comparison",
-    "classes": ["class 1", "class 2"],
+    "classes": ["ring", "target"],
     "filter": {"top": 15},
     "grids": [3],
     "min_count": 0,
@@ -91,7 +91,7 @@ def test_a_class_atlas_shows_the_selected_samples(
     atlas = bundles["class"]
     assert atlas.kind == "class" and atlas.grids == (2, 4)
     info = atlas.info
-    assert info["class"] == "class 1" and info["selection"]["classes"] == ["class 1"]
+    assert info["class"] == "ring" and info["selection"]["classes"] == ["ring"]
     # the selection is exactly the filter applied to the layer's cached attributions
     (acts_dir,) = (cache / "activations").iterdir()
     with np.load(acts_dir / "activations.npz") as npz:
@@ -139,10 +139,10 @@ def test_a_comparison_publishes_its_axes(
     assert atlas.kind == "comparison" and atlas.grids == (3,)
     info = atlas.info
     assert info["axes"] == {
-        "x": ["class 1", "class 2"],
+        "x": ["ring", "target"],
         "y": "similar activations close together (1-D t-SNE)",
     }
-    assert info["classes"] == ["class 1", "class 2"]
+    assert info["classes"] == ["ring", "target"]
     assert info["layout"]["method"] == "comparison" and info["layout"]["y"]["method"] == "tsne"
     assert info["selection"]["top"] == [15, 15]
     published = publish_atlas(atlas, tmp_path / "cmp", TileSettings(tile_size=64), cache)

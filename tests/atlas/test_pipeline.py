@@ -14,6 +14,7 @@ import torch
 from generator.atlas.pipeline import ComputedGrids, compute_grids, describe
 from generator.atlas.progress import Progress
 from generator.atlas.spec import parse_computed_atlas
+from generator.data.world import CLASS_NAMES
 from generator.errors import AtlasError, UnknownNameError
 
 MODELS = {"demo": {"weights": "random"}}
@@ -64,7 +65,7 @@ def test_grids_activations_and_layout(computed: tuple[Path, ComputedGrids]) -> N
         assert grid.directions.shape[1] == 128 and grid.top_classes.shape[1] == 5
         assert (grid.top_classes < 10).all()
     assert result.whitening is not None and result.whitening.matrix.shape == (128, 128)
-    assert result.labels[:1] == ("class 0",)
+    assert result.labels == CLASS_NAMES
     assert result.ran == ("activations", "whitening", "layout", "grid-2", "grid-4")
     assert "80 samples from 40 images" in describe(result)
 
