@@ -55,7 +55,7 @@ def test_grids_activations_and_layout(computed: tuple[Path, ComputedGrids]) -> N
     _, result = computed
     acts = result.activations
     assert acts.layer == "mixed4c" and acts.vectors.shape == (80, 128)
-    assert acts.attributions is not None and acts.attributions.shape == (80, 10)
+    assert acts.attributions is not None and acts.attributions.shape == (80, len(CLASS_NAMES))
     assert len(np.unique(acts.image_index)) == 40 and acts.layer_hw == (4, 4)
     assert result.layout.xy.shape == (80, 2)
     assert sorted(result) == [2, 4] and len(result) == 2
