@@ -23,6 +23,7 @@ from generator.bundle import AtlasBundle
 from generator.data.world import CLASS_NAMES
 from generator.tiles import TileSettings, publish_atlas
 
+from ._project_kit import TINY_PROJECT_CONFIG
 from ._render_kit import one_thread
 
 single_thread = pytest.fixture(autouse=True)(one_thread)
@@ -140,27 +141,6 @@ def test_a_new_composition_reuses_the_cached_icons(
     assert (pixels == 0).all(axis=2).mean() > 0.5  # empty cells and margins around icons
 
 
-PROJECT_CONFIG = """
-[site]
-title = "Test"
-site_url = "https://example.org/"
-
-[paths]
-cache = "cache"
-
-[compute]
-device = "cpu"
-threads = 1
-
-[models.demo]
-weights = "random"
-
-[datasets.shapes]
-kind = "synthetic"
-count = 40
-size = 64
-"""
-
 PROJECT_ATLASES = """
 [atlas.three-b]
 model = "demo"
@@ -180,7 +160,7 @@ def test_atlas_compute_bundle_renders_and_reports_fidelity(
 ) -> None:
     from generator.cli import main
 
-    (tmp_path / "atlas.toml").write_text(PROJECT_CONFIG)
+    (tmp_path / "atlas.toml").write_text(TINY_PROJECT_CONFIG)
     (tmp_path / "content" / "demo").mkdir(parents=True)
     (tmp_path / "content" / "demo" / "atlases.toml").write_text(PROJECT_ATLASES)
     assert main(["--config", str(tmp_path / "atlas.toml"), "compute", "--bundle", "three-b"]) == 0

@@ -38,6 +38,7 @@ from generator.cli import main
 from generator.config import load_config
 from generator.models.base import LayerInfo, StagedModel
 
+from ._project_kit import TINY_PROJECT_CONFIG
 from ._render_kit import one_thread
 
 single_thread = pytest.fixture(autouse=True)(one_thread)
@@ -300,26 +301,6 @@ def test_agreement_is_checked_at_20x20_of_mixed4c_only(
 
 # -- atlas quality ---------------------------------------------------------------------------
 
-CONFIG = """
-[site]
-title = "Test"
-site_url = "https://example.org/"
-
-[paths]
-cache = "cache"
-
-[compute]
-device = "cpu"
-threads = 1
-
-[models.demo]
-weights = "random"
-
-[datasets.shapes]
-kind = "synthetic"
-count = 40
-size = 64
-"""
 
 ATLASES = """
 [atlas.four-c]
@@ -338,7 +319,7 @@ icon_size = 4
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "atlas.toml").write_text(CONFIG)
+    (tmp_path / "atlas.toml").write_text(TINY_PROJECT_CONFIG)
     pub = tmp_path / "content" / "pub"
     pub.mkdir(parents=True)
     (pub / "atlases.toml").write_text(ATLASES)
