@@ -13,8 +13,9 @@
      attributed ones tinted red for positive and blue for negative values (a translucent fill:
      the icon stays visible), in proportion to |value| / max |value| at that grid. Values come from heatmap-<G>/ (int8 per
      class, see generator/viewerdata.py); a grid without one borrows the nearest coarser grid's.
-   - labels: at the coarsest grid, the top class of cells on small pills, placed greedily
-     (most samples first) where they do not overlap another label or repeat a nearby one.
+   - labels: at coarse zoom (the grid the home view shows, or a coarser one), the top class of
+     cells on small pills, placed greedily (most samples first) where they do not overlap
+     another label or repeat a nearby one; none once the reader zooms into finer grids.
 */
 (function (AV) {
   "use strict";
@@ -289,9 +290,15 @@
     this.viewer.forceRedraw();
   };
 
+  /* Index of the level the home view shows (the coarsest grids are the ones labelled). */
+  AV.prototype.homeIndex = function () {
+    return this.wantedIndex(this.image.viewportToImageZoom(this.viewer.viewport.getHomeZoom()));
+  };
+
   AV.prototype.paintLabels = function (ctx, geo, level, range) {
     var levels = this.manifest.levels || [];
-    if (!this.labelsOn || level !== levels[0] || !this.cellsReady(level, range)) return;
+    if (!this.labelsOn || levels.indexOf(level) > this.homeIndex()) return;
+    if (!this.cellsReady(level, range)) return;
     var meta = this.cellsOf(level);
     var size = AV.cellSize(level) * geo.k;
     if (!meta.hasTop || size / geo.dpr < 12) return;

@@ -41,7 +41,7 @@
      query string changes exactly when the file does, so browsers never mix versions. */
   var MODULES = {
     "atlas-viewer-zoom.js": "7de7739c",
-    "atlas-viewer-paint.js": "20b688df",
+    "atlas-viewer-paint.js": "8b7f4150",
     "atlas-viewer-panel.js": "d076de0d",
     "atlas-viewer-tour.js": "ada50008",
     "atlas-viewer-linked.js": "fc35f43b",

@@ -142,6 +142,15 @@ def test_mixed4c_zooms_through_its_grids_and_describes_a_cell(
     shown = [int(page.get_attribute(f"#{figure}", "data-grid") or 0)]
     assert shown[0] in grids[:-1]  # the whole atlas shows a coarser grid than the finest
     page.screenshot(path=artifacts_dir / f"demo-mixed4c-grid-{shown[0]}.png")
+    # the home view's grid is labelled with its cells' top classes (coarse zoom), even when it
+    # is not the coarsest grid
+    page.wait_for_function(f"() => atlasViewers['{figure}'].painted.labels.length > 0")
+    home = json.loads(
+        (demo_build.site / f"atlases/{MIXED4C}" / f"cells-{shown[0]}.json").read_text()
+    )
+    top_of = {(c[0], c[1]): data["labels"][c[3][0]] for c in home["cells"] if c[3]}
+    for label in page.evaluate(f"atlasViewers['{figure}'].painted.labels"):
+        assert label["text"] == top_of[tuple(label["cell"])]
     # zooming in (the toolbar's button) switches to finer grids, one at a time
     for _ in range(8):
         page.click(f"#{figure} [data-action=zoom-in]")
@@ -154,6 +163,7 @@ def test_mixed4c_zooms_through_its_grids_and_describes_a_cell(
         if grid == grids[-1]:
             break
     assert shown == grids[grids.index(shown[0]) :]
+    assert page.evaluate(f"atlasViewers['{figure}'].painted.labels") == []  # finer: none
     page.wait_for_timeout(200)
     assert {f"cells-{g}.json" for g in shown} <= set(cells_requested)
 
