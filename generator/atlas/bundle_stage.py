@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -357,22 +358,37 @@ def kind_info(spec: ComputedAtlasSpec, grids: ComputedGrids) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def torch_threads(threads: Any) -> Iterator[None]:
-    """Within the block, torch uses ``threads`` CPU threads (None: unchanged)."""
+    """Within the block, the compute stages use ``threads`` CPU threads (None: unchanged).
+
+    torch's intra-op pool, and every OpenMP/BLAS pool: those already loaded through
+    threadpoolctl, those loaded inside the block (scikit-learn's OpenMP runtime, imported by the
+    t-SNE layout) through ``OMP_NUM_THREADS``, which an OpenMP runtime reads when it loads. On a
+    machine whose cores other processes share, ``threads = 1`` avoids oversubscribed pools
+    (bench/RESULTS.md, "Demo build": t-SNE of 30 points 18 s on 2 threads, 0.16 s on one).
+    """
     if threads is None:
         yield
         return
     import torch
+    from threadpoolctl import threadpool_limits
 
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ConfigError(
             "invalid [compute] threads", expected="an integer >= 1", got=repr(threads)
         )
     before = torch.get_num_threads()
+    omp_before = os.environ.get("OMP_NUM_THREADS")
     torch.set_num_threads(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
     try:
-        yield
+        with threadpool_limits(limits=threads):
+            yield
     finally:
         torch.set_num_threads(before)
+        if omp_before is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = omp_before
 
 
 def _read_json(path: Path) -> dict[str, Any]:
