@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from demokit import DemoBuild, embeds, is_draft, page_slug
+from test_viewer_synth import track
 
 pytestmark = pytest.mark.browser
 
@@ -45,16 +46,6 @@ def base(demo_build: DemoBuild, tmp_path_factory: pytest.TempPathFactory) -> Ite
     yield url
     server.shutdown()
     server.server_close()
-
-
-def watch(page: Any) -> list[str]:
-    """Failed requests, responses >= 400, uncaught errors and console errors of a page."""
-    problems: list[str] = []
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} {r.failure}"))
-    page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status}: {r.url}"))
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
-    return problems
 
 
 def settle(page: Any, figure: str) -> list[float]:
@@ -96,7 +87,7 @@ def test_every_page_loads_and_every_viewer_opens(
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     for path in pages:
         page = context.new_page()
-        problems = watch(page)
+        problems = track(page, console=True)
         page.goto(base + path)
         figures = page.locator(".atlas-figure[data-atlas]")
         for i in range(figures.count()):
@@ -132,7 +123,7 @@ def test_mixed4c_zooms_through_its_grids_and_describes_a_cell(
     assert len(grids) > 1
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    problems = watch(page)
+    problems = track(page, console=True)
     cells_requested: list[str] = []
     page.on(
         "request",
@@ -208,7 +199,7 @@ def test_a_tour_advances(browser: Any, base: str, artifacts_dir: Path) -> None:
     figure, count = block.figure(), len(block.data["tour"])
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    problems = watch(page)
+    problems = track(page, console=True)
     open_figure(page, url_of(base, block.page), figure)
     stops = page.evaluate(f"atlasViewers['{figure}'].config.tour")
     status = page.locator(f"#{figure} .atlas-tour-status")
@@ -240,7 +231,7 @@ def test_the_layers_block_shows_its_viewers(
     group = block.figure()
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
-    problems = watch(page)
+    problems = track(page, console=True)
     page.goto(url_of(base, block.page))
     page.locator(f"#{group}").scroll_into_view_if_needed()
     panels = page.locator(f"#{group} .atlas-layer")

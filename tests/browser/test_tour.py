@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_viewer_synth import track
 from tourkit import build_project, full_grid, make_bundle, write_project
 
 from generator.bundle import AtlasBundle
@@ -114,14 +115,6 @@ def base(site: Path) -> Iterator[str]:
     yield url
     server.shutdown()
     server.server_close()
-
-
-def track(page: Any) -> list[str]:
-    problems: list[str] = []
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} {r.failure}"))
-    page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status}: {r.url}"))
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    return problems
 
 
 def settle(page: Any, figure: str = "fig") -> list[float]:

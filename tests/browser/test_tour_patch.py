@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from test_patch_results import PAIRS, project
+from test_viewer_synth import track
 
 from generator.config import load_config
 from generator.site.build import build
@@ -26,9 +27,7 @@ def test_patch_table_renders(
     base = serve(root / "www")
     context = browser.new_context(color_scheme=theme, viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    problems: list[str] = []
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
-    page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status}: {r.url}"))
+    problems = track(page)
     page.goto(base + "repo/study/patches.html")
     table = page.locator("table.patch-table")
     assert table.locator("tbody tr").count() == len(PAIRS)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from sitekit import draw_grid, write
+from test_viewer_synth import track
 
 from generator.config import load_config
 from generator.site.build import build
@@ -107,15 +108,6 @@ def case(request: pytest.FixtureRequest, tmp_path: Path) -> Case:
     return Case("mixed4c", request.getfixturevalue("reference_atlas"), 20, 80)
 
 
-def _track(page: Any) -> list[str]:
-    """Record every failed request and every response >= 400."""
-    problems: list[str] = []
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} {r.failure}"))
-    page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status}: {r.url}"))
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    return problems
-
-
 def _settle(page: Any) -> list[float]:
     # current == target bounds, and unchanged over one polling interval (keyboard moves are
     # applied frame by frame, so equal bounds alone can be a moment within a move)
@@ -153,7 +145,7 @@ def test_viewer_loads_hovers_tours_links_and_keys(
     base = serve(www)
     s = case.side
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    problems = _track(page)
+    problems = track(page)
     weights: dict[str, tuple[int, int]] = {}
 
     def weigh(response: Any) -> None:
@@ -238,7 +230,7 @@ def test_without_javascript_the_static_image_shows(
     base = serve(_build_site(tmp_path, case))
     context = browser.new_context(java_script_enabled=False, viewport={"width": 900, "height": 900})
     page = context.new_page()
-    problems = _track(page)
+    problems = track(page)
     page.goto(base + "repo/study/viewer.html")
     fallback = page.locator("#fig noscript img, #fig img.atlas-fallback").first
     fallback.wait_for(state="visible")
@@ -256,7 +248,7 @@ def test_reduced_motion_controls_and_print(
     base = serve(_build_site(tmp_path, case))
     context = browser.new_context(reduced_motion="reduce", viewport={"width": 1000, "height": 900})
     page = context.new_page()
-    problems = _track(page)
+    problems = track(page)
     page.goto(base + "repo/study/viewer.html")
     page.locator("#fig").scroll_into_view_if_needed()
     page.wait_for_selector("#fig[data-loaded=true]", timeout=20_000)

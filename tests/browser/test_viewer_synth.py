@@ -254,12 +254,15 @@ RECORD_JS = """() => { const v = atlasViewers.fig; window.__frames = [];
     if (e.tiles.length) window.__frames.push([...new Set(e.tiles.map((t) => t.level))]); }); }"""
 
 
-def track(page: Any) -> list[str]:
-    """Record failed requests, responses >= 400 and page errors."""
+def track(page: Any, *, console: bool = False) -> list[str]:
+    """Record failed requests, responses >= 400 and page errors (and console errors too when
+    ``console``); the browser tests' one problem list."""
     problems: list[str] = []
     page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} {r.failure}"))
     page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status}: {r.url}"))
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    if console:
+        page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
     return problems
 
 
