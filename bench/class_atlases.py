@@ -30,33 +30,13 @@ PUBLICATION_SPEC = ROOT / "content" / "demo" / "atlases.toml"
 TEMPLATE_ID = "demo-class-striped-disc"  # a class atlas of the publication: its settings
 
 
-def class_table(atlas_id: str, name: str, spec: dict[str, object], icon_size: int | None) -> str:
-    """The TOML table of a class atlas of ``name`` with the publication's ``spec``."""
-
-    def value(v: object) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return f'"{v}"'
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        return str(v)
-
-    fields = {**spec, "class": name, "title": f"Class atlas: {name}"}
-    if icon_size is not None:
-        fields["render"] = {**dict(fields.get("render", {})), "icon_size": icon_size}  # type: ignore[call-overload]
-    lines = [f"[atlas.{atlas_id}]"] + [f"{k} = {value(v)}" for k, v in fields.items()]
-    return "\n".join(lines) + "\n"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--icon-size", type=int, default=None, help="override the preset's")
     args = parser.parse_args()
 
     from generator.data.world import CLASS_NAMES
+    from generator.tomlwrite import dump_toml
 
     spec = tomllib.loads(PUBLICATION_SPEC.read_text())["atlas"][TEMPLATE_ID]
     with tempfile.TemporaryDirectory(prefix="atlas-class-bench-") as tmp:
@@ -70,11 +50,14 @@ def main() -> None:
         (project / "content" / "index.md").write_text("---\ntitle: Class atlases\n---\n")
         (pub / "index.md").write_text("---\ntitle: Every class of the demo world\n---\n")
         ids = [f"class-{name.replace(' ', '-')}" for name in CLASS_NAMES]
-        tables = [
-            class_table(i, name, spec, args.icon_size)
-            for i, name in zip(ids, CLASS_NAMES, strict=True)
-        ]
-        (pub / "atlases.toml").write_text("\n".join(tables))
+        render = {**spec.get("render", {})}
+        if args.icon_size is not None:
+            render["icon_size"] = args.icon_size
+        atlases = {
+            atlas_id: {**spec, "class": name, "title": f"Class atlas: {name}", "render": render}
+            for atlas_id, name in zip(ids, CLASS_NAMES, strict=True)
+        }
+        (pub / "atlases.toml").write_text(dump_toml({"atlas": atlases}))
         atlas = [sys.executable, "-m", "generator.cli", "--config", str(project / "atlas.toml")]
         start = time.perf_counter()
         subprocess.run([*atlas, "build"], check=True, stdout=subprocess.DEVNULL)

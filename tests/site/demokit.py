@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from generator.tomlwrite import dump_toml
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "content/demo"
 
@@ -73,50 +75,6 @@ def shrink(tables: dict[str, Any]) -> dict[str, Any]:
         )
         experiment.pop("fixed", None)  # it may name a placement no longer tried
     return out
-
-
-def dump_toml(tables: dict[str, Any]) -> str:
-    """``tables`` (two levels: ``[kind.<id>]`` tables, as atlases.toml holds) as TOML: scalars,
-    arrays and inline tables, lists of tables as ``[[kind.<id>.<key>]]``; checked by parsing
-    it back (tomli-w is not a dependency)."""
-    lines: list[str] = []
-    for kind, entries in tables.items():
-        for name, table in entries.items():
-            head = f"{_key(kind)}.{_key(name)}"
-            arrays = {k: v for k, v in table.items() if _is_table_array(v)}
-            lines.append(f"[{head}]")
-            lines += [f"{_key(k)} = {_value(v)}" for k, v in table.items() if k not in arrays]
-            lines.append("")
-            for key, items in arrays.items():
-                for item in items:
-                    lines.append(f"[[{head}.{_key(key)}]]")
-                    lines += [f"{_key(k)} = {_value(v)}" for k, v in item.items()]
-                    lines.append("")
-    text = "\n".join(lines)
-    assert tomllib.loads(text) == tables, "dump_toml does not round-trip"
-    return text
-
-
-def _is_table_array(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
-
-
-def _key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a TOML basic string (\uXXXX escapes included)
-    if isinstance(value, list):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"no TOML for {value!r}")
 
 
 @dataclass

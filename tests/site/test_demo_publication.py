@@ -18,7 +18,6 @@ from demokit import (
     IMAGES_PER_CLASS,
     SAMPLES,
     DemoBuild,
-    dump_toml,
     embeds,
     front_matter,
     is_draft,
@@ -31,6 +30,7 @@ from generator.atlas.spec import parse_computed_atlas
 from generator.config import load_config
 from generator.site.check import check_output
 from generator.tiles import check_dzi
+from generator.tomlwrite import dump_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_RE = re.compile(
