@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# One device session (a lent GPU machine, 15 minutes of device time): everything that needs a
+# GPU, in one prepared run, each part under its own time limit so one slow part cannot eat the
+# others. Results land in $OUT (the device tool's folder; default bench/out/gpu), at most the
+# 8 files the tool brings back:
+#
+#   machine.txt        nvidia-smi, python3 and torch versions, CPU count
+#   weights.txt/.json  pretrained weights already cached there (bench/cached_weights.py:
+#                      torch hub, Hugging Face caches, weight files >= 20 MB)
+#   gpu-tests.txt      pytest -m gpu (CUDA against CPU for every layer, optvis and atlas
+#                      rendering on CUDA, resume, batch heuristic)
+#   render_gpu.json/.txt  bench/render_gpu.py (issue 4's GPU benchmark: matmul peak, FLOPs per
+#                      icon-step, batch x precision sweep, fidelity by mode, a 40x40 atlas)
+#
+# Run it through the device tool from the repository root (the machine's python3 holds torch;
+# the package needs nothing it lacks for these parts):
+#
+#   bash bench/gpu_session.sh            # about 8 minutes; use timeout_s=560 or more
+#
+# and on a CPU as a smoke test of the script itself:
+#
+#   OUT=/tmp/gpu-smoke ATLAS_GPU_SMOKE=1 bash bench/gpu_session.sh
+#
+# Then record the numbers in bench/RESULTS.md ("Atlas rendering") and the weights found in the
+# closing note.
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-bench/out/gpu}
+PY=${PY:-python3}
+SMOKE=${ATLAS_GPU_SMOKE:-}
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+mkdir -p "$OUT"
+started=$(date +%s)
+status=0
+
+part() {  # part NAME SECONDS COMMAND... : run with a limit, log its exit status
+    local name=$1 limit=$2
+    shift 2
+    local t0
+    t0=$(date +%s)
+    echo "== $name (limit ${limit}s)"
+    timeout --kill-after=10 "$limit" "$@"
+    local rc=$?
+    echo "== $name: exit $rc after $(($(date +%s) - t0)) s"
+    [ "$rc" -eq 0 ] || status=1
+}
+
+{
+    date -u '+%Y-%m-%d %H:%M UTC'
+    nvidia-smi 2>&1 || echo "nvidia-smi: not available"
+    echo "cpus: $(nproc)"
+    "$PY" -c 'import sys, torch; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())'
+} >"$OUT/machine.txt" 2>&1
+cat "$OUT/machine.txt"
+
+part weights 90 "$PY" bench/cached_weights.py --out "$OUT/weights.json" \
+    --budget "${ATLAS_WEIGHTS_BUDGET:-60}" \
+    >"$OUT/weights.txt" 2>&1
+cat "$OUT/weights.txt"
+
+part gpu-tests 180 "$PY" -m pytest -m gpu -q -p no:cacheprovider \
+    tests/models/test_gpu.py tests/optvis/test_render_cuda.py tests/atlas/test_render_gpu.py \
+    >"$OUT/gpu-tests.txt" 2>&1
+tail -n 15 "$OUT/gpu-tests.txt"
+
+if [ -n "$SMOKE" ]; then
+    bench=(--device cpu --quick)
+else
+    bench=()
+fi
+part render-gpu 330 "$PY" bench/render_gpu.py "${bench[@]}" --out "$OUT/render_gpu.json" \
+    >"$OUT/render_gpu.txt" 2>&1
+tail -n 25 "$OUT/render_gpu.txt"
+
+echo "gpu session: $(($(date +%s) - started)) s, results in $OUT"
+exit $status
