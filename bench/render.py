@@ -16,8 +16,10 @@ its best case); ``--lucent-per-icon`` also times it one icon per call (its commo
 
 Measured: icon-steps/s (icons x steps / wall time of the whole render) and fidelity, the
 cosine similarity between the rendered icon's own centre activation (no transforms) and its
-direction. Both renderers see an identical frozen copy of the model. Never imported by
-``generator/``.
+direction. Both renderers are handed an identical frozen copy of the model; ours renders it
+as ``atlas`` does (a lean copy with batch norms folded into their convolutions, made inside
+the timed run; ``--no-lean`` renders the model as handed; channels-last unless
+``--no-channels-last``). Never imported by ``generator/``.
 """
 
 from __future__ import annotations
@@ -118,14 +120,21 @@ def run_ours(
     steps: int,
     objective: str,
     channels_last: bool = True,
+    lean: bool = True,
 ) -> tuple[Tensor, float]:
+    """Our render of ``directions``, as ``atlas`` runs it: on a lean copy of the model (batch
+    norms folded into their convolutions, ``generator.atlas.lean``; the copy is timed too)
+    unless ``lean`` is off, channels-last unless ``channels_last`` is off."""
+    from generator.atlas.lean import render_copy
+
     if objective == "atlas":
         goal = obj.atlas_direction(layer, directions)
     else:
         goal = obj.direction_neuron(layer, directions, cosine=True)
     started = time.perf_counter()
+    renderer = render_copy(model)[0] if lean else model
     result = render(
-        model, goal, size=size, steps=steps, tries=1, seed=0, channels_last=channels_last
+        renderer, goal, size=size, steps=steps, tries=1, seed=0, channels_last=channels_last
     )
     return result.images, time.perf_counter() - started
 
@@ -275,6 +284,7 @@ def compare(
     channels_last: bool,
     repeats: int,
     fast_lrn: bool,
+    lean: bool = True,
 ) -> list[Pair]:
     model, layer = build(name)
     model = frozen(model)
@@ -283,7 +293,7 @@ def compare(
     lucent_model = frozen(model)
     directions = directions_for(model, layer, batch, size)
     # warm-up (first-call allocations, lazy imports) for both, not timed
-    run_ours(model, layer, directions[:2], size, 2, objective, channels_last)
+    run_ours(model, layer, directions[:2], size, 2, objective, channels_last, lean)
     run_lucent(lucent_model, layer, directions[:1], size, 2, objective)
 
     def lucent_per_icon() -> tuple[Tensor, float]:
@@ -298,7 +308,9 @@ def compare(
     # disturbed run); both renderers are deterministic, so the images do not change.
     ours_times, lucent_times = [], []
     for _ in range(repeats):
-        ours_images, s = run_ours(model, layer, directions, size, steps, objective, channels_last)
+        ours_images, s = run_ours(
+            model, layer, directions, size, steps, objective, channels_last, lean
+        )
         ours_times.append(s)
         lucent_images, s = run_lucent(lucent_model, layer, directions, size, steps, objective)
         lucent_times.append(s)
@@ -314,7 +326,7 @@ def compare(
         work = batch * steps
         pairs.append(
             Pair(
-                model=name + (" (fast LRN)" if fast_lrn else ""),
+                model=name + (" (fast LRN)" if fast_lrn else "") + ("" if lean else " (not lean)"),
                 layer=layer,
                 size=size,
                 steps=steps,
@@ -398,6 +410,12 @@ def main() -> None:
         default=True,
         help="our render's channels_last option (Lucent has none)",
     )
+    parser.add_argument(
+        "--lean",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ours renders a lean copy (batch norms folded), as atlas does",
+    )
     parser.add_argument("--fast-lrn", action="store_true", help="see CumsumLRN")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, help="write the pairs as JSON here")
@@ -431,6 +449,7 @@ def main() -> None:
             args.channels_last,
             args.repeats,
             args.fast_lrn,
+            args.lean,
         )
     if args.out:
         args.out.write_text(json.dumps([asdict(p) for p in pairs], indent=1))
