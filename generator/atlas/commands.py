@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -56,32 +55,21 @@ def register(subparsers: Any) -> None:
 
 def find_atlas_tables(content: Path) -> dict[str, tuple[dict[str, Any], str]]:
     """``{id: (table, "file:line")}`` of every ``[atlas.<id>]`` in ``content/*/atlases.toml``."""
-    from generator.config import key_lines
+    from generator.config import read_id_tables
 
     found: dict[str, tuple[dict[str, Any], str]] = {}
     for file in sorted(content.glob("*/atlases.toml")):
-        text = file.read_text(encoding="utf-8")
-        try:
-            doc = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"not valid TOML: {err}", where=str(file)) from err
-        lines = key_lines(text)
-        atlases = doc.get("atlas", {})
-        if not isinstance(atlases, dict):
-            raise ConfigError("atlas must be a table of [atlas.<id>] tables", where=str(file))
-        for atlas_id, table in atlases.items():
-            line = lines.get((f"atlas.{atlas_id}", ""))
-            where = f"{file}:{line}" if line else str(file)
-            if atlas_id in found:
+        for entry in read_id_tables(file, "atlas")[1]:
+            if entry.id in found:
                 raise ConfigError(
-                    f"atlas id {atlas_id!r} is declared twice",
-                    where=where,
+                    f"atlas id {entry.id!r} is declared twice",
+                    where=entry.where,
                     expected="ids unique across the whole site",
-                    got=f"also declared at {found[atlas_id][1]}",
+                    got=f"also declared at {found[entry.id][1]}",
                 )
-            if not isinstance(table, dict):
-                raise ConfigError(f"[atlas.{atlas_id}] must be a table", where=where)
-            found[atlas_id] = (table, where)
+            if not isinstance(entry.table, dict):
+                raise ConfigError(f"[atlas.{entry.id}] must be a table", where=entry.where)
+            found[entry.id] = (entry.table, entry.where)
     return found
 
 

@@ -23,14 +23,13 @@ import json
 import os
 import re
 import shutil
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from generator.bundle import CELL_ARRAYS, AtlasBundle
 from generator.cache import atomic_write_json, digest, file_digest
-from generator.config import Config, key_lines
+from generator.config import Config, read_id_tables
 from generator.errors import ConfigError, ContentError, closest
 
 if TYPE_CHECKING:
@@ -133,26 +132,15 @@ def load_specs(content: Content) -> tuple[dict[str, AtlasSpec], list[str]]:
 
 
 def _read_specs(path: Path, warnings: list[str]) -> list[AtlasSpec]:
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(
-            f"not valid TOML: {err}", where=str(path), fix="fix the syntax at the line named"
-        ) from err
-    lines = key_lines(text)
+    raw, tables = read_id_tables(path, "atlas")
     for key in sorted(set(raw) - {"atlas", "experiment"}):
         warnings.append(
             f"{path}: unknown table or key {key!r} (atlases are [atlas.<id>] tables,"
             " patch experiments [experiment.<id>] tables)"
         )
-    tables = raw.get("atlas", {})
-    if not isinstance(tables, dict):
-        raise ConfigError("'atlas' must be a table of [atlas.<id>] tables", where=str(path))
     specs = []
-    for atlas_id, table in tables.items():
-        line = lines.get((f"atlas.{atlas_id}", ""))
-        where = f"{path}:{line}" if line else str(path)
+    for entry in tables:
+        atlas_id, table, where = entry.id, entry.table, entry.where
         if not _ATLAS_ID.fullmatch(atlas_id):
             raise ConfigError(
                 "an atlas id becomes a folder name and URL",
@@ -164,10 +152,10 @@ def _read_specs(path: Path, warnings: list[str]) -> list[AtlasSpec]:
         if not isinstance(table, dict):
             raise ConfigError(f"[atlas.{atlas_id}] must be a table", where=where)
         if "image" in table:
-            specs.append(_image_spec(atlas_id, table, path, line, warnings))
+            specs.append(_image_spec(atlas_id, table, path, entry.line, warnings))
         else:
             title = table.get("title", atlas_id)
-            specs.append(AtlasSpec(atlas_id, path, line, str(title), table=dict(table)))
+            specs.append(AtlasSpec(atlas_id, path, entry.line, str(title), table=dict(table)))
     return specs
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +31,7 @@ import numpy as np
 
 from generator.atlas.experiment_spec import ExperimentSpec, IconSpec, parse_experiment
 from generator.bundle import AtlasBundle
-from generator.config import key_lines
+from generator.config import read_id_tables
 from generator.errors import ConfigError, ContentError, closest
 
 if TYPE_CHECKING:
@@ -89,30 +88,17 @@ def load_experiments(content: Content) -> dict[str, list[ExperimentSpec]]:
 
 def read_experiments(path: Path) -> list[ExperimentSpec]:
     """The experiment tables of one atlases.toml (``where`` names each table's line)."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"not valid TOML: {err}", where=str(path)) from err
-    tables = raw.get("experiment", {})
-    if not isinstance(tables, dict):
-        raise ConfigError(
-            "'experiment' must be a table of [experiment.<id>] tables", where=str(path)
-        )
-    lines = key_lines(text)
     specs = []
-    for experiment_id, table in tables.items():
-        line = lines.get((f"experiment.{experiment_id}", ""))
-        where = f"{path}:{line}" if line else str(path)
-        if not _ID.fullmatch(experiment_id) or not isinstance(table, dict):
+    for entry in read_id_tables(path, "experiment")[1]:
+        if not _ID.fullmatch(entry.id) or not isinstance(entry.table, dict):
             raise ConfigError(
                 "an experiment id names a folder and its table holds the experiment",
-                where=where,
+                where=entry.where,
                 expected="[experiment.<id>] with letters, digits, '-', '_' or '.' in the id",
-                got=repr(experiment_id),
+                got=repr(entry.id),
                 fix="rename the table",
             )
-        specs.append(parse_experiment(experiment_id, table, where, base=path.parent))
+        specs.append(parse_experiment(entry.id, entry.table, entry.where, base=path.parent))
     return specs
 
 
