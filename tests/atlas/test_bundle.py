@@ -23,7 +23,7 @@ from generator.bundle import AtlasBundle
 from generator.data.world import CLASS_NAMES
 from generator.tiles import TileSettings, publish_atlas
 
-from ._project_kit import TINY_PROJECT_CONFIG
+from ._project_kit import write_project
 from ._render_kit import one_thread
 
 single_thread = pytest.fixture(autouse=True)(one_thread)
@@ -160,9 +160,7 @@ def test_atlas_compute_bundle_renders_and_reports_fidelity(
 ) -> None:
     from generator.cli import main
 
-    (tmp_path / "atlas.toml").write_text(TINY_PROJECT_CONFIG)
-    (tmp_path / "content" / "demo").mkdir(parents=True)
-    (tmp_path / "content" / "demo" / "atlases.toml").write_text(PROJECT_ATLASES)
+    write_project(tmp_path, PROJECT_ATLASES, publication="demo")
     assert main(["--config", str(tmp_path / "atlas.toml"), "compute", "--bundle", "three-b"]) == 0
     out = capsys.readouterr().out
     assert "bundle: " in out and "levels [2]" in out and "icon fidelity mean" in out

@@ -9,6 +9,8 @@ import pytest
 from generator.atlas.commands import find_atlas_tables
 from generator.cli import main
 
+from ._project_kit import write_project
+
 CONFIG = """
 [site]
 title = "Test"
@@ -60,9 +62,7 @@ icon_size = 80
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "atlas.toml").write_text(CONFIG)
-    (tmp_path / "content" / "pub").mkdir(parents=True)
-    (tmp_path / "content" / "pub" / "atlases.toml").write_text(ATLASES)
+    write_project(tmp_path, ATLASES, config=CONFIG)
     return tmp_path
 
 

@@ -38,7 +38,7 @@ from generator.cli import main
 from generator.config import load_config
 from generator.models.base import LayerInfo, StagedModel
 
-from ._project_kit import TINY_PROJECT_CONFIG
+from ._project_kit import write_project
 from ._render_kit import one_thread
 
 single_thread = pytest.fixture(autouse=True)(one_thread)
@@ -319,10 +319,7 @@ icon_size = 4
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "atlas.toml").write_text(TINY_PROJECT_CONFIG)
-    pub = tmp_path / "content" / "pub"
-    pub.mkdir(parents=True)
-    (pub / "atlases.toml").write_text(ATLASES)
+    pub = write_project(tmp_path, ATLASES)
     Image.new("RGB", (8, 8)).save(pub / "picture.png")
     return tmp_path
 
