@@ -81,18 +81,25 @@ def painted(page: Any, atlas: str) -> dict[str, int]:
     return result
 
 
-def test_linked_layers(browser: Any, base: str, artifacts_dir: Path) -> None:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status}: {r.url}"))
+def open_linked_panels(page: Any, base: str) -> list[str]:
+    """Open the tour page at its linked layers and wait until every panel is ready and has
+    settled; the panels' figure ids."""
     page.goto(base + "study/tour.html")
     ids = [panel(a) for a in IDS]
     page.locator("#cabbages").scroll_into_view_if_needed()
     for figure in ids:
         page.wait_for_selector(f"#{figure}[data-state=ready]", timeout=20_000)
     page.wait_for_function(SETTLED_JS, arg=ids, polling=100, timeout=20_000)
+    return ids
+
+
+def test_linked_layers(browser: Any, base: str, artifacts_dir: Path) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status}: {r.url}"))
+    ids = open_linked_panels(page, base)
 
     bounds = {}
     for atlas in IDS:
@@ -203,12 +210,7 @@ def test_narrow_panels_fold_their_tools(
 ) -> None:
     context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
-    page.goto(base + "study/tour.html")
-    ids = [panel(a) for a in IDS]
-    page.locator("#cabbages").scroll_into_view_if_needed()
-    for figure in ids:
-        page.wait_for_selector(f"#{figure}[data-state=ready]", timeout=20_000)
-    page.wait_for_function(SETTLED_JS, arg=ids, polling=100, timeout=20_000)
+    ids = open_linked_panels(page, base)
     for figure in ids:
         stage = page.locator(f"#{figure} .atlas-stage").bounding_box()
         assert stage is not None and stage["width"] < 560
