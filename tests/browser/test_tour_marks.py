@@ -92,14 +92,21 @@ def show_stop(page: Any, step: int) -> tuple[list[float], list[float]]:
     return box_of(page, "#fig .atlas-annot-highlight-label"), box
 
 
+def open_tour(browser: Any, base: str, width: int, fragment: str = "") -> tuple[Any, Any]:
+    """A new browser context ``width`` x 900 px on the tour page (``fragment`` appended), its
+    figure ready; the context (to close) and the page."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.goto(base + "study/tour.html" + fragment)
+    page.wait_for_selector("#fig[data-state=ready]", timeout=20_000)
+    return context, page
+
+
 @pytest.mark.parametrize("width", [1280, 700])
 def test_mark_labels_stay_in_the_stage_clear_of_the_tools(
     browser: Any, base: str, artifacts_dir: Path, width: int
 ) -> None:
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    page.goto(base + "study/tour.html")
-    page.wait_for_selector("#fig[data-state=ready]", timeout=20_000)
+    context, page = open_tour(browser, base, width)
     stage = box_of(page, "#fig .atlas-stage")
     floating = [
         box_of(page, f"#fig {part}")
@@ -133,10 +140,7 @@ def test_mark_labels_stay_in_the_stage_clear_of_the_tools(
 def test_long_step_titles_wrap_instead_of_being_cut(
     browser: Any, base: str, artifacts_dir: Path, width: int
 ) -> None:
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    page.goto(base + "study/tour.html")
-    page.wait_for_selector("#fig[data-state=ready]", timeout=20_000)
+    context, page = open_tour(browser, base, width)
     buttons = page.locator("#fig .atlas-tour-steps button")
     assert buttons.nth(0).inner_text() == LONG_TITLE
     steps = box_of(page, "#fig .atlas-tour-steps")
@@ -160,10 +164,7 @@ def test_long_step_titles_wrap_instead_of_being_cut(
 def test_a_mark_out_of_view_has_no_label_and_a_view_hash_leaves_the_tour(
     browser: Any, base: str
 ) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.goto(base + "study/tour.html#fig.step=1")
-    page.wait_for_selector("#fig[data-state=ready]", timeout=20_000)
+    context, page = open_tour(browser, base, 1280, "#fig.step=1")
     page.wait_for_function(SETTLED_JS, arg="fig", polling=100, timeout=10_000)
     label = page.locator("#fig .atlas-annot-highlight-label")
     assert label.is_visible()
