@@ -474,24 +474,22 @@ def test_fallback_is_at_most_1600_px(tmp_path: Path) -> None:
         assert fallback.size == (1600, 800)
 
 
-# --- the shared reference atlas ----------------------------------------------------------------
+# --- a published 20x20 atlas of 80 px cells (the article's format) ----------------------------
 
 
-def test_reference_atlas_publishes(reference_atlas: Path, tmp_path: Path) -> None:
+def publish_20x20_atlas(image: Path, tmp_path: Path) -> tuple[set[tuple[int, int]], Path]:
+    """Publish ``image`` (1600 px, 20x20 cells of 80 px) as the article's mixed4c atlas is
+    published; returns its occupied cells and published folder after checking the folder."""
     bundle = bundle_from_image(
-        reference_atlas, atlas_id="mixed4c", title="mixed4c", grid=20, icon_size=80,
+        image, atlas_id="mixed4c", title="mixed4c", grid=20, icon_size=80,
         work_dir=tmp_path / "work",
     )  # fmt: skip
     assert AtlasBundle.load(bundle.root) == bundle
     doc = json.loads((bundle.root / "cells-20.json").read_text())
     occupied = {(c, r) for c, r, *_ in doc["cells"]}
-    # The article's 20x20 atlas leaves 113 cells white (no activations there): corners and
-    # the edges of the layout's blob (checked against a downscaled view of the image).
-    assert len(occupied) == 287
-    assert (0, 0) not in occupied and (19, 0) not in occupied and (0, 19) not in occupied
-    assert {(10, 10), (4, 0), (7, 0), (0, 10), (19, 9), (5, 19)} <= occupied
     published = publish_atlas(bundle, tmp_path / "site" / "mixed4c", TileSettings(), tmp_path / "c")
     assert check_dzi(published.folder / "atlas.dzi") == []
+    assert_pyramid_matches_dzi(published.folder / "atlas.dzi")
     assert published.manifest["levels"] == [
         {"grid": 20, "cell_px": 80, "cells": "cells-20.json", "scale": 1,
          "dzi_min_level": 0, "dzi_max_level": 11},
@@ -499,3 +497,30 @@ def test_reference_atlas_publishes(reference_atlas: Path, tmp_path: Path) -> Non
     assert (published.manifest["width"], published.manifest["height"]) == (1600, 1600)
     assert 40 < published.files < 200
     assert os.path.getsize(published.folder / "fallback.jpg") < 1_000_000
+    return occupied, published.folder
+
+
+def test_a_1600px_jpeg_atlas_with_a_blob_of_cells_publishes(tmp_path: Path) -> None:
+    """The article's format on an image made here (the equivalent of the test below, which
+    needs ../shared): a round blob of icons on white, corners and rim left empty."""
+    empty = {(c, r) for c in range(20) for r in range(20) if (c - 9.5) ** 2 + (r - 9.5) ** 2 > 90}
+    image = tmp_path / "atlas.jpg"
+    Image.fromarray(atlas_with_empty_cells(20, 80, empty)).save(image, quality=85)
+    occupied, folder = publish_20x20_atlas(image, tmp_path)
+    assert occupied == {(c, r) for c in range(20) for r in range(20)} - empty
+    assert len(occupied) == 400 - len(empty) and (0, 0) not in occupied and (10, 10) in occupied
+    with Image.open(folder / "fallback.jpg") as fallback:
+        corner = np.asarray(fallback.convert("RGB"))[:40, :40]
+    assert corner.min() > 240  # an empty cell stays white in the published image
+
+
+# --- the shared reference atlas ----------------------------------------------------------------
+
+
+def test_reference_atlas_publishes(reference_atlas: Path, tmp_path: Path) -> None:
+    occupied, _ = publish_20x20_atlas(reference_atlas, tmp_path)
+    # The article's 20x20 atlas leaves 113 cells white (no activations there): corners and
+    # the edges of the layout's blob (checked against a downscaled view of the image).
+    assert len(occupied) == 287
+    assert (0, 0) not in occupied and (19, 0) not in occupied and (0, 19) not in occupied
+    assert {(10, 10), (4, 0), (7, 0), (0, 10), (19, 9), (5, 19)} <= occupied

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from peers import missing_peer
 from sitekit import make_project
 
 from generator.config import load_config
@@ -42,7 +43,7 @@ def test_no_serious_accessibility_violations(
     browser: Any, site_url: str, theme: str, artifacts_dir: Path
 ) -> None:
     if not AXE.is_file():
-        pytest.skip(f"{AXE} is missing: run `npm ci`")
+        missing_peer(f"{AXE} is missing: run `npm ci`")
     context = browser.new_context(color_scheme=theme, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     for path in ("", "study/", "study/first-look.html"):

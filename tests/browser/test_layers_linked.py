@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from peers import missing_peer
 from test_layers import BLOCK, REGIONS, VIEWS, article, layer_bundles
 from tourkit import build_project, class_colour, write_project
 
@@ -293,7 +294,7 @@ def test_flipped_viewers_show_and_hover_the_same_cells(browser: Any, base: str, 
 
 def test_layers_page_has_no_serious_accessibility_violations(browser: Any, base: str) -> None:
     if not AXE.is_file():
-        pytest.skip(f"{AXE} is missing: run `npm ci`")
+        missing_peer(f"{AXE} is missing: run `npm ci`")
     from test_accessibility import RUN_AXE
 
     context = browser.new_context(viewport={"width": 1400, "height": 900})

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from peers import missing_peer
 from test_viewer_synth import track
 from tourkit import build_project, full_grid, make_bundle, write_project
 
@@ -303,7 +304,7 @@ def test_tour_page_has_no_serious_accessibility_violations(browser: Any, base: s
     from test_accessibility import AXE, RUN_AXE
 
     if not AXE.is_file():
-        pytest.skip(f"{AXE} is missing: run `npm ci`")
+        missing_peer(f"{AXE} is missing: run `npm ci`")
     for theme in ("light", "dark"):
         context = browser.new_context(color_scheme=theme, viewport={"width": 1280, "height": 900})
         page = open_figure(context, base + "study/tour.html#fig.step=2")

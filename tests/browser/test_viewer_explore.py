@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from peers import missing_peer
 from test_viewer_synth import (
     AVERAGE,
     CELL,
@@ -429,7 +430,7 @@ def test_accessibility_of_the_explorer(
     browser: Any, base: str, artifacts_dir: Path, theme: str
 ) -> None:
     if not AXE.is_file():
-        pytest.skip(f"{AXE} is missing: run `npm ci`")
+        missing_peer(f"{AXE} is missing: run `npm ci`")
     context = browser.new_context(color_scheme=theme, viewport={"width": 1280, "height": 900})
     page = open_page(context, base + "study/synth.html")
     page.fill("#fig .atlas-class-input", "lion")
