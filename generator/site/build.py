@@ -17,6 +17,7 @@ The build reads like its phases:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
 import time
@@ -343,7 +344,9 @@ def _asset_sources(content: Content, atlas_images: set[Path]) -> dict[str, Path]
 
 
 def _atlas_key(bundle: AtlasBundle, config: Config) -> str:
-    """What a published atlas folder depends on: the bundle's files and the tile settings."""
+    """What a published atlas folder depends on: the bundle's files, the tile settings, and
+    the code and library that cut and describe it (:data:`TILES_VERSION`, libvips' version,
+    ``generator/tiles/``, ``generator/viewerdata.py`` and ``generator/bundle.py``)."""
     stats = []
     for name in (
         "bundle.json",
@@ -352,7 +355,27 @@ def _atlas_key(bundle: AtlasBundle, config: Config) -> str:
     ):
         stat = (bundle.root / name).stat()
         stats.append((name, stat.st_size, stat.st_mtime_ns))
-    return digest(str(bundle.root), stats, dataclasses.asdict(config.tiles))
+    return digest(
+        str(bundle.root), stats, dataclasses.asdict(config.tiles), _publishing_code_digest()
+    )
+
+
+@functools.cache
+def _publishing_code_digest() -> str:
+    """A digest of what publishes an atlas folder besides its inputs: a new tiles version,
+    libvips or publishing code republishes every atlas (the page key covers the site code)."""
+    import pyvips
+
+    from generator.tiles import TILES_VERSION
+
+    package = Path(__file__).resolve().parent.parent
+    files = [*sorted((package / "tiles").glob("*.py")), package / "viewerdata.py"]
+    files.append(package / "bundle.py")
+    return digest(
+        TILES_VERSION,
+        [pyvips.version(i) for i in range(3)],
+        [(p.name, bytes_digest(p.read_bytes())) for p in files],
+    )
 
 
 def _intact_atlas(folder: Path) -> bool:
