@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +33,9 @@ from generator.atlas.compose import (
     semantic_zoom_problem,
     write_bundle,
 )
+from generator.atlas.environment import resolve_device, torch_threads
 from generator.atlas.icons import ICONS_FORMAT, Icons, fidelity_summary, load_icons, save_icons
-from generator.atlas.pipeline import ComputedGrids, compute_grids, resolve_device
+from generator.atlas.pipeline import ComputedGrids, compute_grids
 from generator.atlas.progress import Progress
 from generator.atlas.receptive import (
     EFFECTIVE_MASS,
@@ -354,41 +353,6 @@ def kind_info(spec: ComputedAtlasSpec, grids: ComputedGrids) -> dict[str, Any]:
         method = {"tsne": "t-SNE", "umap": "UMAP"}.get(spec.layout.method, spec.layout.method)
         info["axes"] = {"x": list(spec.classes), "y": COMPARISON_Y.format(method=method)}
     return info
-
-
-@contextlib.contextmanager
-def torch_threads(threads: Any) -> Iterator[None]:
-    """Within the block, the compute stages use ``threads`` CPU threads (None: unchanged).
-
-    torch's intra-op pool, and every OpenMP/BLAS pool: those already loaded through
-    threadpoolctl, those loaded inside the block (scikit-learn's OpenMP runtime, imported by the
-    t-SNE layout) through ``OMP_NUM_THREADS``, which an OpenMP runtime reads when it loads. On a
-    machine whose cores other processes share, ``threads = 1`` avoids oversubscribed pools
-    (bench/RESULTS.md, "Demo build": t-SNE of 30 points 18 s on 2 threads, 0.16 s on one).
-    """
-    if threads is None:
-        yield
-        return
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ConfigError(
-            "invalid [compute] threads", expected="an integer >= 1", got=repr(threads)
-        )
-    before = torch.get_num_threads()
-    omp_before = os.environ.get("OMP_NUM_THREADS")
-    torch.set_num_threads(threads)
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    try:
-        with threadpool_limits(limits=threads):
-            yield
-    finally:
-        torch.set_num_threads(before)
-        if omp_before is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        else:
-            os.environ["OMP_NUM_THREADS"] = omp_before
 
 
 def _read_json(path: Path) -> dict[str, Any]:

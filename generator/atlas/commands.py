@@ -128,7 +128,8 @@ def cmd_compute(args: argparse.Namespace) -> int:
             )
         specs.append(parse_computed_atlas(atlas_id, table, where, config=config))
 
-    from generator.atlas.pipeline import compute_many, describe, resolve_device
+    from generator.atlas.environment import resolve_device
+    from generator.atlas.pipeline import compute_many, describe
     from generator.atlas.progress import Progress
 
     device = resolve_device(args.device or str(config.compute.get("device", "auto")))
@@ -147,7 +148,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
     for result in results:
         print(describe(result))
     if args.bundle:
-        from generator.atlas.pipeline import compute_bundle
+        from generator.atlas.bundle_stage import compute_bundle
 
         for spec in specs:
             bundle = compute_bundle(spec, config=config, progress=Progress(), device=str(device))
@@ -166,8 +167,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
-    from generator.atlas.bundle_stage import torch_threads
-    from generator.atlas.pipeline import resolve_device
+    from generator.atlas.environment import resolve_device, torch_threads
     from generator.atlas.quality import QualityReport, assess_bundle, cached_bundle
     from generator.atlas.spec import parse_computed_atlas
     from generator.bundle import AtlasBundle

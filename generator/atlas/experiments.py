@@ -71,8 +71,7 @@ def run_experiment(
             ``[models]``, ``[datasets]``).
         device: overrides ``[compute] device``.
     """
-    from generator.atlas.bundle_stage import torch_threads
-    from generator.atlas.pipeline import resolve_device
+    from generator.atlas.environment import resolve_device, torch_threads
 
     progress = progress or Progress()
     cache_dir = Path(config.paths.cache)

@@ -10,7 +10,7 @@ everything and computes nothing; changing, say, ``min_count`` recomputes only th
 cache folder also holds ``inputs.json``, the parts its key was made from. Collection in progress
 lives in ``<cache_dir>/chunks/<run key>/`` (resumable, removed once the activations are saved).
 
-Rendering the icons and composing the atlas images (:func:`compute_bundle`) build on the grids;
+Rendering the icons and composing the atlas images (:func:`generator.atlas.bundle_stage.compute_bundle`) build on the grids;
 they live in :mod:`generator.atlas.render`, :mod:`generator.atlas.compose` and, top-down,
 :mod:`generator.atlas.bundle_stage`.
 """
@@ -41,12 +41,10 @@ from generator.atlas.stages import (
     open_sources,
 )
 from generator.cache import digest
-from generator.errors import SetupError
 
 if TYPE_CHECKING:
     import torch
 
-    from generator.bundle import AtlasBundle
 
 
 @dataclass(frozen=True, eq=False)
@@ -289,38 +287,6 @@ def _valid_classes(labels: Sequence[str], activations: Activations) -> np.ndarra
     if activations.attributions is None or len(labels) != activations.attributions.shape[1]:
         return None
     return valid_classes(labels)
-
-
-def compute_bundle(
-    spec: ComputedAtlasSpec,
-    *,
-    config: Any,
-    progress: Progress | None = None,
-    device: str | None = None,
-) -> AtlasBundle:
-    """The publishable :class:`~generator.bundle.AtlasBundle` of a computed atlas: these grids,
-    then icons rendered for every cell and the composed atlas images, all cached (see
-    :func:`generator.atlas.bundle_stage.compute_bundle`, which this calls)."""
-    from generator.atlas.bundle_stage import compute_bundle as compute
-
-    return compute(spec, config=config, progress=progress, device=device)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; anything else as torch spells it."""
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SetupError(
-            f"device {name!r} was asked for, but CUDA is not available here",
-            where="[compute] device / --device",
-            expected='"auto" or "cpu" on this machine',
-            fix="use --device cpu (or auto)",
-        )
-    return device
 
 
 def describe(grids: ComputedGrids) -> str:

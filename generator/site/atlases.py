@@ -304,7 +304,7 @@ def image_bundle(spec: AtlasSpec, cache: Path, digests: FileDigests) -> AtlasBun
 def computed_bundle(spec: AtlasSpec, config: Config) -> AtlasBundle:
     """The compute engine's bundle for a table without ``image`` (the site's only hook into it)."""
     try:
-        from generator.atlas.pipeline import compute_bundle
+        from generator.atlas.bundle_stage import compute_bundle
         from generator.atlas.spec import parse_computed_atlas
     except ImportError as err:
         raise ConfigError(

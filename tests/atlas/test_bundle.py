@@ -13,14 +13,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import generator.optvis.render as optvis
-from generator.atlas.pipeline import compute_bundle
+from generator.atlas.bundle_stage import compute_bundle
 from generator.atlas.progress import Progress
 from generator.atlas.spec import parse_computed_atlas
-from generator.bundle import AtlasBundle
+from generator.bundle import AtlasBundle, load_cell_array
 from generator.data.world import CLASS_NAMES
+from generator.models.registry import load_model
 from generator.tiles import TileSettings, publish_atlas
 
 from ._project_kit import write_project
@@ -66,6 +68,34 @@ def no_rendering(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(optvis, "render", refuse)
 
 
+def measured_fidelity(bundle: AtlasBundle) -> dict[int, np.ndarray]:
+    """Each level's icon fidelity measured here from what the bundle holds: every icon cut out
+    of the level image at its cell, the model's mixed4c vector at the icon's centre, its cosine
+    with the cell's direction (``directions-<G>.npy``, rows in the cells document's order)."""
+    model = load_model("demo", device=torch.device("cpu"), weights="random")
+    measured = {}
+    for level in bundle.levels:
+        doc = json.loads((bundle.root / level.cells).read_text())
+        with Image.open(bundle.root / level.image) as image:
+            pixels = np.asarray(image.convert("RGB"))
+        s = level.cell_px
+        icons = np.stack(
+            [pixels[r * s : (r + 1) * s, c * s : (c + 1) * s] for c, r, *_ in doc["cells"]]
+        )
+        directions = load_cell_array(bundle.root, "directions", level.grid, rows=len(icons))
+        assert directions is not None
+        with torch.no_grad():
+            act = model.forward_to(torch.from_numpy(icons).permute(0, 3, 1, 2) / 255.0, ["mixed4c"])
+        h, w = act["mixed4c"].shape[-2:]
+        centre = act["mixed4c"][:, :, h // 2, w // 2].double().numpy()
+        direction = directions.astype(np.float64)
+        dot = (centre * direction).sum(axis=1)
+        measured[level.grid] = dot / (
+            np.linalg.norm(centre, axis=1) * np.linalg.norm(direction, axis=1)
+        )
+    return measured
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, AtlasBundle]:
     cache = tmp_path_factory.mktemp("project") / ".atlas-cache"
@@ -83,8 +113,15 @@ def test_the_bundle_has_levels_images_and_metadata(built: tuple[Path, AtlasBundl
     assert info["layout"]["method"] == "tsne"
     kept = sum(info["grids"][str(g)]["kept"] for g in (2, 4))
     fidelity = info["fidelity"]
-    assert fidelity["all"]["n"] == kept and -1 <= fidelity["all"]["mean"] <= 1
-    assert fidelity["levels"]["4"]["q25"] <= fidelity["levels"]["4"]["q75"]
+    assert fidelity["all"]["n"] == kept
+    measured = measured_fidelity(bundle)
+    every = np.concatenate(list(measured.values()))
+    assert fidelity["all"]["mean"] == pytest.approx(every.mean(), abs=2e-4)
+    for grid, values in measured.items():
+        recorded = fidelity["levels"][str(grid)]
+        assert recorded["n"] == len(values)
+        quartiles = np.quantile(values, [0.25, 0.5, 0.75])
+        assert [recorded[q] for q in ("q25", "median", "q75")] == pytest.approx(quartiles, abs=2e-4)
     assert info["receptive_field"]["layer_size"] == [4, 4]
     assert 1 <= info["receptive_field"]["effective"] <= info["receptive_field"]["support"]
     for level in bundle.levels:

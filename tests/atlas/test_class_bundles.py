@@ -15,7 +15,9 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from generator.atlas.classes import select_samples, valid_classes
-from generator.atlas.pipeline import compute_bundle, compute_grids, resolve_device
+from generator.atlas.bundle_stage import compute_bundle
+from generator.atlas.environment import resolve_device
+from generator.atlas.pipeline import compute_grids
 from generator.atlas.progress import Progress
 from generator.atlas.spec import parse_computed_atlas
 from generator.bundle import AtlasBundle

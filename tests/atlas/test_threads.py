@@ -10,14 +10,14 @@ import sys
 
 import pytest
 
-from generator.atlas.bundle_stage import torch_threads
+from generator.atlas.environment import torch_threads
 from generator.errors import ConfigError
 
 PROBE = """
 import json, os
 import torch
 from threadpoolctl import threadpool_info
-from generator.atlas.bundle_stage import torch_threads
+from generator.atlas.environment import torch_threads
 
 torch.set_num_threads(2)
 with torch_threads(1):
