@@ -35,8 +35,9 @@ def main() -> None:
     parser.add_argument("--icon-size", type=int, default=None, help="override the preset's")
     args = parser.parse_args()
 
+    import tomli_w
+
     from generator.data.world import CLASS_NAMES
-    from generator.tomlwrite import dump_toml
 
     spec = tomllib.loads(PUBLICATION_SPEC.read_text())["atlas"][TEMPLATE_ID]
     with tempfile.TemporaryDirectory(prefix="atlas-class-bench-") as tmp:
@@ -57,7 +58,7 @@ def main() -> None:
             atlas_id: {**spec, "class": name, "title": f"Class atlas: {name}", "render": render}
             for atlas_id, name in zip(ids, CLASS_NAMES, strict=True)
         }
-        (pub / "atlases.toml").write_text(dump_toml({"atlas": atlases}))
+        (pub / "atlases.toml").write_text(tomli_w.dumps({"atlas": atlases}))
         atlas = [sys.executable, "-m", "generator.cli", "--config", str(project / "atlas.toml")]
         start = time.perf_counter()
         subprocess.run([*atlas, "build"], check=True, stdout=subprocess.DEVNULL)

@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 import yaml
-
-from generator.tomlwrite import dump_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "content/demo"
@@ -113,7 +112,7 @@ def copy_demo(root: Path) -> Path:
     for name in {DEMO.name, *linked_publications()}:
         shutil.copytree(ROOT / "content" / name, root / "content" / name)
     specs = root / "content/demo/atlases.toml"
-    specs.write_text(dump_toml(shrink(tomllib.loads(specs.read_text()))))
+    specs.write_text(tomli_w.dumps(shrink(tomllib.loads(specs.read_text()))))
     return root
 
 
