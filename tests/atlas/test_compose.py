@@ -25,7 +25,7 @@ from generator.atlas.examples import LevelExamples, example_thumbnails
 from generator.atlas.icons import Icons
 from generator.atlas.lean import render_copy
 from generator.atlas.progress import Progress
-from generator.atlas.receptive import centred_side, receptive_field
+from generator.atlas.receptive import EFFECTIVE_MASS, centred_side, receptive_field
 from generator.bundle import AtlasBundle, load_cell_array
 from generator.data.loader import fit_image
 from generator.models.base import LayerInfo, StagedModel
@@ -228,7 +228,11 @@ def test_receptive_field_is_measured_from_the_network() -> None:
     images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
     field = receptive_field(TwoConvs(), "mixed3a", images)
     assert (field.support, field.stride, field.layer_size) == (5, 1.0, (16, 16))
-    assert 1 <= field.effective <= 5
+    # Two 3x3 convolutions spread the centre's gradient about as 1, 2, 3, 2, 1 per axis (exactly
+    # so for equal weights): the centred 3x3 holds (7/9)^2 = 60% of it, 4x4 (8/9)^2 = 79%, so
+    # 90% (the default mass) needs the whole 5x5 and half needs the 3x3.
+    assert field.effective == 5 and field.mass == EFFECTIVE_MASS == 0.9
+    assert receptive_field(TwoConvs(), "mixed3a", images, mass=0.5).effective == 3
     pooled = receptive_field(TwoConvs(), "mixed4a", images)
     assert pooled.support == 6 and pooled.stride == 2.0
     # deeper layers of the demo model see more
