@@ -5,8 +5,9 @@ checks every key against it and collects *all* problems before failing, each rep
 key, the value found, and what was expected. Unknown keys and tables are warnings (listed in
 :attr:`Config.warnings`); ``atlas build --strict`` turns warnings into a failure.
 
-The ``[compute]``, ``[models.<name>]`` and ``[datasets.<name>]`` tables belong to the compute
-half: they are checked only loosely here (right shapes and types) and passed through raw.
+``[compute]`` is typed like the rest (:class:`ComputeConfig`). The ``[models.<name>]`` and
+``[datasets.<name>]`` tables belong to the compute half's registries: they are checked only
+loosely here (right shapes) and passed through raw.
 
 Paths are relative to the folder holding ``atlas.toml``.
 """
@@ -134,10 +135,21 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         Key("max_bytes", _int_range(1, 1 << 50), DEFAULT_MAX_BYTES, "largest site in bytes"),
         Key("max_files", _int_range(1, 1 << 40), DEFAULT_MAX_FILES, "most files in the site"),
     ),
+    "compute": (
+        Key("device", _device, "auto", "where atlases are computed (auto: CUDA when available)"),
+        Key(
+            "threads",
+            _int_range(1, 4096),
+            None,
+            "CPU threads of torch and the OpenMP/BLAS pools (absent: torch's own choice)",
+        ),
+        Key("batch_size", _int_range(1, 1 << 20), None, "images per batch when collecting"),
+        Key("workers", _int_range(0, 1024), None, "image-loading worker processes"),
+    ),
 }
 
-#: Tables owned by the compute half: checked loosely, passed through raw.
-PASSTHROUGH = ("compute", "models", "datasets")
+#: Tables owned by the compute half's registries: checked loosely, passed through raw.
+PASSTHROUGH = ("models", "datasets")
 
 
 @dataclass(frozen=True)
@@ -180,13 +192,29 @@ class BudgetConfig:
 
 
 @dataclass(frozen=True)
+class ComputeConfig:
+    """``[compute]``: where and with what the compute stages run (None: the stage's default)."""
+
+    device: str = "auto"
+    threads: int | None = None
+    batch_size: int | None = None
+    workers: int | None = None
+
+    def loading(self) -> dict[str, int]:
+        """The image-loading settings given (``batch_size``, ``workers``), for the stages."""
+        given = {"batch_size": self.batch_size, "workers": self.workers}
+        return {k: v for k, v in given.items() if v is not None}
+
+
+@dataclass(frozen=True)
 class Config:
     """A validated ``atlas.toml``.
 
     Attributes:
         root: the project folder (holding ``atlas.toml``); relative paths start here.
         path: the config file.
-        compute, models, datasets: the compute half's raw tables (loosely checked).
+        compute: ``[compute]``, typed.
+        models, datasets: the model and data-set registries' raw tables (loosely checked).
         warnings: unknown keys and tables, one message each (``--strict`` fails on them).
         raw: the whole parsed file, for digests.
     """
@@ -197,7 +225,7 @@ class Config:
     paths: PathsConfig
     tiles: TilesConfig
     budget: BudgetConfig
-    compute: dict[str, Any] = field(default_factory=dict)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
@@ -351,7 +379,7 @@ def load_config(path: str | Path | None = None) -> Config:
         paths=PathsConfig(**paths),
         tiles=TilesConfig(**values["tiles"]),
         budget=BudgetConfig(**values["budget"]),
-        compute=passthrough["compute"],
+        compute=ComputeConfig(**values["compute"]),
         models=passthrough["models"],
         datasets=passthrough["datasets"],
         warnings=tuple(warnings),
@@ -370,21 +398,9 @@ def _expectation(key: Key) -> str:
 def _check_passthrough(
     raw: dict[str, Any], where: Callable[..., str], problems: list[str]
 ) -> dict[str, Any]:
-    """Loose checks of the compute half's tables; returns them raw (copied)."""
-    compute = raw.get("compute", {})
-    if not isinstance(compute, dict):
-        problems.append(f"{where('compute')}: [compute] must be a table, got {compute!r}")
-        compute = {}
-    elif "device" in compute:
-        try:
-            _device(compute["device"])
-        except ValueError as err:
-            problems.append(
-                f"{where('compute', 'device')}: [compute] device = {compute['device']!r};"
-                f" expected {err}"
-            )
-    out: dict[str, Any] = {"compute": dict(compute)}
-    for table in ("models", "datasets"):
+    """Loose checks of the registries' tables; returns them raw (copied)."""
+    out: dict[str, Any] = {}
+    for table in PASSTHROUGH:
         given = raw.get(table, {})
         if not isinstance(given, dict):
             problems.append(f"{where(table)}: [{table}] must be a table of tables")

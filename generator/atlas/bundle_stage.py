@@ -91,9 +91,9 @@ def compute_bundle(
     progress = progress or Progress()
     cache_dir = Path(config.paths.cache)
     render, looks = bundle_settings(spec)
-    compute_device = resolve_device(device or str(config.compute.get("device", "auto")))
-    loading = {k: config.compute[k] for k in ("batch_size", "workers") if k in config.compute}
-    with torch_threads(config.compute.get("threads")):
+    compute_device = resolve_device(device or config.compute.device)
+    loading = config.compute.loading()
+    with torch_threads(config.compute.threads):
         # 0. The model, the images and the sample list: the cache key of every artifact.
         sources = open_sources(
             spec,

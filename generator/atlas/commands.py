@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--all", action="store_true", help="every computed atlas of the site")
     p.add_argument("--list", action="store_true", help="list the atlas specs and exit")
     p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: [compute])")
-    p.add_argument("--batch-size", type=int, default=None, help="images per batch (default 64)")
-    p.add_argument("--workers", type=int, default=None, help="image decoding processes (default 0)")
+    p.add_argument(
+        "--batch-size", type=_at_least(1), default=None, help="images per batch (default 64)"
+    )
+    p.add_argument(
+        "--workers", type=_at_least(0), default=None, help="image decoding processes (default 0)"
+    )
     p.add_argument(
         "--bundle",
         action="store_true",
@@ -73,22 +78,26 @@ def find_atlas_tables(content: Path) -> dict[str, tuple[dict[str, Any], str]]:
     return found
 
 
-def _option(args: argparse.Namespace, compute: dict[str, Any], name: str, default: int) -> int:
-    value = getattr(args, name)
-    if value is None:
-        value = compute.get(name, default)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < (0 if name == "workers" else 1)
-    ):
-        raise ConfigError(
-            f"invalid {name.replace('_', '-')}",
-            where=f"--{name.replace('_', '-')} / [compute] {name}",
-            expected="an integer >= " + ("0" if name == "workers" else "1"),
-            got=repr(value),
-        )
-    return value
+def _at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``low`` (argparse names the option when it fails)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer >= {low}, got {text!r}"
+            ) from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+def _first(*values: int | None) -> int:
+    """The first value given: the command line's, then ``[compute]``'s, then the default."""
+    return next(v for v in values if v is not None)
 
 
 def cmd_compute(args: argparse.Namespace) -> int:
@@ -132,7 +141,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
     from generator.atlas.pipeline import compute_many, describe
     from generator.atlas.progress import Progress
 
-    device = resolve_device(args.device or str(config.compute.get("device", "auto")))
+    device = resolve_device(args.device or config.compute.device)
     start = time.monotonic()
     results = compute_many(
         specs,
@@ -142,8 +151,8 @@ def cmd_compute(args: argparse.Namespace) -> int:
         device=device,
         progress=Progress(),
         base_dir=config.root,
-        batch_size=_option(args, config.compute, "batch_size", 64),
-        workers=_option(args, config.compute, "workers", 0),
+        batch_size=_first(args.batch_size, config.compute.batch_size, 64),
+        workers=_first(args.workers, config.compute.workers, 0),
     )
     for result in results:
         print(describe(result))
@@ -178,11 +187,11 @@ def cmd_quality(args: argparse.Namespace) -> int:
     for atlas_id in args.ids:
         if atlas_id not in tables:
             raise unknown_name("atlas", atlas_id, sorted(tables), where=str(config.paths.content))
-    device = resolve_device(str(config.compute.get("device", "auto")))
+    device = resolve_device(config.compute.device)
     notes: list[str] = []
     cannot: dict[str, list[str]] = {}
     found, missing = [], []
-    with torch_threads(config.compute.get("threads")):
+    with torch_threads(config.compute.threads):
         # 1. Find every bundle (the keys need the model and the sample list, nothing more).
         for atlas_id in args.ids or list(tables):
             table, where = tables[atlas_id]

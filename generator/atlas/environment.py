@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from generator.errors import ConfigError, SetupError
+from generator.errors import SetupError
 
 if TYPE_CHECKING:
     import torch
@@ -36,8 +36,9 @@ def resolve_device(name: str) -> torch.device:
 
 
 @contextlib.contextmanager
-def torch_threads(threads: Any) -> Iterator[None]:
-    """Within the block, the compute stages use ``threads`` CPU threads (None: unchanged).
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Within the block, the compute stages use ``threads`` CPU threads (None: unchanged;
+    ``[compute] threads``, validated by :mod:`generator.config`).
 
     torch's intra-op pool, and every OpenMP/BLAS pool: those already loaded through
     threadpoolctl, those loaded inside the block (scikit-learn's OpenMP runtime, imported by the
@@ -51,10 +52,6 @@ def torch_threads(threads: Any) -> Iterator[None]:
     import torch
     from threadpoolctl import threadpool_limits
 
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ConfigError(
-            "invalid [compute] threads", expected="an integer >= 1", got=repr(threads)
-        )
     before = torch.get_num_threads()
     omp_before = os.environ.get("OMP_NUM_THREADS")
     torch.set_num_threads(threads)

@@ -75,8 +75,8 @@ def run_experiment(
 
     progress = progress or Progress()
     cache_dir = Path(config.paths.cache)
-    run_device = resolve_device(device or str(config.compute.get("device", "auto")))
-    with torch_threads(config.compute.get("threads")):
+    run_device = resolve_device(device or config.compute.device)
+    with torch_threads(config.compute.threads):
         model, source, resize = open_model_and_data(spec, config, run_device)
         where = f"{spec.where} ([experiment.{spec.id}])"
         classes = [

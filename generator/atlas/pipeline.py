@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     import torch
 
 
-
 @dataclass(frozen=True, eq=False)
 class ComputedGrids(Mapping[int, Grid]):
     """The grids of an atlas by size (a read-only mapping), with what produced them.

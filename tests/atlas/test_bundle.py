@@ -21,6 +21,7 @@ from generator.atlas.bundle_stage import compute_bundle
 from generator.atlas.progress import Progress
 from generator.atlas.spec import parse_computed_atlas
 from generator.bundle import AtlasBundle, load_cell_array
+from generator.config import ComputeConfig
 from generator.data.world import CLASS_NAMES
 from generator.models.registry import load_model
 from generator.tiles import TileSettings, publish_atlas
@@ -47,7 +48,7 @@ TABLE: dict[str, Any] = {
 
 def config_for(cache: Path) -> SimpleNamespace:
     return SimpleNamespace(
-        compute={"device": "cpu", "threads": 1},
+        compute=ComputeConfig(device="cpu", threads=1),
         models={"demo": {"weights": "random"}},
         datasets={"shapes": {"kind": "synthetic", "count": 60, "size": 64}},
         paths=SimpleNamespace(cache=cache),

@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from generator.atlas.classes import select_samples, valid_classes
 from generator.atlas.bundle_stage import compute_bundle
+from generator.atlas.classes import select_samples, valid_classes
 from generator.atlas.environment import resolve_device
 from generator.atlas.pipeline import compute_grids
 from generator.atlas.progress import Progress
 from generator.atlas.spec import parse_computed_atlas
 from generator.bundle import AtlasBundle
+from generator.config import ComputeConfig
 from generator.tiles import TileSettings, publish_atlas
 
 from ._render_kit import one_thread
@@ -58,7 +59,7 @@ COMPARISON: dict[str, Any] = {
 
 def config_for(cache: Path) -> SimpleNamespace:
     return SimpleNamespace(
-        compute={"device": "cpu", "threads": 1},
+        compute=ComputeConfig(device="cpu", threads=1),
         models={"demo": {"weights": "random"}},
         datasets={"shapes": {"kind": "synthetic", "count": 80, "size": 64}},
         paths=SimpleNamespace(cache=cache),

@@ -23,6 +23,7 @@ from generator.atlas.experiment_spec import parse_experiment
 from generator.atlas.experiments import run_experiment
 from generator.atlas.patch_results import flip_statistics
 from generator.atlas.progress import Progress
+from generator.config import ComputeConfig
 
 from . import _count_model as cm
 from ._render_kit import one_thread
@@ -206,7 +207,7 @@ def run(tmp_path: Path, fixed: dict[str, Any] | None = None) -> dict[str, Any]:
     Image.fromarray(ICON).save(root / "icon.png")
     folder = write_dataset(root)
     config = SimpleNamespace(
-        compute={"device": "cpu", "threads": 1},
+        compute=ComputeConfig(device="cpu", threads=1),
         models={"quadrants": {"entry": f"{cm.__name__}:build"}},
         datasets={"flowers": {"folder": str(folder)}},
         paths=SimpleNamespace(cache=root / ".atlas-cache"),

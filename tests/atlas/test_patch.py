@@ -29,6 +29,7 @@ from generator.atlas.patch import (
 )
 from generator.atlas.patch_results import flip_statistics
 from generator.atlas.progress import Progress
+from generator.config import ComputeConfig
 from generator.data.synthetic import SyntheticWorld
 from generator.site.patchresults import load_results
 
@@ -179,7 +180,7 @@ def test_experiment_tables(tmp_path: Path) -> None:
 
 def config_for(cache: Path) -> SimpleNamespace:
     return SimpleNamespace(
-        compute={"device": "cpu", "threads": 1},
+        compute=ComputeConfig(device="cpu", threads=1),
         models={},  # the demo model's committed weights: it knows the synthetic world
         datasets={"shapes": {"kind": "synthetic", "count": 240, "size": 64}},
         paths=SimpleNamespace(cache=cache),

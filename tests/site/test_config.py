@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 from sitekit import write
 
-from generator.config import DEFAULT_MAX_BYTES, find_config, load_config, read_id_tables
+from generator.config import (
+    DEFAULT_MAX_BYTES,
+    ComputeConfig,
+    find_config,
+    load_config,
+    read_id_tables,
+)
 from generator.errors import ConfigError
 
 MINIMAL = '[site]\ntitle = "T"\nsite_url = "https://example.org/x"\n'
@@ -86,16 +92,45 @@ def test_id_tables_are_listed_in_file_order_with_their_lines(tmp_path: Path) -> 
     assert info.value.where == str(broken) and info.value.fix
 
 
-def test_compute_tables_pass_through_loosely_checked(tmp_path: Path) -> None:
+def test_compute_is_typed_and_registries_pass_through_loosely_checked(tmp_path: Path) -> None:
     text = MINIMAL + (
-        '[compute]\ndevice = "cuda:1"\nbatch = 64\n\n'
+        '[compute]\ndevice = "cuda:1"\nthreads = 2\nbatch = 64\n\n'
         '[models.inception]\nweights = "~/w.pth"\n\n[datasets.imagenet]\nfolder = "/data"\n'
     )
-    config = load_config(write(tmp_path / "atlas.toml", text))
-    assert config.compute == {"device": "cuda:1", "batch": 64}
+    file = write(tmp_path / "atlas.toml", text)
+    config = load_config(file)
+    assert config.compute == ComputeConfig(device="cuda:1", threads=2)
+    assert config.compute.loading() == {}
     assert config.models == {"inception": {"weights": "~/w.pth"}}
     assert config.datasets == {"imagenet": {"folder": "/data"}}
-    assert config.warnings == ()
+    line = text.splitlines().index("batch = 64") + 1
+    assert config.warnings == (
+        f"{file}:{line}: unknown key [compute] batch (did you mean 'batch_size'?)",
+    )
+
+
+def test_compute_defaults_and_loading_settings(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path / "a.toml", MINIMAL)).compute == ComputeConfig(
+        device="auto", threads=None, batch_size=None, workers=None
+    )
+    text = MINIMAL + "[compute]\nbatch_size = 8\nworkers = 0\n"
+    compute = load_config(write(tmp_path / "b.toml", text)).compute
+    assert compute.loading() == {"batch_size": 8, "workers": 0}
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("batch_size = 0", "[compute] batch_size = 0; expected an integer from 1"),
+        ("workers = -1", "[compute] workers = -1; expected an integer from 0"),
+        ("threads = 1.5", "[compute] threads = 1.5; expected an integer from 1"),
+        ('device = "gpu"', "[compute] device = 'gpu'; expected \"auto\""),
+    ],
+)
+def test_bad_compute_settings_name_the_key(tmp_path: Path, line: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path / "atlas.toml", MINIMAL + f"[compute]\n{line}\n"))
+    assert message in info.value.message()
 
 
 def test_compute_tables_with_wrong_shapes_fail(tmp_path: Path) -> None:
