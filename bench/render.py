@@ -123,9 +123,9 @@ def run_ours(
     lean: bool = True,
 ) -> tuple[Tensor, float]:
     """Our render of ``directions``, as ``atlas`` runs it: on a lean copy of the model (batch
-    norms folded into their convolutions, ``generator.atlas.lean``; the copy is timed too)
+    norms folded into their convolutions, ``generator.icons.lean``; the copy is timed too)
     unless ``lean`` is off, channels-last unless ``channels_last`` is off."""
-    from generator.atlas.lean import render_copy
+    from generator.icons.lean import render_copy
 
     if objective == "atlas":
         goal = obj.atlas_direction(layer, directions)

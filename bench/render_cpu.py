@@ -9,7 +9,7 @@ activations of random smooth images), the atlas objective + border penalty, Adam
 
 * ``as loaded``: the model as the registry builds it (torch's LRN for InceptionV1, batch norm
   for the demo model), NCHW;
-* ``lean``: ``generator.atlas.lean.render_copy`` (batch norms folded into convolutions) with
+* ``lean``: ``generator.icons.lean.render_copy`` (batch norms folded into convolutions) with
   our LocalResponseNorm (window sums by doubling; InceptionV1's default now), NCHW;
 * ``lean + channels_last``: what ``atlas`` renders with on a CPU;
 
@@ -35,7 +35,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from generator.atlas.lean import render_copy  # noqa: E402
+from generator.icons.lean import render_copy  # noqa: E402
 from generator.models.base import AtlasModel  # noqa: E402
 from generator.models.layers import LocalResponseNorm  # noqa: E402
 from generator.models.registry import load_model  # noqa: E402

@@ -11,7 +11,7 @@ and on a CPU as a smoke test of the script itself (minutes, tiny numbers)::
 What it measures (full-width Lucid InceptionV1, **random weights**, layer mixed4c, 80 px icons,
 the atlas objective with whitening (calibrated, as the atlas renders) and the border penalty,
 Adam 0.05; the render loop of
-``generator.optvis.render`` and the atlas renderer of ``generator.atlas.render``):
+``generator.optvis.render`` and the atlas renderer of ``generator.icons.render_icons``):
 
 1. ``peak``: the card's measured dense matmul throughput, bf16 and fp32 (TF32 off and on):
    best of several 8192^3 ``torch.matmul`` (2 n^3 FLOPs each).
@@ -29,7 +29,7 @@ Adam 0.05; the render loop of
    similarity of their centre activations with their directions): which modes keep fidelity.
 5. ``atlas``: a 40x40 mixed4c atlas with every cell occupied (1,600 directions: means of the
    centre activations of 4 random smooth images each; whitening from those samples), rendered
-   end to end by ``generator.atlas.render.render_icons`` (batch size from its memory
+   end to end by ``generator.icons.render_icons.render_icons`` (batch size from its memory
    heuristic, part files, fidelity) with the "fast" preset (512 steps, 1 try) in the best mode
    that keeps fidelity. When the sweep predicts it would not fit ``--atlas-budget`` seconds
    (100, and less when the run so far leaves less of ``--total-budget``, 270), it runs fewer
@@ -59,9 +59,11 @@ sys.path.insert(0, str(ROOT))
 
 from generator.atlas.artifacts import Activations, Grid  # noqa: E402
 from generator.atlas.grid import whitening  # noqa: E402
-from generator.atlas.icon_objective import icon_objective  # noqa: E402
 from generator.atlas.progress import Progress  # noqa: E402
-from generator.atlas.render import RenderSettings, choose_batch_size, render_icons  # noqa: E402
+from generator.icons.batching import choose_batch_size  # noqa: E402
+from generator.icons.objective import icon_objective  # noqa: E402
+from generator.icons.render_icons import render_icons  # noqa: E402
+from generator.icons.settings import RenderSettings  # noqa: E402
 from generator.models.base import AtlasModel  # noqa: E402
 from generator.models.inception import LUCID, build_inceptionv1  # noqa: E402
 from generator.optvis import objectives as obj  # noqa: E402
@@ -325,7 +327,7 @@ def atlas(
                 progress=Progress(),
             ),
         )
-        from generator.atlas.icons import RenderRun
+        from generator.icons.store import RenderRun
 
         _, results = RenderRun(Path(run_dir), "bench", args.size).load(m)
     scale = args.atlas_steps / steps

@@ -7,12 +7,12 @@ artifact is cached under ``<cache>/<stage>/<key>/`` (``key``: a digest of everyt
 produced it; see :mod:`generator.atlas.stages`), the bundle itself under
 ``<cache>/bundle/<key>/``: a second call with the same inputs opens the model and the data
 set's sample list to compute the keys, finds the bundle, and computes nothing. An interrupted
-render resumes where it stopped (:mod:`generator.atlas.render`).
+render resumes where it stopped (:mod:`generator.icons.render_icons`).
 
 ``[compute]`` of atlas.toml: ``device`` (auto | cpu | cuda | cuda:N), ``threads`` (CPU threads
 for torch; default torch's, i.e. one per core: on a machine shared with other busy processes,
 1 can be several times faster than 2, bench/RESULTS.md "Atlas rendering"), ``batch_size`` and
-``workers`` (image loading). ``[atlas.<id>.render]``: see :mod:`generator.atlas.render`
+``workers`` (image loading). ``[atlas.<id>.render]``: see :mod:`generator.icons.render_icons`
 (preset, icon_size, steps, tries, batch_size, lr, cossim_pow, border, seed, autocast,
 channels_last) and :mod:`generator.atlas.compose` (density, examples, example_px, background).
 """
@@ -34,7 +34,6 @@ from generator.atlas.compose import (
     write_bundle,
 )
 from generator.atlas.environment import resolve_device, torch_threads
-from generator.atlas.icons import ICONS_FORMAT, Icons, fidelity_summary, load_icons, save_icons
 from generator.atlas.pipeline import ComputedGrids, compute_grids
 from generator.atlas.progress import Progress
 from generator.atlas.receptive import (
@@ -43,18 +42,14 @@ from generator.atlas.receptive import (
     ReceptiveField,
     receptive_field,
 )
-from generator.atlas.render import (
-    RENDER_KEYS,
-    RENDER_VERSION,
-    RenderSettings,
-    render_icons,
-    render_settings,
-)
 from generator.atlas.spec import ComputedAtlasSpec, SpecProblems
 from generator.atlas.stages import Sources, StageCache, StageKeys, open_sources
 from generator.bundle import BUNDLE_FORMAT, AtlasBundle
 from generator.cache import atomic_dir, atomic_write_json, digest
 from generator.errors import AtlasError, ConfigError
+from generator.icons.render_icons import render_icons
+from generator.icons.settings import RENDER_KEYS, RENDER_VERSION, RenderSettings, render_settings
+from generator.icons.store import ICONS_FORMAT, Icons, fidelity_summary, load_icons, save_icons
 from generator.viewerdata import VIEWERDATA_FORMAT
 
 if TYPE_CHECKING:
@@ -127,7 +122,7 @@ def compute_bundle(
 
         # 5. A feature visualization of every kept cell of every level (resumable per batch).
         def render_all() -> dict[int, Icons]:
-            from generator.atlas.lean import render_copy
+            from generator.icons.lean import render_copy
 
             model, folded = render_copy(sources.model)
             if folded:

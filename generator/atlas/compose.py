@@ -31,9 +31,9 @@ import numpy as np
 
 from generator.atlas.artifacts import Grid
 from generator.atlas.examples import DEFAULT_PER_CELL, DEFAULT_THUMB, LevelExamples
-from generator.atlas.icons import Icons
 from generator.atlas.progress import Progress
 from generator.bundle import AtlasBundle, Level, cells_document, save_cell_array
+from generator.icons.store import Icons
 
 #: Keys of ``[atlas.<id>.render]`` read here (render.py reads the others).
 COMPOSE_KEYS = ("density", "examples", "example_px", "background")

@@ -11,7 +11,7 @@ cache folder also holds ``inputs.json``, the parts its key was made from. Collec
 lives in ``<cache_dir>/chunks/<run key>/`` (resumable, removed once the activations are saved).
 
 Rendering the icons and composing the atlas images (:func:`generator.atlas.bundle_stage.compute_bundle`) build on the grids;
-they live in :mod:`generator.atlas.render`, :mod:`generator.atlas.compose` and, top-down,
+they live in :mod:`generator.icons.render_icons`, :mod:`generator.atlas.compose` and, top-down,
 :mod:`generator.atlas.bundle_stage`.
 """
 

@@ -17,7 +17,7 @@ its source):
   atlas: the icons, the fraction classified as the atlas's class, the three most frequent
   predictions.
 * **Icon fidelity** above noise: the bundle's recorded mean fidelity (cosine between an icon's
-  centre activation and its cell's direction, :mod:`generator.atlas.icon_objective`) must exceed
+  centre activation and its cell's direction, :mod:`generator.icons.objective`) must exceed
   the same cosine measured on uniform-noise images of the icon's size against the same
   directions by :data:`FIDELITY_MARGIN`.
 
@@ -259,7 +259,7 @@ def noise_fidelity(
     """Mean icon fidelity of uniform-noise images ``[S, S, 3]`` (bytes from
     ``default_rng(seed)``) against ``directions [M, C]`` (at most ``limit`` of them, drawn
     evenly): the bar an icon must clear to show more than noise."""
-    from generator.atlas.icon_objective import icon_fidelity
+    from generator.icons.objective import icon_fidelity
 
     if len(directions) > limit:
         directions = directions[np.linspace(0, len(directions) - 1, limit).round().astype(int)]
@@ -288,7 +288,7 @@ class Fidelity:
 
 
 def fidelity_check(summary: Mapping[str, Any], noise: float | None) -> Fidelity:
-    """:class:`Fidelity` of ``info["fidelity"]["all"]`` (:func:`generator.atlas.icons.
+    """:class:`Fidelity` of ``info["fidelity"]["all"]`` (:func:`generator.icons.store.
     fidelity_summary`'s ``{"n", "mean", "median", ...}``) against a noise baseline."""
     return Fidelity(
         mean=float(summary.get("mean", 0.0)),

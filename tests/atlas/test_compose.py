@@ -22,12 +22,12 @@ from generator.atlas.compose import (
     write_bundle,
 )
 from generator.atlas.examples import LevelExamples, example_thumbnails
-from generator.atlas.icons import Icons
-from generator.atlas.lean import render_copy
 from generator.atlas.progress import Progress
 from generator.atlas.receptive import EFFECTIVE_MASS, centred_side, receptive_field
 from generator.bundle import AtlasBundle, load_cell_array
 from generator.data.loader import fit_image
+from generator.icons.lean import render_copy
+from generator.icons.store import Icons
 from generator.models.base import LayerInfo, StagedModel
 from generator.models.demo import build_demo_model
 from generator.tiles import TileSettings, publish_atlas

@@ -16,7 +16,6 @@ from torch import Tensor, nn
 from generator.atlas.artifacts import Grid
 from generator.atlas.commands import find_atlas_tables
 from generator.atlas.compose import ComposeSettings, icon_edges, write_bundle
-from generator.atlas.icons import Icons
 from generator.atlas.progress import Progress
 from generator.atlas.quality import (
     AGREEMENT_MIN,
@@ -36,6 +35,7 @@ from generator.atlas.spec import parse_computed_atlas
 from generator.bundle import AtlasBundle
 from generator.cli import main
 from generator.config import load_config
+from generator.icons.store import Icons
 from generator.models.base import LayerInfo, StagedModel
 
 from ._project_kit import write_project

@@ -11,26 +11,27 @@ import pytest
 import torch
 
 import generator.optvis.render as optvis
-from generator.atlas import batching
 from generator.atlas.artifacts import Grid
 from generator.atlas.bundle_stage import bundle_settings
-from generator.atlas.icon_objective import calibration, icon_objective, target_value
-from generator.atlas.icons import RenderRun, fidelity_summary, load_icons, save_icons
 from generator.atlas.progress import Progress
-from generator.atlas.render import (
-    CALIBRATED_VALUE,
+from generator.atlas.spec import SpecProblems, parse_computed_atlas
+from generator.icons import batching
+from generator.icons.batching import (
     MAX_BATCH,
-    PRESETS,
-    RenderSettings,
     choose_batch_size,
-    icon_fidelity,
-    icon_seed,
-    render_icons,
     saved_bytes_per_icon,
     split_batches,
-    work_list,
 )
-from generator.atlas.spec import SpecProblems, parse_computed_atlas
+from generator.icons.objective import (
+    CALIBRATED_VALUE,
+    calibration,
+    icon_fidelity,
+    icon_objective,
+    target_value,
+)
+from generator.icons.render_icons import icon_seed, render_icons, work_list
+from generator.icons.settings import PRESETS, RenderSettings
+from generator.icons.store import RenderRun, fidelity_summary, load_icons, save_icons
 from generator.models.registry import load_model
 from generator.optvis.objectives import VisContext
 

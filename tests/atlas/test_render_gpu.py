@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from generator.atlas.batching import MAX_BATCH, choose_batch_size
 from generator.atlas.progress import Progress
-from generator.atlas.render import RenderSettings, render_icons
+from generator.icons.batching import MAX_BATCH, choose_batch_size
+from generator.icons.render_icons import render_icons
+from generator.icons.settings import RenderSettings
 
 from ._render_kit import ConvNet, sample_grids
 

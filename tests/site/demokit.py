@@ -44,7 +44,7 @@ def shrink(tables: dict[str, Any]) -> dict[str, Any]:
     experiment pairs, on :data:`SAMPLES` samples laid out by t-SNE (UMAP's numba compilation
     alone takes ~17 s), with cells of any count, icons of :data:`STEPS` steps, and the
     experiment on a few images."""
-    from generator.atlas.render_settings import DEFAULT_PRESET, PRESETS
+    from generator.icons.settings import DEFAULT_PRESET, PRESETS
 
     out = json.loads(json.dumps(tables))  # a deep copy
     for table in out.get("atlas", {}).values():

@@ -46,7 +46,7 @@ def committed_tables() -> dict[str, Any]:
 
 
 def icon_size(render: dict[str, Any]) -> int:
-    from generator.atlas.render_settings import DEFAULT_PRESET, PRESETS
+    from generator.icons.settings import DEFAULT_PRESET, PRESETS
 
     return int(render.get("icon_size", PRESETS[render.get("preset", DEFAULT_PRESET)]["icon_size"]))
 

@@ -2,7 +2,7 @@
 
 :class:`Icons` is the render stage's artifact for one grid level: one feature visualization per
 kept cell, in the cell order of its :class:`~generator.atlas.artifacts.Grid`, with the fidelity
-of each (see :mod:`generator.atlas.render`). :func:`save_icons` / :func:`load_icons` store the
+of each (see :mod:`generator.icons.render_icons`). :func:`save_icons` / :func:`load_icons` store the
 levels of one atlas as ``icons-<G>.npz`` + ``icons.json`` in a cache folder.
 
 :class:`RenderRun` is what makes a render resumable. Every icon of an atlas has an id, its

@@ -7,7 +7,7 @@ border penalty; tries are ranked by the direction term alone, as the recipe did.
 levels form one work list (coarsest level first, cells in grid order) rendered in batches,
 every batch element with its own direction (:func:`generator.optvis.render.render`).
 
-Resumable. Every finished batch is saved at once (:class:`generator.atlas.icons.RenderRun`);
+Resumable. Every finished batch is saved at once (:class:`generator.icons.store.RenderRun`);
 an interrupted render continues with the icons no saved batch holds, and nothing is rendered
 twice. An icon's randomness depends only on the seed and its cell (``icon_seeds`` from
 :func:`icon_seed`; the transforms' draws are shared by every batch), so the result does not
@@ -15,10 +15,10 @@ depend on where a run stopped nor on the batch size: equal bit for bit with the 
 size, and with another one up to the last-bit rounding of batched convolutions (exactly equal
 in float64, see :mod:`generator.optvis.render`).
 
-The parts: :mod:`generator.atlas.render_settings` (presets and keys),
-:mod:`generator.atlas.icon_objective` (objective, calibration, fidelity),
-:mod:`generator.atlas.batching` (batch size), :mod:`generator.atlas.icons` (the artifact and
-the saved batches).
+The parts: :mod:`generator.icons.settings` (presets and keys),
+:mod:`generator.icons.objective` (objective, calibration, fidelity),
+:mod:`generator.icons.batching` (batch size), :mod:`generator.icons.store` (the artifact and
+the saved batches), :mod:`generator.icons.lean` (the model copy that renders).
 """
 
 from __future__ import annotations
@@ -30,47 +30,22 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from generator.atlas.artifacts import Grid
-from generator.atlas.batching import (
-    MAX_BATCH,
-    BatchPlan,
+from generator.atlas.progress import Progress, format_duration
+from generator.icons.batching import (
     choose_batch_size,
-    saved_bytes_per_icon,
     split_batches,
 )
-from generator.atlas.icon_objective import CALIBRATED_VALUE, icon_fidelity, icon_objective
-from generator.atlas.icons import FIELDS, Icons, RenderRun
-from generator.atlas.progress import Progress, format_duration
-from generator.atlas.render_settings import (
+from generator.icons.objective import icon_fidelity, icon_objective
+from generator.icons.settings import (
     AUTOCAST,
-    PRESETS,
-    RENDER_KEYS,
-    RENDER_VERSION,
     RenderSettings,
-    render_settings,
 )
+from generator.icons.store import FIELDS, Icons, RenderRun
 
 if TYPE_CHECKING:
     import torch
 
     from generator.models.base import AtlasModel
-
-__all__ = [
-    "CALIBRATED_VALUE",
-    "MAX_BATCH",
-    "PRESETS",
-    "RENDER_KEYS",
-    "RENDER_VERSION",
-    "BatchPlan",
-    "RenderSettings",
-    "choose_batch_size",
-    "icon_fidelity",
-    "icon_seed",
-    "render_icons",
-    "render_settings",
-    "saved_bytes_per_icon",
-    "split_batches",
-    "work_list",
-]
 
 
 def icon_seed(grid: int, xbin: int, ybin: int) -> int:

@@ -11,8 +11,8 @@ Presets (``preset = "..."``), every value overridable in the same table:
   and border gave 0.65 and grey icons in the same time (bench/RESULTS.md, "Demo build").
 
 Keys (:data:`RENDER_KEYS`): ``icon_size``, ``steps``, ``tries``, ``batch_size`` (default: the
-memory heuristic of :mod:`generator.atlas.batching`), ``lr``, ``cossim_pow``, ``border``,
-``calibrate`` (see :mod:`generator.atlas.icon_objective`), ``seed`` (default: the atlas's),
+memory heuristic of :mod:`generator.icons.batching`), ``lr``, ``cossim_pow``, ``border``,
+``calibrate`` (see :mod:`generator.icons.objective`), ``seed`` (default: the atlas's),
 ``autocast`` (``"off" | "bf16" | "fp16"``), ``channels_last`` (``true | false | "auto"``).
 """
 
