@@ -3,6 +3,7 @@
 Run by hand (results go to bench/RESULTS.md, section "Feature visualization (optvis)")::
 
     python bench/render.py                       # InceptionV1 + demo-size variant (or tiny)
+    python bench/render.py --models demo-trained  # the trained demo model (fidelity counts)
     python bench/render.py --models tiny --steps 32 --batch 4   # a smoke run
 
 For each model and icon size, both renderers get the same batch of directions (centre
@@ -14,9 +15,14 @@ Adam 0.05, Fourier parameterization with decorrelated colours, and the recipe's 
 Lucent renders the whole batch in one ``render_vis`` call (one objective per batch element,
 its best case); ``--lucent-per-icon`` also times it one icon per call (its common use).
 
-Measured: icon-steps/s (icons x steps / wall time of the whole render) and fidelity, the
-cosine similarity between the rendered icon's own centre activation (no transforms) and its
-direction. Both renderers are handed an identical frozen copy of the model; ours renders it
+Measured: icon-steps/s (icons x steps / wall time of the whole render; best of the same
+number of interleaved runs for every renderer and mode) and fidelity, the cosine similarity
+between the rendered icon's own centre activation (no transforms) and its direction, with the
+same cosine for the images the render starts from and for uniform noise: the "gain" columns are
+a render's fidelity minus the better of those two. On random weights almost any image scores
+near 1 (activations of a random network point the same way), so fidelity discriminates only on
+``demo-trained``, the committed demo model, whose directions are its activations on the
+synthetic world it learnt (the directions an atlas of it averages). Both renderers are handed an identical frozen copy of the model; ours renders it
 as ``atlas`` does (a lean copy with batch norms folded into their convolutions, made inside
 the timed run; ``--no-lean`` renders the model as handed; channels-last unless
 ``--no-channels-last``). Never imported by ``generator/``.
@@ -72,7 +78,16 @@ def build(name: str) -> tuple[AtlasModel, str]:
         from generator.models.demo import demo_config
 
         return build_inceptionv1(demo_config(10), seed=0), "mixed4c"
-    raise SystemExit(f"unknown model {name!r}: tiny | inceptionv1 | demo")
+    if name == "demo-trained":  # the committed, trained demo model: where fidelity discriminates
+        from generator.models.registry import load_model
+
+        return load_model("demo", device=torch.device("cpu")), "mixed4c"
+    raise SystemExit(f"unknown model {name!r}: tiny | inceptionv1 | demo | demo-trained")
+
+
+#: First index of the world's images whose activations are the trained model's directions (the
+#: test range of generator/models/train_settings.py: no atlas or training draws from it).
+WORLD_DIRECTIONS_START = 3 << 30
 
 
 def frozen(model: AtlasModel) -> AtlasModel:
@@ -82,15 +97,42 @@ def frozen(model: AtlasModel) -> AtlasModel:
     return model
 
 
-def directions_for(model: AtlasModel, layer: str, batch: int, size: int) -> Tensor:
-    """``[batch, C]``: centre activations of random smooth colourful images (Fourier noise)."""
-    gens = [torch.Generator().manual_seed(1000 + i) for i in range(batch)]
+def directions_for(
+    model: AtlasModel, layer: str, batch: int, size: int, world: bool = False
+) -> Tensor:
+    """``[batch, C]``: centre activations of random smooth colourful images (Fourier noise),
+    or with ``world`` of the synthetic world's images (the directions an atlas of the trained
+    demo model averages: its activations on the data it learnt)."""
     device = next(model.parameters()).device
-    _, image_f = our_param.fourier_image(batch, size, size, generator=gens, sd=0.5, device=device)
+    if world:
+        from generator.data.world import render_batch
+
+        pixels = render_batch(range(WORLD_DIRECTIONS_START, WORLD_DIRECTIONS_START + batch))
+        images = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(255.0)
+        images = torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear")
+        images = images.to(device)
+    else:
+        gens = [torch.Generator().manual_seed(1000 + i) for i in range(batch)]
+        _, image_f = our_param.fourier_image(
+            batch, size, size, generator=gens, sd=0.5, device=device
+        )
+        images = image_f().detach()
     with torch.no_grad():
-        acts = model.forward_to(image_f().detach(), [layer])[layer]
+        acts = model.forward_to(images, [layer])[layer]
     h, w = acts.shape[-2:]
     return acts[:, :, h // 2, w // 2].clone()
+
+
+def baseline_images(
+    model: AtlasModel, layer: str, directions: Tensor, size: int, objective: str
+) -> dict[str, Tensor]:
+    """What fidelity is measured against: ``start``, the images our render starts from (its
+    parameterization at the initial values, seed 0, as ``run_ours``: a render of 0 steps), and
+    ``noise``, uniform noise (seeded). A fidelity that does not beat these says nothing."""
+    start = render(model, goal_for(objective, layer, directions), size=size, steps=0, seed=0)
+    batch = directions.shape[0]
+    noise = torch.rand((batch, 3, size, size), generator=torch.Generator().manual_seed(7))
+    return {"start": start.images, "noise": noise}
 
 
 def fidelity(model: AtlasModel, layer: str, images: Tensor, directions: Tensor) -> Tensor:
@@ -112,6 +154,12 @@ def atlas_value(centre: Tensor, v: Tensor, p: float = 2.0) -> Tensor:
 # -- ours -------------------------------------------------------------------------------------
 
 
+def goal_for(objective: str, layer: str, directions: Tensor) -> obj.Objective:
+    if objective == "atlas":
+        return obj.atlas_direction(layer, directions)
+    return obj.direction_neuron(layer, directions, cosine=True)
+
+
 def run_ours(
     model: AtlasModel,
     layer: str,
@@ -127,10 +175,7 @@ def run_ours(
     unless ``lean`` is off, channels-last unless ``channels_last`` is off."""
     from generator.icons.lean import render_copy
 
-    if objective == "atlas":
-        goal = obj.atlas_direction(layer, directions)
-    else:
-        goal = obj.direction_neuron(layer, directions, cosine=True)
+    goal = goal_for(objective, layer, directions)
     started = time.perf_counter()
     renderer = render_copy(model)[0] if lean else model
     result = render(
@@ -272,6 +317,10 @@ class Pair:
     ours_fidelity: float  # mean over the batch
     lucent_fidelity: float
     fidelity_wins: int  # icons where ours >= Lucent's
+    start_fidelity: float  # the images both renders start from (no step taken)
+    noise_fidelity: float  # uniform noise
+    ours_gain: float  # ours - max(start, noise): what the render adds
+    lucent_gain: float
 
 
 def compare(
@@ -291,7 +340,12 @@ def compare(
     if fast_lrn:
         print(f"# {name}: {with_fast_lrn(model)} LocalResponseNorm modules swapped", flush=True)
     lucent_model = frozen(model)
-    directions = directions_for(model, layer, batch, size)
+    directions = directions_for(model, layer, batch, size, world=name == "demo-trained")
+    baselines = {
+        key: float(fidelity(model, layer, images, directions).mean())
+        for key, images in baseline_images(model, layer, directions, size, objective).items()
+    }
+    floor = max(baselines.values())
     # warm-up (first-call allocations, lazy imports) for both, not timed
     run_ours(model, layer, directions[:2], size, 2, objective, channels_last, lean)
     run_lucent(lucent_model, layer, directions[:1], size, 2, objective)
@@ -304,9 +358,10 @@ def compare(
             total += s
         return torch.cat(parts), total
 
-    # Interleaved runs, best time of each (the machine is shared: the minimum is the least
-    # disturbed run); both renderers are deterministic, so the images do not change.
-    ours_times, lucent_times = [], []
+    # Interleaved runs, best time of each, the same number of runs for every renderer and mode
+    # (the machine is shared: the minimum is the least disturbed run); every renderer is
+    # deterministic, so the images do not change between runs.
+    ours_times, lucent_times, per_icon_times = [], [], []
     for _ in range(repeats):
         ours_images, s = run_ours(
             model, layer, directions, size, steps, objective, channels_last, lean
@@ -314,10 +369,12 @@ def compare(
         ours_times.append(s)
         lucent_images, s = run_lucent(lucent_model, layer, directions, size, steps, objective)
         lucent_times.append(s)
+        if per_icon:
+            per_icon_images, s = lucent_per_icon()
+            per_icon_times.append(s)
     runs = [("batched", lucent_images, min(lucent_times), repeats)]
     if per_icon:
-        images, s = lucent_per_icon()
-        runs.append(("per icon", images, s, 1))
+        runs.append(("per icon", per_icon_images, min(per_icon_times), repeats))
     ours_s = min(ours_times)
     ours_fid = fidelity(model, layer, ours_images, directions)
     pairs = []
@@ -342,6 +399,10 @@ def compare(
                 ours_fidelity=round(float(ours_fid.mean()), 3),
                 lucent_fidelity=round(float(lucent_fid.mean()), 3),
                 fidelity_wins=int((ours_fid >= lucent_fid).sum()),
+                start_fidelity=round(baselines["start"], 3),
+                noise_fidelity=round(baselines["noise"], 3),
+                ours_gain=round(float(ours_fid.mean()) - floor, 3),
+                lucent_gain=round(float(lucent_fid.mean()) - floor, 3),
             )
         )
         print(json.dumps(asdict(pairs[-1])), flush=True)

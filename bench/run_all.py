@@ -42,6 +42,7 @@ BENCHES = (
     Bench("tiles", (), "Deep Zoom pyramids: 12800 px atlas, semantic zoom"),
     Bench("site_build", (), "site build: 50 articles full, no-change, incremental"),
     Bench("collect", (), "activations and attributions; our layout against umap-learn"),
+    Bench("neighbors", (), "our exact neighbours against scikit-learn's brute force"),
     Bench("render", (), "our feature visualization against torch-lucent's render_vis"),
     Bench("render_cpu", ("--out", "bench/out/render_cpu.json"), "icon rendering on the CPU"),
     Bench("demo_train", (), "demo model training and forward cost"),
