@@ -277,38 +277,6 @@ def key_lines(text: str) -> dict[tuple[str, str], int]:
     return lines
 
 
-@dataclass(frozen=True)
-class IdTable:
-    """One ``[<kind>.<id>]`` table of a TOML file, with the line of its header."""
-
-    id: str
-    table: Any  # a dict when well formed; callers check
-    line: int | None
-    where: str  # "file:line", or the file when the header's line is unknown
-
-
-def read_id_tables(path: Path, kind: str) -> tuple[dict[str, Any], list[IdTable]]:
-    """Parse ``path`` (an ``atlases.toml``) and list its ``[<kind>.<id>]`` tables in file
-    order: ``(the whole document, the tables)``. Raises :class:`ConfigError` for invalid TOML
-    or a ``kind`` key that is not a table of tables."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(
-            f"not valid TOML: {err}", where=str(path), fix="fix the syntax at the line named"
-        ) from err
-    tables = raw.get(kind, {})
-    if not isinstance(tables, dict):
-        raise ConfigError(f"'{kind}' must be a table of [{kind}.<id>] tables", where=str(path))
-    lines = key_lines(text)
-    found = []
-    for table_id, table in tables.items():
-        line = lines.get((f"{kind}.{table_id}", ""))
-        found.append(IdTable(table_id, table, line, f"{path}:{line}" if line else str(path)))
-    return raw, found
-
-
 def load_config(path: str | Path | None = None) -> Config:
     """Read and validate ``atlas.toml`` (found by :func:`find_config` when ``path`` is None).
 

@@ -13,9 +13,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from generator.errors import AtlasError, ConfigError, SetupError, unknown_name
+from generator.errors import AtlasError, SetupError, unknown_name
+
+if TYPE_CHECKING:
+    from generator.specs import AtlasEntry
 
 
 def register(subparsers: Any) -> None:
@@ -58,24 +61,11 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_quality)
 
 
-def find_atlas_tables(content: Path) -> dict[str, tuple[dict[str, Any], str]]:
-    """``{id: (table, "file:line")}`` of every ``[atlas.<id>]`` in ``content/*/atlases.toml``."""
-    from generator.config import read_id_tables
+def find_atlas_tables(content: Path) -> dict[str, AtlasEntry]:
+    """Every ``[atlas.<id>]`` of ``content/*/atlases.toml`` by id (:mod:`generator.specs`)."""
+    from generator.specs import read_atlas_entries, spec_files
 
-    found: dict[str, tuple[dict[str, Any], str]] = {}
-    for file in sorted(content.glob("*/atlases.toml")):
-        for entry in read_id_tables(file, "atlas")[1]:
-            if entry.id in found:
-                raise ConfigError(
-                    f"atlas id {entry.id!r} is declared twice",
-                    where=entry.where,
-                    expected="ids unique across the whole site",
-                    got=f"also declared at {found[entry.id][1]}",
-                )
-            if not isinstance(entry.table, dict):
-                raise ConfigError(f"[atlas.{entry.id}] must be a table", where=entry.where)
-            found[entry.id] = (entry.table, entry.where)
-    return found
+    return read_atlas_entries(spec_files(content))[0]
 
 
 def _at_least(low: int) -> Callable[[str], int]:
@@ -106,10 +96,11 @@ def cmd_compute(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     tables = find_atlas_tables(config.paths.content)
-    computed_ids = [i for i, (table, _) in tables.items() if "image" not in table]
+    computed_ids = [i for i, entry in tables.items() if not entry.is_image]
     if args.list:
-        for atlas_id, (table, where) in tables.items():
-            kind = "image" if "image" in table else f"{table.get('model')} {table.get('layer')}"
+        for atlas_id, entry in tables.items():
+            table, where = entry.table, entry.where
+            kind = "image" if entry.is_image else f"{table.get('model')} {table.get('layer')}"
             if table.get("kind") in ("class", "comparison"):
                 classes = table.get("classes") or [table.get("class")]
                 kind += f" {table['kind']}: " + " vs ".join(map(str, classes))
@@ -127,8 +118,8 @@ def cmd_compute(args: argparse.Namespace) -> int:
     for atlas_id in ids:
         if atlas_id not in tables:
             raise unknown_name("atlas", atlas_id, sorted(tables), where=str(config.paths.content))
-        table, where = tables[atlas_id]
-        if "image" in table:
+        table, where = tables[atlas_id].table, tables[atlas_id].where
+        if tables[atlas_id].is_image:
             raise AtlasError(
                 f"atlas {atlas_id!r} is a precomputed image: there is nothing to compute",
                 where=where,
@@ -194,8 +185,8 @@ def cmd_quality(args: argparse.Namespace) -> int:
     with torch_threads(config.compute.threads):
         # 1. Find every bundle (the keys need the model and the sample list, nothing more).
         for atlas_id in args.ids or list(tables):
-            table, where = tables[atlas_id]
-            if "image" in table:
+            table, where = tables[atlas_id].table, tables[atlas_id].where
+            if tables[atlas_id].is_image:
                 notes.append(f"{atlas_id}: a precomputed image, nothing to measure")
                 continue
             spec = parse_computed_atlas(atlas_id, table, where, config=config)

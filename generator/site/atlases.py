@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 from generator.bundle import CELL_ARRAYS, AtlasBundle
 from generator.cache import atomic_write_json, digest, file_digest
-from generator.config import Config, read_id_tables
+from generator.config import Config
 from generator.errors import ConfigError, ContentError, closest
+from generator.specs import AtlasEntry, read_atlas_entries
 
 if TYPE_CHECKING:
     from generator.site.content import Content
@@ -47,9 +48,6 @@ IMAGE_KEYS = {
     "title": "a non-empty string",
     "background": 'a CSS hex colour such as "#ffffff"',
 }
-
-_ATLAS_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
-
 
 @dataclass(frozen=True)
 class AtlasSpec:
@@ -113,56 +111,22 @@ def facts_of(bundle: AtlasBundle) -> AtlasFacts:
 
 def load_specs(content: Content) -> tuple[dict[str, AtlasSpec], list[str]]:
     """Every atlas spec of every publication; returns (specs by id, warnings)."""
+    files = [pub.atlases_toml for pub in content.publications if pub.atlases_toml is not None]
+    entries, warnings = read_atlas_entries(files)
     specs: dict[str, AtlasSpec] = {}
-    warnings: list[str] = []
-    for pub in content.publications:
-        if pub.atlases_toml is None:
-            continue
-        for spec in _read_specs(pub.atlases_toml, warnings):
-            if spec.id in specs:
-                raise ConfigError(
-                    f"atlas id {spec.id!r} is declared twice",
-                    where=spec.where,
-                    expected="ids unique across the whole site",
-                    got=f"also declared at {specs[spec.id].where}",
-                    fix="rename one of the two [atlas.<id>] tables",
-                )
-            specs[spec.id] = spec
+    for entry in entries.values():
+        if entry.is_image:
+            specs[entry.id] = _image_spec(entry, warnings)
+        else:
+            title = str(entry.table.get("title", entry.id))
+            specs[entry.id] = AtlasSpec(entry.id, entry.source, entry.line, title, table=entry.table)
     return specs, warnings
 
 
-def _read_specs(path: Path, warnings: list[str]) -> list[AtlasSpec]:
-    raw, tables = read_id_tables(path, "atlas")
-    for key in sorted(set(raw) - {"atlas", "experiment"}):
-        warnings.append(
-            f"{path}: unknown table or key {key!r} (atlases are [atlas.<id>] tables,"
-            " patch experiments [experiment.<id>] tables)"
-        )
-    specs = []
-    for entry in tables:
-        atlas_id, table, where = entry.id, entry.table, entry.where
-        if not _ATLAS_ID.fullmatch(atlas_id):
-            raise ConfigError(
-                "an atlas id becomes a folder name and URL",
-                where=where,
-                expected="letters, digits, '-' and '_' (starting with a letter or digit)",
-                got=repr(atlas_id),
-                fix="rename the [atlas.<id>] table",
-            )
-        if not isinstance(table, dict):
-            raise ConfigError(f"[atlas.{atlas_id}] must be a table", where=where)
-        if "image" in table:
-            specs.append(_image_spec(atlas_id, table, path, entry.line, warnings))
-        else:
-            title = table.get("title", atlas_id)
-            specs.append(AtlasSpec(atlas_id, path, entry.line, str(title), table=dict(table)))
-    return specs
-
-
-def _image_spec(
-    atlas_id: str, table: dict[str, Any], path: Path, line: int | None, warnings: list[str]
-) -> AtlasSpec:
-    where = f"{path}:{line}" if line else str(path)
+def _image_spec(entry: AtlasEntry, warnings: list[str]) -> AtlasSpec:
+    atlas_id, table, path, line, where = (
+        entry.id, entry.table, entry.source, entry.line, entry.where
+    )  # fmt: skip
 
     def bad(key: str) -> ConfigError:
         return ConfigError(

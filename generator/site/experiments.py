@@ -31,7 +31,7 @@ import numpy as np
 
 from generator.atlas.experiment_spec import ExperimentSpec, IconSpec, parse_experiment
 from generator.bundle import AtlasBundle
-from generator.config import read_id_tables
+from generator.specs import read_id_tables
 from generator.errors import ConfigError, ContentError, closest
 
 if TYPE_CHECKING:

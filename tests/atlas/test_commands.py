@@ -69,9 +69,10 @@ def project(tmp_path: Path) -> Path:
 def test_specs_are_found_with_their_lines(project: Path) -> None:
     tables = find_atlas_tables(project / "content")
     assert list(tables) == ["four-c", "three-b", "picture"]
-    table, where = tables["three-b"]
-    assert table["layer"] == "mixed3b"
-    assert where == f"{project / 'content' / 'pub' / 'atlases.toml'}:12"
+    entry = tables["three-b"]
+    assert entry.table["layer"] == "mixed3b" and not entry.is_image
+    assert entry.where == f"{project / 'content' / 'pub' / 'atlases.toml'}:12"
+    assert tables["picture"].is_image and not tables["four-c"].is_image
 
 
 def test_compute_two_atlases_then_everything_is_cached(

@@ -338,8 +338,8 @@ def test_atlas_quality_reads_the_bundle_the_pipeline_would_find(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = load_config(project / "atlas.toml")
-    table, where = find_atlas_tables(config.paths.content)["four-c"]
-    spec = parse_computed_atlas("four-c", table, where, config=config)
+    entry = find_atlas_tables(config.paths.content)["four-c"]
+    spec = parse_computed_atlas("four-c", entry.table, entry.where, config=config)
     folder, sources = cached_bundle(spec, config=config, device=CPU)
     channels = sources.model.layer("mixed4c").channels
     rng = np.random.default_rng(0)

@@ -112,11 +112,11 @@ def test_computed_atlases_go_through_the_compute_hook(
         calls.append(spec)
         return made
 
-    import generator.atlas.pipeline
+    import generator.atlas.bundle_stage
     import generator.atlas.spec
 
     monkeypatch.setattr(generator.atlas.spec, "parse_computed_atlas", parse)
-    monkeypatch.setattr(generator.atlas.pipeline, "compute_bundle", compute)
+    monkeypatch.setattr(generator.atlas.bundle_stage, "compute_bundle", compute)
     build(load_config(project / "atlas.toml"), log=None)
     where = f"{project / 'content/study/atlases.toml'}:1"
     assert calls == [
@@ -130,7 +130,7 @@ def test_without_the_compute_engine_a_computed_atlas_is_a_clear_error(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write(project / "content/study/atlases.toml", '[atlas.grid]\nmodel = "demo"\n')
-    monkeypatch.setitem(sys.modules, "generator.atlas.pipeline", None)  # import fails
+    monkeypatch.setitem(sys.modules, "generator.atlas.bundle_stage", None)  # import fails
     with pytest.raises(ConfigError, match="computed atlases need the compute engine") as info:
         build(load_config(project / "atlas.toml"), log=None)
     assert "atlases.toml:1" in (info.value.where or "")

@@ -12,8 +12,8 @@ from generator.config import (
     ComputeConfig,
     find_config,
     load_config,
-    read_id_tables,
 )
+from generator.specs import read_id_tables
 from generator.errors import ConfigError
 
 MINIMAL = '[site]\ntitle = "T"\nsite_url = "https://example.org/x"\n'
