@@ -200,11 +200,6 @@ class ComputeConfig:
     batch_size: int | None = None
     workers: int | None = None
 
-    def loading(self) -> dict[str, int]:
-        """The image-loading settings given (``batch_size``, ``workers``), for the stages."""
-        given = {"batch_size": self.batch_size, "workers": self.workers}
-        return {k: v for k, v in given.items() if v is not None}
-
 
 @dataclass(frozen=True)
 class Config:

@@ -33,7 +33,7 @@ from generator.atlas.compose import (
     semantic_zoom_problem,
     write_bundle,
 )
-from generator.atlas.environment import resolve_device, torch_threads
+from generator.atlas.environment import ComputeEnvironment
 from generator.atlas.pipeline import ComputedGrids, compute_grids
 from generator.atlas.progress import Progress
 from generator.atlas.receptive import (
@@ -84,20 +84,12 @@ def compute_bundle(
             computation.
     """
     progress = progress or Progress()
-    cache_dir = Path(config.paths.cache)
     render, looks = bundle_settings(spec)
-    compute_device = resolve_device(device or config.compute.device)
-    loading = config.compute.loading()
-    with torch_threads(config.compute.threads):
+    env = ComputeEnvironment.from_config(config, device=device)
+    cache_dir, compute_device = env.cache, env.device
+    with env.threads_capped():
         # 0. The model, the images and the sample list: the cache key of every artifact.
-        sources = open_sources(
-            spec,
-            model_tables=config.models,
-            dataset_tables=config.datasets,
-            cache_dir=cache_dir,
-            device=compute_device,
-            base_dir=config.root,
-        )
+        sources = open_sources(spec, env)
         keys = bundle_keys(spec, sources, render, looks)
         cache = StageCache(cache_dir, progress, keys)
         folder = cache.folder("bundle")
@@ -117,7 +109,7 @@ def compute_bundle(
             progress=progress,
             base_dir=config.root,
             sources=sources,
-            **loading,
+            **env.loading(),
         )
 
         # 5. A feature visualization of every kept cell of every level (resumable per batch).
@@ -173,7 +165,7 @@ def compute_bundle(
                     thumb=looks.example_px,
                     seed=spec.seed,
                     scratch=Path(scratch),
-                    workers=int(loading.get("workers", 0)),
+                    workers=env.workers or 0,
                     progress=progress,
                 )
             write_bundle(

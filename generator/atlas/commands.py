@@ -167,7 +167,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
-    from generator.atlas.environment import resolve_device, torch_threads
+    from generator.atlas.environment import ComputeEnvironment
     from generator.atlas.quality import QualityReport, assess_bundle, cached_bundle
     from generator.atlas.spec import parse_computed_atlas
     from generator.bundle import AtlasBundle
@@ -178,11 +178,12 @@ def cmd_quality(args: argparse.Namespace) -> int:
     for atlas_id in args.ids:
         if atlas_id not in tables:
             raise unknown_name("atlas", atlas_id, sorted(tables), where=str(config.paths.content))
-    device = resolve_device(config.compute.device)
+    env = ComputeEnvironment.from_config(config)
+    device = env.device
     notes: list[str] = []
     cannot: dict[str, list[str]] = {}
     found, missing = [], []
-    with torch_threads(config.compute.threads):
+    with env.threads_capped():
         # 1. Find every bundle (the keys need the model and the sample list, nothing more).
         for atlas_id in args.ids or list(tables):
             table, where = tables[atlas_id].table, tables[atlas_id].where
@@ -191,7 +192,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
                 continue
             spec = parse_computed_atlas(atlas_id, table, where, config=config)
             try:
-                folder, sources = cached_bundle(spec, config=config, device=device)
+                folder, sources = cached_bundle(spec, env)
             except SetupError as err:
                 if args.ids:
                     raise

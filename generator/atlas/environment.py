@@ -1,21 +1,99 @@
-"""Where the compute stages run: the device and the CPU thread pools.
+"""Where and with what the compute stages run: one :class:`ComputeEnvironment`.
 
-:func:`resolve_device` turns ``[compute] device`` (or ``--device``) into a torch device;
-:func:`torch_threads` applies ``[compute] threads`` for the duration of a computation. Every
-compute entry point (bundles, grids, quality, experiments) goes through both.
+:meth:`ComputeEnvironment.from_config` makes it from ``atlas.toml`` (``[compute]``, the model
+and data-set registries' tables, the cache folder, the project root) and a ``--device``
+override; every compute entry point (bundles, grids, quality, experiments) then runs inside
+:meth:`ComputeEnvironment.threads_capped` and opens its model and images through
+:meth:`~ComputeEnvironment.open_model` and :meth:`~ComputeEnvironment.open_data`, so they are
+opened one way everywhere. :func:`resolve_device` turns a device name into a torch device;
+:func:`torch_threads` applies a thread count for the duration of a block.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from generator.errors import SetupError
 
 if TYPE_CHECKING:
     import torch
+
+    from generator.data.base import ImageSource
+    from generator.models.base import AtlasModel
+
+
+@dataclass(frozen=True)
+class ComputeEnvironment:
+    """Everything a computation needs besides its spec.
+
+    Attributes:
+        cache: the project's cache folder (``[paths] cache``).
+        device: where models run.
+        models, datasets: ``atlas.toml``'s ``[models]`` and ``[datasets]`` tables.
+        root: the folder relative paths of those tables start from (atlas.toml's).
+        threads: CPU threads for the computation (None: torch's own choice).
+        batch_size, workers: image loading (None: the stage's default).
+    """
+
+    cache: Path
+    device: torch.device
+    models: Mapping[str, Any] = field(default_factory=dict)
+    datasets: Mapping[str, Any] = field(default_factory=dict)
+    root: Path | None = None
+    threads: int | None = None
+    batch_size: int | None = None
+    workers: int | None = None
+
+    @classmethod
+    def from_config(cls, config: Any, *, device: str | None = None) -> ComputeEnvironment:
+        """The environment of a project's :class:`generator.config.Config`; ``device``
+        overrides ``[compute] device`` (``--device``)."""
+        compute = config.compute
+        return cls(
+            cache=Path(config.paths.cache),
+            device=resolve_device(device or compute.device),
+            models=dict(config.models),
+            datasets=dict(config.datasets),
+            root=config.root,
+            threads=compute.threads,
+            batch_size=compute.batch_size,
+            workers=compute.workers,
+        )
+
+    def threads_capped(self) -> contextlib.AbstractContextManager[None]:
+        """The block in which a computation runs: :attr:`threads` CPU threads."""
+        return torch_threads(self.threads)
+
+    def loading(self) -> dict[str, int]:
+        """The image-loading settings given (``batch_size``, ``workers``)."""
+        given = {"batch_size": self.batch_size, "workers": self.workers}
+        return {k: v for k, v in given.items() if v is not None}
+
+    def open_model(self, name: str) -> AtlasModel:
+        """Model ``name`` (built in, or a ``[models.<name>]`` table) on :attr:`device`."""
+        from generator.models.registry import load_model
+        from generator.models.spec import resolve_spec
+
+        return load_model(
+            resolve_spec(name, dict(self.models), base_dir=self.root), device=self.device
+        )
+
+    def open_data(self, name: str) -> tuple[ImageSource, str]:
+        """Data set ``name`` (built in, or a ``[datasets.<name>]`` table) and its resize mode;
+        an unknown name fails listing the known ones."""
+        from generator.data.registry import BUILTINS, dataset_spec, open_dataset
+
+        tables = dict(self.datasets)
+        if name not in tables and name not in BUILTINS:
+            open_dataset(name, tables=tables, cache_dir=self.cache)  # raises, listing names
+        data_spec = dataset_spec(name, tables.get(name))
+        source = open_dataset(data_spec, tables=tables, cache_dir=self.cache, base_dir=self.root)
+        return source, data_spec.resize
 
 
 def resolve_device(name: str) -> torch.device:

@@ -71,13 +71,14 @@ def run_experiment(
             ``[models]``, ``[datasets]``).
         device: overrides ``[compute] device``.
     """
-    from generator.atlas.environment import resolve_device, torch_threads
+    from generator.atlas.environment import ComputeEnvironment
 
     progress = progress or Progress()
-    cache_dir = Path(config.paths.cache)
-    run_device = resolve_device(device or config.compute.device)
-    with torch_threads(config.compute.threads):
-        model, source, resize = open_model_and_data(spec, config, run_device)
+    env = ComputeEnvironment.from_config(config, device=device)
+    cache_dir, run_device = env.cache, env.device
+    with env.threads_capped():
+        model = env.open_model(spec.model)
+        source, resize = env.open_data(spec.dataset)
         where = f"{spec.where} ([experiment.{spec.id}])"
         classes = [
             (
@@ -120,26 +121,6 @@ def run_experiment(
             )
     progress.message(f"experiment {spec.id}: results written ({folder})")
     return folder
-
-
-def open_model_and_data(
-    spec: ExperimentSpec, config: Any, device: torch.device
-) -> tuple[AtlasModel, ImageSource, str]:
-    """The experiment's model on ``device``, its image source and resize mode."""
-    from generator.data.registry import BUILTINS, dataset_spec, open_dataset
-    from generator.models.registry import load_model
-    from generator.models.spec import resolve_spec
-
-    model = load_model(
-        resolve_spec(spec.model, dict(config.models), base_dir=config.root), device=device
-    )
-    tables = dict(config.datasets)
-    cache_dir = Path(config.paths.cache)
-    if spec.dataset not in tables and spec.dataset not in BUILTINS:
-        open_dataset(spec.dataset, tables=tables, cache_dir=cache_dir)  # raises, listing names
-    data_spec = dataset_spec(spec.dataset, tables.get(spec.dataset))
-    source = open_dataset(data_spec, tables=tables, cache_dir=cache_dir, base_dir=config.root)
-    return model, source, data_spec.resize
 
 
 def experiment_key(

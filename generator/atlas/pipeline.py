@@ -29,6 +29,7 @@ import numpy as np
 from generator.atlas.artifacts import Activations, Grid, Layout, Whitening
 from generator.atlas.classes import Selection, class_index, select, subset, valid_classes
 from generator.atlas.compare import comparison_layout
+from generator.atlas.environment import ComputeEnvironment
 from generator.atlas.grid import make_grid, whitening
 from generator.atlas.layout import compute_layout
 from generator.atlas.progress import Progress
@@ -119,11 +120,9 @@ def compute_grids(
     cache_dir = Path(cache_dir)
     sources = sources or open_sources(
         spec,
-        model_tables=model_tables,
-        dataset_tables=dataset_tables,
-        cache_dir=cache_dir,
-        device=device,
-        base_dir=base_dir,
+        ComputeEnvironment(
+            cache_dir, device, models=model_tables, datasets=dataset_tables, root=base_dir
+        ),
     )
     keys = StageKeys.of(spec, sources)
     cache = StageCache(cache_dir, progress, keys)
@@ -248,11 +247,9 @@ def compute_many(
             continue
         sources = open_sources(
             group[0],
-            model_tables=model_tables,
-            dataset_tables=dataset_tables,
-            cache_dir=cache_dir,
-            device=device,
-            base_dir=base_dir,
+            ComputeEnvironment(
+                Path(cache_dir), device, models=model_tables, datasets=dataset_tables, root=base_dir
+            ),
         )
         for spec in group:
             sources.model.layer(spec.layer)

@@ -43,6 +43,7 @@ from generator.bundle import AtlasBundle, load_cell_array
 if TYPE_CHECKING:
     import torch
 
+    from generator.atlas.environment import ComputeEnvironment
     from generator.atlas.spec import ComputedAtlasSpec
     from generator.atlas.stages import Sources
     from generator.models.base import AtlasModel
@@ -415,9 +416,7 @@ def assess_bundle(bundle: AtlasBundle, model: AtlasModel, *, device: torch.devic
     return measures
 
 
-def cached_bundle(
-    spec: ComputedAtlasSpec, *, config: Any, device: torch.device
-) -> tuple[Path, Sources]:
+def cached_bundle(spec: ComputedAtlasSpec, env: ComputeEnvironment) -> tuple[Path, Sources]:
     """The folder where :func:`generator.atlas.bundle_stage.compute_bundle` keeps ``spec``'s
     bundle (it may not exist yet) and the opened model and data; computes nothing else.
 
@@ -428,13 +427,6 @@ def cached_bundle(
     from generator.atlas.stages import open_sources
 
     render, looks = bundle_settings(spec)
-    sources = open_sources(
-        spec,
-        model_tables=config.models,
-        dataset_tables=config.datasets,
-        cache_dir=Path(config.paths.cache),
-        device=device,
-        base_dir=config.root,
-    )
+    sources = open_sources(spec, env)
     keys = bundle_keys(spec, sources, render, looks)
-    return Path(config.paths.cache) / "bundle" / keys["bundle"], sources
+    return env.cache / "bundle" / keys["bundle"], sources

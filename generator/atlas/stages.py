@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -33,6 +33,7 @@ from generator.errors import AtlasError
 if TYPE_CHECKING:
     import torch
 
+    from generator.atlas.environment import ComputeEnvironment
     from generator.data.base import ImageSource
     from generator.models.base import AtlasModel
 
@@ -191,29 +192,14 @@ class StageCache:
         self.ran.append(stage)
 
 
-def open_sources(
-    spec: ComputedAtlasSpec,
-    *,
-    model_tables: Mapping[str, Any],
-    dataset_tables: Mapping[str, Any],
-    cache_dir: Path,
-    device: torch.device,
-    base_dir: Path | None = None,
-) -> Sources:
-    """Load the spec's model on ``device``, open its data set, draw its sample list."""
-    from generator.data.registry import BUILTINS, dataset_spec, open_dataset
+def open_sources(spec: ComputedAtlasSpec, env: ComputeEnvironment) -> Sources:
+    """Load the spec's model on the environment's device, open its data set, draw its sample
+    list."""
     from generator.data.sampling import sample_indices
-    from generator.models.registry import load_model
-    from generator.models.spec import resolve_spec
 
-    model_spec = resolve_spec(spec.model, dict(model_tables), base_dir=base_dir)
-    model = load_model(model_spec, device=device)
+    model = env.open_model(spec.model)
     model.layer(spec.layer)  # an unknown layer fails here, listing the valid ones
-    tables = dict(dataset_tables)
-    if spec.dataset not in tables and spec.dataset not in BUILTINS:
-        open_dataset(spec.dataset, tables=tables, cache_dir=cache_dir)  # raises, listing names
-    data_spec = dataset_spec(spec.dataset, tables.get(spec.dataset))
-    source = open_dataset(data_spec, tables=tables, cache_dir=cache_dir, base_dir=base_dir)
+    source, resize = env.open_data(spec.dataset)
     indices = sample_indices(len(source), spec.samples, spec.seed)
     if len(indices) < spec.samples:
         raise AtlasError(
@@ -223,7 +209,7 @@ def open_sources(
             got=str(spec.samples),
             fix=f"set samples = {len(source)} or fewer, or use more `positions` per image",
         )
-    return Sources(model=model, source=source, indices=indices, resize=data_spec.resize)
+    return Sources(model=model, source=source, indices=indices, resize=resize)
 
 
 def collect_activations(

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from generator.atlas.artifacts import Grid
 from generator.atlas.commands import find_atlas_tables
 from generator.atlas.compose import ComposeSettings, icon_edges, write_bundle
+from generator.atlas.environment import ComputeEnvironment
 from generator.atlas.progress import Progress
 from generator.atlas.quality import (
     AGREEMENT_MIN,
@@ -340,7 +341,9 @@ def test_atlas_quality_reads_the_bundle_the_pipeline_would_find(
     config = load_config(project / "atlas.toml")
     entry = find_atlas_tables(config.paths.content)["four-c"]
     spec = parse_computed_atlas("four-c", entry.table, entry.where, config=config)
-    folder, sources = cached_bundle(spec, config=config, device=CPU)
+    env = ComputeEnvironment.from_config(config)
+    assert env.device == CPU
+    folder, sources = cached_bundle(spec, env)
     channels = sources.model.layer("mixed4c").channels
     rng = np.random.default_rng(0)
     tiny_bundle(

@@ -13,8 +13,8 @@ from generator.config import (
     find_config,
     load_config,
 )
-from generator.specs import read_id_tables
 from generator.errors import ConfigError
+from generator.specs import read_id_tables
 
 MINIMAL = '[site]\ntitle = "T"\nsite_url = "https://example.org/x"\n'
 
@@ -100,7 +100,6 @@ def test_compute_is_typed_and_registries_pass_through_loosely_checked(tmp_path: 
     file = write(tmp_path / "atlas.toml", text)
     config = load_config(file)
     assert config.compute == ComputeConfig(device="cuda:1", threads=2)
-    assert config.compute.loading() == {}
     assert config.models == {"inception": {"weights": "~/w.pth"}}
     assert config.datasets == {"imagenet": {"folder": "/data"}}
     line = text.splitlines().index("batch = 64") + 1
@@ -115,7 +114,7 @@ def test_compute_defaults_and_loading_settings(tmp_path: Path) -> None:
     )
     text = MINIMAL + "[compute]\nbatch_size = 8\nworkers = 0\n"
     compute = load_config(write(tmp_path / "b.toml", text)).compute
-    assert compute.loading() == {"batch_size": 8, "workers": 0}
+    assert (compute.batch_size, compute.workers, compute.threads) == (8, 0, None)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,58 @@
+"""The compute environment: made once from atlas.toml, opens models and data one way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from generator.atlas.environment import ComputeEnvironment
+from generator.config import ComputeConfig
+from generator.errors import SetupError, UnknownNameError
+
+
+def config(tmp_path: Path, **compute: object) -> SimpleNamespace:
+    return SimpleNamespace(
+        compute=ComputeConfig(**compute),  # type: ignore[arg-type]
+        models={"demo": {"weights": "random"}},
+        datasets={"shapes": {"kind": "synthetic", "count": 24, "size": 32}},
+        paths=SimpleNamespace(cache=tmp_path / "cache"),
+        root=tmp_path,
+    )
+
+
+def test_from_config_takes_compute_paths_and_tables(tmp_path: Path) -> None:
+    env = ComputeEnvironment.from_config(config(tmp_path, device="cpu", threads=1, workers=0))
+    assert env.device == torch.device("cpu") and env.threads == 1
+    assert env.cache == tmp_path / "cache" and env.root == tmp_path
+    assert env.loading() == {"workers": 0}  # batch_size absent: the stage's default
+    assert dict(env.models) == {"demo": {"weights": "random"}}
+
+
+def test_a_device_override_wins_and_an_absent_gpu_is_a_setup_error(tmp_path: Path) -> None:
+    assert ComputeEnvironment.from_config(
+        config(tmp_path, device="auto"), device="cpu"
+    ).device == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(SetupError, match="CUDA is not available"):
+            ComputeEnvironment.from_config(config(tmp_path, device="cuda"))
+
+
+def test_models_and_data_open_from_the_tables(tmp_path: Path) -> None:
+    env = ComputeEnvironment.from_config(config(tmp_path, device="cpu"))
+    model = env.open_model("demo")
+    assert next(model.parameters()).device == torch.device("cpu")
+    source, resize = env.open_data("shapes")
+    assert len(source) == 24 and isinstance(resize, str)
+    with pytest.raises(UnknownNameError, match="shapes"):
+        env.open_data("shapez")  # the message lists the known names
+
+
+def test_threads_capped_sets_and_restores_torch_threads(tmp_path: Path) -> None:
+    env = ComputeEnvironment.from_config(config(tmp_path, device="cpu", threads=1))
+    before = torch.get_num_threads()
+    with env.threads_capped():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
