@@ -100,17 +100,7 @@ def compute_bundle(
                 return bundle
 
         # 1-4. Activations and attributions, whitening, layout, grids (each cached).
-        grids = compute_grids(
-            spec,
-            model_tables=config.models,
-            dataset_tables=config.datasets,
-            cache_dir=cache_dir,
-            device=compute_device,
-            progress=progress,
-            base_dir=config.root,
-            sources=sources,
-            **env.loading(),
-        )
+        grids = compute_grids(spec, env, progress=progress, sources=sources)
 
         # 5. A feature visualization of every kept cell of every level (resumable per batch).
         def render_all() -> dict[int, Icons]:

@@ -9,6 +9,7 @@ and has nothing to compute. Heavy imports (torch, umap) happen inside the handle
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections.abc import Callable
@@ -128,23 +129,20 @@ def cmd_compute(args: argparse.Namespace) -> int:
             )
         specs.append(parse_computed_atlas(atlas_id, table, where, config=config))
 
-    from generator.atlas.environment import resolve_device
-    from generator.atlas.pipeline import compute_many, describe
+    from generator.atlas.environment import ComputeEnvironment
+    from generator.atlas.pipeline import BATCH_SIZE, compute_many, describe
     from generator.atlas.progress import Progress
 
-    device = resolve_device(args.device or config.compute.device)
-    start = time.monotonic()
-    results = compute_many(
-        specs,
-        model_tables=config.models,
-        dataset_tables=config.datasets,
-        cache_dir=config.paths.cache,
-        device=device,
-        progress=Progress(),
-        base_dir=config.root,
-        batch_size=_first(args.batch_size, config.compute.batch_size, 64),
-        workers=_first(args.workers, config.compute.workers, 0),
+    env = ComputeEnvironment.from_config(config, device=args.device)
+    env = dataclasses.replace(
+        env,
+        batch_size=_first(args.batch_size, env.batch_size, BATCH_SIZE),
+        workers=_first(args.workers, env.workers, 0),
     )
+    device = env.device
+    start = time.monotonic()
+    with env.threads_capped():
+        results = compute_many(specs, env, progress=Progress())
     for result in results:
         print(describe(result))
     if args.bundle:

@@ -21,8 +21,6 @@ import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,8 +41,8 @@ from generator.atlas.stages import (
 )
 from generator.cache import digest
 
-if TYPE_CHECKING:
-    import torch
+#: Images per batch when collecting, unless ``[compute] batch_size`` says otherwise.
+BATCH_SIZE = 64
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,15 +85,9 @@ class ComputedGrids(Mapping[int, Grid]):
 
 def compute_grids(
     spec: ComputedAtlasSpec,
+    env: ComputeEnvironment,
     *,
-    model_tables: Mapping[str, Any],
-    dataset_tables: Mapping[str, Any],
-    cache_dir: str | Path,
-    device: torch.device,
     progress: Progress | None = None,
-    base_dir: Path | None = None,
-    batch_size: int = 64,
-    workers: int = 0,
     chunk_images: int | None = None,
     sources: Sources | None = None,
 ) -> ComputedGrids:
@@ -104,26 +96,18 @@ def compute_grids(
 
     Args:
         spec: a validated computed-atlas spec.
-        model_tables, dataset_tables: atlas.toml's ``[models]`` and ``[datasets]`` tables.
-        cache_dir: the project's cache folder (``[paths] cache``).
-        device: where the model runs.
+        env: where and with what it runs (cache, device, model and data tables, image
+            loading: :data:`BATCH_SIZE` images per batch and no workers unless it says
+            otherwise; results do not depend on them beyond float rounding).
         progress: where progress and cache hits are reported (default: stderr).
-        base_dir: the folder relative paths of those tables start from (atlas.toml's).
-        batch_size, workers: image loading (results do not depend on them beyond float
-            rounding).
-        chunk_images: images per resumable chunk (default: about 2048, a multiple of
-            ``batch_size``).
+        chunk_images: images per resumable chunk (default: about 2048, a multiple of the
+            batch size).
         sources: the spec's model, images and sample list when the caller has opened them
             (:func:`generator.atlas.stages.open_sources`), else they are opened here.
     """
     progress = progress or Progress()
-    cache_dir = Path(cache_dir)
-    sources = sources or open_sources(
-        spec,
-        ComputeEnvironment(
-            cache_dir, device, models=model_tables, datasets=dataset_tables, root=base_dir
-        ),
-    )
+    cache_dir = env.cache
+    sources = sources or open_sources(spec, env)
     keys = StageKeys.of(spec, sources)
     cache = StageCache(cache_dir, progress, keys)
     for name in spec.classes:  # an unknown class fails before anything is computed
@@ -136,10 +120,10 @@ def compute_grids(
         [spec],
         sources,
         cache_dir=cache_dir,
-        device=device,
+        device=env.device,
         progress=progress,
-        batch_size=batch_size,
-        workers=workers,
+        batch_size=env.batch_size or BATCH_SIZE,
+        workers=env.workers or 0,
         chunk_images=chunk_images,
     )[spec.layer]
 
@@ -222,20 +206,13 @@ def compute_grids(
 
 def compute_many(
     specs: Sequence[ComputedAtlasSpec],
+    env: ComputeEnvironment,
     *,
-    model_tables: Mapping[str, Any],
-    dataset_tables: Mapping[str, Any],
-    cache_dir: str | Path,
-    device: torch.device,
     progress: Progress | None = None,
-    base_dir: Path | None = None,
-    batch_size: int = 64,
-    workers: int = 0,
 ) -> list[ComputedGrids]:
     """:func:`compute_grids` for each spec; the uncached layers of atlases that share model,
     data and sampling options are first collected together, in one pass over the images."""
     progress = progress or Progress()
-    cache_dir = Path(cache_dir)
     groups: dict[str, list[ComputedAtlasSpec]] = {}
     for spec in specs:
         shared = (spec.model, spec.dataset, spec.samples, spec.positions, spec.seed)
@@ -245,37 +222,19 @@ def compute_many(
     for group in groups.values():
         if len({spec.layer for spec in group}) < 2:
             continue
-        sources = open_sources(
-            group[0],
-            ComputeEnvironment(
-                Path(cache_dir), device, models=model_tables, datasets=dataset_tables, root=base_dir
-            ),
-        )
+        sources = open_sources(group[0], env)
         for spec in group:
             sources.model.layer(spec.layer)
         collect_activations(
             group,
             sources,
-            cache_dir=cache_dir,
-            device=device,
+            cache_dir=env.cache,
+            device=env.device,
             progress=progress,
-            batch_size=batch_size,
-            workers=workers,
+            batch_size=env.batch_size or BATCH_SIZE,
+            workers=env.workers or 0,
         )
-    return [
-        compute_grids(
-            spec,
-            model_tables=model_tables,
-            dataset_tables=dataset_tables,
-            cache_dir=cache_dir,
-            device=device,
-            progress=progress,
-            base_dir=base_dir,
-            batch_size=batch_size,
-            workers=workers,
-        )
-        for spec in specs
-    ]
+    return [compute_grids(spec, env, progress=progress) for spec in specs]
 
 
 def _valid_classes(labels: Sequence[str], activations: Activations) -> np.ndarray | None:

@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from generator.atlas.bundle_stage import compute_bundle
 from generator.atlas.classes import select_samples, valid_classes
-from generator.atlas.environment import resolve_device
+from generator.atlas.environment import ComputeEnvironment, resolve_device
 from generator.atlas.pipeline import compute_grids
 from generator.atlas.progress import Progress
 from generator.atlas.spec import parse_computed_atlas
@@ -115,17 +115,13 @@ def test_class_atlases_whiten_over_all_samples_and_share_the_activations(
 ) -> None:
     cache, bundles = built
     config = config_for(cache)
-    kwargs = {
-        "model_tables": config.models,
-        "dataset_tables": config.datasets,
-        "cache_dir": cache,
-        "device": resolve_device("cpu"),
-        "progress": Progress(enabled=False),
-    }
+    env = ComputeEnvironment.from_config(config)
+    assert env.cache == cache and env.device == resolve_device("cpu")
+    quiet = Progress(enabled=False)
     with threadpool_limits(1):
         layer_table = {**BASE, "grids": [2], "layout": {"method": "tsne", "perplexity": 5}}
-        layer = compute_grids(parse_computed_atlas("l", layer_table, "x:1"), **kwargs)
-        again = compute_grids(parse_computed_atlas("ring", CLASS, "x:1"), **kwargs)
+        layer = compute_grids(parse_computed_atlas("l", layer_table, "x:1"), env, progress=quiet)
+        again = compute_grids(parse_computed_atlas("ring", CLASS, "x:1"), env, progress=quiet)
     assert "activations" not in layer.ran and again.ran == ()  # one collection for all three
     assert layer.whitening is not None and again.whitening is not None
     assert again.whitening.n_samples == 80 == layer.activations.count

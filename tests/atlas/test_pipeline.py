@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from generator.atlas.environment import ComputeEnvironment
 from generator.atlas.pipeline import ComputedGrids, compute_grids, describe
 from generator.atlas.progress import Progress
 from generator.atlas.spec import parse_computed_atlas
@@ -35,15 +36,10 @@ TABLE: dict[str, Any] = {
 
 def run(cache: Path, **changes: Any) -> ComputedGrids:
     spec = parse_computed_atlas("demo-4c", {**TABLE, **changes}, "test/atlases.toml:1")
-    return compute_grids(
-        spec,
-        model_tables=MODELS,
-        dataset_tables=DATASETS,
-        cache_dir=cache,
-        device=torch.device("cpu"),
-        progress=Progress(enabled=False),
-        batch_size=8,
+    env = ComputeEnvironment(
+        cache, torch.device("cpu"), models=MODELS, datasets=DATASETS, batch_size=8
     )
+    return compute_grids(spec, env, progress=Progress(enabled=False))
 
 
 @pytest.fixture(scope="module")
