@@ -7,11 +7,11 @@ path. The budget is checked on the finished temporary folder, before it replaces
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator.cache import file_digest
 from generator.config import Config
 from generator.errors import BudgetError, ConfigError, ContentError, SetupError
 
@@ -84,8 +84,20 @@ def static_sources(template_dirs: list[Path], osd: Path | None) -> dict[str, Pat
 
 
 def versioned(url: str, source: Path) -> str:
-    """``static/x.css?v=<digest>``: browsers refetch a static file only when it changed."""
-    return f"{url}?v={file_digest(source, 8)}"
+    """``static/x.css?v=<digest>``: browsers refetch a static file only when it changed.
+
+    The digest of a JavaScript module covers the modules it imports by relative URL too
+    (found next to it; :func:`generator.site.render.module_graph`), so a page that loads the
+    viewer's entry module changes, and is rendered again with a new import map, whenever any
+    of the viewer's modules does.
+    """
+    from generator.site.render import module_digest, module_graph
+
+    def beside(module: str) -> Path | None:
+        path = source.parent / posixpath.relpath(module, posixpath.dirname(url))
+        return path if path.is_file() else None
+
+    return f"{url}?v={module_digest(module_graph(url, beside))}"
 
 
 def check_output_folder(config: Config) -> None:

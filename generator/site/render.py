@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import posixpath
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from markupsafe import Markup
 
 from generator import __version__
 from generator.bundle import AtlasBundle
+from generator.cache import bytes_digest, file_digest
 from generator.config import Config
 from generator.errors import ContentError
 from generator.site.annotations import tour_annotations
@@ -63,6 +66,64 @@ def template_dirs(config: Config) -> list[Path]:
     return [*dirs, TEMPLATES]
 
 
+#: A relative module specifier of an ES module: ``import ... from "./x.js"``, ``import "./x.js"``,
+#: ``export ... from "./x.js"`` or ``import("./x.js")``.
+_IMPORT = re.compile(r"""(?:\bfrom|\bimport)\s*\(?\s*(["'])(\.\.?/[^"'\s]+?\.js)\1""")
+
+
+def module_graph(url: str, source_of: Callable[[str], Path | None]) -> dict[str, Path]:
+    """``url`` and every module it imports by a relative URL, transitively: output path -> source.
+
+    ``source_of`` gives the source of an output path (None: no such file, left out). Only
+    ``.js`` files are read for imports.
+    """
+    first = source_of(url)
+    graph: dict[str, Path] = {url: first} if first else {}
+    todo = [url] if first else []
+    while todo:
+        module = todo.pop()
+        if not module.endswith(".js"):
+            continue
+        text = graph[module].read_text(encoding="utf-8", errors="replace")
+        for match in _IMPORT.finditer(text):
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(module), match.group(2)))
+            source = source_of(target) if target not in graph else None
+            if source is not None:
+                graph[target] = source
+                todo.append(target)
+    return graph
+
+
+def module_digest(graph: dict[str, Path]) -> str:
+    """The version of a module graph's first file (8 hex digits): the file's own digest when
+    it imports nothing, else a digest over every file of the graph."""
+    if len(graph) == 1:
+        return file_digest(next(iter(graph.values())), 8)
+    lines = [f"{url} {file_digest(path)}" for url, path in sorted(graph.items())]
+    return bytes_digest("\n".join(lines).encode(), 8)
+
+
+def import_map(entry: str, config: Config) -> dict[str, str]:
+    """Every module the ES module ``entry`` (an output path) imports, transitively -> its
+    versioned URL (``static/x.js?v=<digest of x.js and what it imports>``).
+
+    Sources are found as the build copies them (a project's templates folder first). A page
+    holds this as its import map, so that the viewer's plain relative imports
+    (``import ... from "./x.js"``) fetch versioned URLs: browsers refetch exactly the modules
+    that changed, and nobody keeps a table of digests.
+    """
+    dirs = template_dirs(config)
+
+    def source_of(url: str) -> Path | None:
+        return next((d / url for d in dirs if (d / url).is_file()), None)
+
+    return {
+        url: f"{url}?v={module_digest(module_graph(url, source_of))}"
+        for url in sorted(module_graph(entry, source_of))
+        if url != entry
+    }
+
+
 def format_date(date: dt.date | str | None) -> str:
     """``2019-03-06`` -> ``March 6, 2019`` (English, independent of the machine's locale)."""
     if not date:
@@ -105,6 +166,9 @@ class Renderer:
         self.atlases = atlases
         self.url_map = url_map
         self.static_urls = static_urls
+        #: The viewer's modules -> their versioned URLs (the import map of pages with atlases).
+        viewer = static_urls.get("viewer_js", "").partition("?")[0]
+        self.modules = import_map(viewer, config) if viewer else {}
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader([str(d) for d in template_dirs(config)]),
             autoescape=True,
@@ -149,6 +213,7 @@ class Renderer:
             nav=nav,
             link=link,
             static={name: link(url) for name, url in self.static_urls.items()},
+            importmap={"imports": {link(url): link(v) for url, v in self.modules.items()}},
             has_atlas=bool(ctx.embeds),
             canonical=self.canonical(page.url),
             generator=f"atlas {__version__}",

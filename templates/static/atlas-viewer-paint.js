@@ -1,8 +1,8 @@
 /* atlas-viewer-paint.js: the density control, class heat maps and top-class labels.
 
    Icons are baked into the tiles, so all three are painted onto OpenSeadragon's 2D canvas right
-   after each frame is drawn ("update-viewport" follows the world's draw in the same frame), in
-   screen space, for the grid that frame shows:
+   after each frame is drawn (atlas-viewer-osd.js afterEachFrame), in screen space, for the grid
+   that frame shows (view.zoom.levelForZoom()):
 
    - density (METHOD.md 4, the article's slider): a cell's icon edge is its cell edge times
      min(1, sqrt(density * n / avgSamples)), avgSamples = samples / G^2 (viewer.json
@@ -11,109 +11,115 @@
      space works at every DZI level and across tile seams (a cell may straddle four tiles).
    - heat map of a class: cells with little attribution are washed out towards the background,
      attributed ones tinted red for positive and blue for negative values (a translucent fill:
-     the icon stays visible), in proportion to |value| / max |value| at that grid. Values come from heatmap-<G>/ (int8 per
-     class, see generator/viewerdata.py); a grid without one borrows the nearest coarser grid's.
+     the icon stays visible), in proportion to |value| / max |value| at that grid. Values come
+     from heatmap-<G>/ (int8 per class, see generator/viewerdata.py); a grid without one
+     borrows the nearest coarser grid's.
    - labels: at coarse zoom (the grid the home view shows, or a coarser one), the top class of
      cells on small pills, placed greedily (most samples first) where they do not overlap
      another label or repeat a nearby one; none once the reader zooms into finer grids.
-*/
-(function (AV) {
-  "use strict";
 
-  var DENSITY_MIN = 0.2, DENSITY_MAX = 8; /* the article's slider range */
-  var POSITIVE = [202, 60, 50], NEGATIVE = [40, 110, 190];
-  var MAX_LABELS = 60;
+   API (view.paint): density, setDensity(d), labelsOn, setLabels(on), heatClass(),
+   setHeatClass(k), heatAvailable(), heatLevelFor(level), heatFor(level), densityAvailable(),
+   background, coveredRects(dpr), addPainter(name, painter) (more marks after the labels:
+   painter(ctx, geo, level, range) returns what it painted, kept in painted[name]), painted
+   (what the last frame painted, for tests: {density, heat, labels, ...}). Emits "density"
+   when the density changes, "heat" (data) when a heat map arrives, "heat-broken" (level)
+   when one fails. */
 
-  /* Painters other modules add (called after the labels, same arguments). */
-  AV.painters = AV.painters || [];
+import * as osd from "./atlas-viewer-osd.js";
+import { cellSize, fetchJSON, gridName, parseColour, rgba } from "./atlas-viewer-util.js";
 
-  AV.prototype.initPaint = function (OSD) {
+var DENSITY_MIN = 0.2, DENSITY_MAX = 8; /* the article's slider range */
+var POSITIVE = [202, 60, 50], NEGATIVE = [40, 110, 190];
+var MAX_LABELS = 60;
+
+export class Painter {
+  constructor(view) {
     var self = this;
+    this.view = view;
     this.density = 1;
     this.labelsOn = true;
-    this.heat = { klass: null, grids: {} }; /* grids: grid -> Promise / data of this class */
+    this.heat = { klass: null, grids: {} }; /* grids: grid -> {data} of this class */
     this.heatIndex = {}; /* grid -> Promise of the decoded index.json */
     this.heatChunks = {}; /* url -> Promise of an ArrayBuffer */
     this.heatBroken = {}; /* grid -> true once its heat map failed to load */
+    this.painters = []; /* [name, painter] added by other modules */
     this.scratch = document.createElement("canvas");
-    this.background = parseColour(this.manifest.background || "#ffffff");
-    this.painted = { density: 0, heat: 0, labels: [] }; /* what the last frame painted (tests) */
-    this.viewer.addHandler("update-viewport", function () { self.paint(OSD); });
-  };
-
-  function parseColour(text) {
-    var hex = String(text).replace("#", "");
-    if (hex.length === 3) hex = hex.replace(/./g, "$&$&");
-    var n = parseInt(hex, 16);
-    return isFinite(n) ? [(n >> 16) & 255, (n >> 8) & 255, n & 255] : [255, 255, 255];
+    this.background = parseColour(view.manifest.background || "#ffffff");
+    this.painted = { density: 0, heat: 0, labels: [] };
+    osd.afterEachFrame(view.viewer, function (ctx) { self.paint(ctx); });
   }
 
-  function rgba(c, a) { return "rgba(" + c[0] + "," + c[1] + "," + c[2] + "," + a + ")"; }
+  addPainter(name, painter) { this.painters.push([name, painter]); }
 
   /* Where image px land on the drawer's canvas: canvas px = o + s * k * image px (s = -1 on a
      flipped axis); corner(col, row, size) is the top left of a displayed cell of `size` px. */
-  AV.prototype.geometry = function (OSD) {
-    var dpr = OSD.pixelDensityRatio || 1;
-    var origin = this.imageToStage(0, 0);
-    var sx = this.flip && this.flip.x ? -1 : 1, sy = this.flip && this.flip.y ? -1 : 1;
-    var geo = { k: this.imageZoom(true) * dpr, ox: origin.x * dpr, oy: origin.y * dpr, dpr: dpr, sx: sx, sy: sy };
+  geometry() {
+    var view = this.view;
+    var dpr = view.OSD.pixelDensityRatio || 1;
+    var origin = view.imageToStage(0, 0);
+    var sx = view.flip.x ? -1 : 1, sy = view.flip.y ? -1 : 1;
+    var geo = { k: view.zoom.imageZoom(true) * dpr, ox: origin.x * dpr, oy: origin.y * dpr, dpr: dpr, sx: sx, sy: sy };
     geo.corner = function (col, row, size) {
       return [geo.ox + sx * (col + (sx < 0 ? 1 : 0)) * size, geo.oy + sy * (row + (sy < 0 ? 1 : 0)) * size];
     };
     return geo;
-  };
+  }
 
-  AV.prototype.paint = function (OSD) {
-    if (!this.image || !this.viewer.drawer.context) return;
-    this.requestMetadata();
-    var level = this.levelForZoom();
-    var range = level && this.visibleRange(level, true);
+  paint(ctx) {
+    var view = this.view;
+    if (!view.image) return;
+    view.cells.request();
+    var level = view.zoom.levelForZoom();
+    var range = level && view.zoom.visibleRange(level, true);
     this.painted = { density: 0, heat: 0, labels: [] };
     if (!range) return;
-    var ctx = this.viewer.drawer.context;
-    var geo = this.geometry(OSD);
+    var geo = this.geometry();
     ctx.save();
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     try {
       this.paintDensity(ctx, geo, level, range);
       this.paintHeat(ctx, geo, level);
       this.paintLabels(ctx, geo, level, range);
-      for (var i = 0; i < AV.painters.length; i++) AV.painters[i].call(this, ctx, geo, level, range);
+      for (var i = 0; i < this.painters.length; i++) {
+        this.painted[this.painters[i][0]] = this.painters[i][1](ctx, geo, level, range);
+      }
     } finally {
       ctx.restore();
     }
-  };
+  }
 
   /* --- density --------------------------------------------------------------------------------- */
 
   /* The average samples per cell of a level (samples / G^2), or 0 when counts are unknown. */
-  AV.prototype.averageSamples = function (level) {
+  averageSamples(level) {
     var total = level.samples || 0;
     return total > 0 ? total / (level.grid * level.grid) : 0;
-  };
+  }
 
-  AV.prototype.densityAvailable = function () {
-    return (this.manifest.levels || []).some(function (level) { return level.samples > 0; });
-  };
+  densityAvailable() {
+    return (this.view.manifest.levels || []).some(function (level) { return level.samples > 0; });
+  }
 
   /* Scale of a cell's icon: min(1, sqrt(density * n / avgSamples)). */
-  AV.prototype.iconScale = function (level, count) {
+  iconScale(level, count) {
     var avg = this.averageSamples(level);
     return avg > 0 ? Math.min(1, Math.sqrt(this.density * count / avg)) : 1;
-  };
+  }
 
-  AV.prototype.setDensity = function (value) {
+  setDensity(value) {
     var d = Math.min(DENSITY_MAX, Math.max(DENSITY_MIN, Number(value) || 1));
     if (d === this.density) return;
     this.density = d;
-    this.showDensity();
-    this.viewer.forceRedraw();
-  };
+    this.view.emit("density");
+    this.view.viewer.forceRedraw();
+  }
 
-  AV.prototype.paintDensity = function (ctx, geo, level, range) {
-    if (!(this.averageSamples(level) > 0) || !this.cellsReady(level, range)) return;
-    var rows = this.cellsOf(level).rows;
-    var size = AV.cellSize(level) * geo.k;
+  paintDensity(ctx, geo, level, range) {
+    var cells = this.view.cells;
+    if (!(this.averageSamples(level) > 0) || !cells.ready(level, range)) return;
+    var rows = cells.of(level).rows;
+    var size = cellSize(level) * geo.k;
     var shrunk = [];
     for (var row = range[1]; row <= range[3]; row++) {
       for (var col = range[0]; col <= range[2]; col++) {
@@ -143,31 +149,34 @@
       }
     });
     this.painted.density = shrunk.length;
-  };
+  }
 
   /* --- heat maps ------------------------------------------------------------------------------ */
 
-  AV.prototype.heatAvailable = function () {
-    return (this.manifest.levels || []).some(function (level) { return !!level.heatmap; });
-  };
+  heatAvailable() {
+    return (this.view.manifest.levels || []).some(function (level) { return !!level.heatmap; });
+  }
+
+  /* The heat-mapped class (null: none). */
+  heatClass() { return this.heat.klass; }
 
   /* The level whose heat map tints `level`: itself, else the nearest coarser one with a map
      (a map that failed to load counts as absent). */
-  AV.prototype.heatLevelFor = function (level) {
-    var levels = this.manifest.levels || [];
+  heatLevelFor(level) {
+    var levels = this.view.manifest.levels || [];
     for (var i = levels.indexOf(level); i >= 0; i--) {
       if (levels[i].heatmap && !this.heatBroken[levels[i].grid]) return levels[i];
     }
     return null;
-  };
+  }
 
   /* Decoded index of a level's heat maps: {grid, chunk, classes, cells, order: Int32Array of
      the flat cell index (row * G + col) of each value, row-major}. */
-  AV.prototype.heatIndexOf = function (level) {
+  heatIndexOf(level) {
     var folder = level.heatmap.folder;
-    var base = this.base;
+    var base = this.view.base;
     if (!this.heatIndex[level.grid]) {
-      this.heatIndex[level.grid] = AV.fetchJSON(new URL(folder + "/index.json", base).href).then(function (doc) {
+      this.heatIndex[level.grid] = fetchJSON(new URL(folder + "/index.json", base).href).then(function (doc) {
         if (doc.format !== 1) throw new Error(folder + ": unknown heat-map format " + doc.format);
         var bits = Uint8Array.from(atob(doc.mask), function (ch) { return ch.charCodeAt(0); });
         var order = new Int32Array(doc.cells);
@@ -180,16 +189,16 @@
       });
     }
     return this.heatIndex[level.grid];
-  };
+  }
 
   /* The attribution of every cell of a level to class k: {values: Float32Array(G*G) (NaN: no
      value), max: max |value|, level}. One request for the chunk holding k (plus the index). */
-  AV.prototype.heatValues = function (level, k) {
+  heatValues(level, k) {
     var self = this;
     var folder = level.heatmap.folder;
     return this.heatIndexOf(level).then(function (index) {
       var chunk = Math.floor(k / index.chunk);
-      var url = new URL(folder + "/" + chunk + ".bin", self.base).href;
+      var url = new URL(folder + "/" + chunk + ".bin", self.view.base).href;
       if (!self.heatChunks[url]) {
         self.heatChunks[url] = fetch(url).then(function (response) {
           if (!response.ok) throw new Error(url + ": HTTP " + response.status);
@@ -211,17 +220,17 @@
         return { values: values, max: max, level: level, klass: k };
       });
     });
-  };
+  }
 
   /* Tint by class k (null: no heat map). */
-  AV.prototype.setHeatClass = function (k) {
+  setHeatClass(k) {
     this.heat = { klass: k, grids: {} };
-    this.viewer.forceRedraw();
-  };
+    this.view.viewer.forceRedraw();
+  }
 
   /* The heat data of the current class for `level` if it has arrived; starts loading it. */
-  AV.prototype.heatFor = function (level) {
-    var self = this, heat = this.heat;
+  heatFor(level) {
+    var self = this, view = this.view, heat = this.heat;
     if (heat.klass === null || !level) return null;
     var entry = heat.grids[level.grid];
     if (!entry) {
@@ -229,27 +238,27 @@
       this.heatValues(level, heat.klass).then(function (data) {
         if (self.heat !== heat) return;
         entry.data = data;
-        self.viewer.forceRedraw();
-        self.heatArrived(data);
+        view.viewer.forceRedraw();
+        view.emit("heat", data);
       }, function (error) {
         self.heatBroken[level.grid] = true; /* a coarser grid's map tints this one from now on */
-        self.viewer.forceRedraw();
-        self.levelChanged();
-        self.notice("The heat map of “" + self.label(heat.klass) + "” could not be loaded at the " +
-          AV.gridName(level.grid) + " grid.");
+        view.viewer.forceRedraw();
+        view.emit("heat-broken", level);
+        view.notice("The heat map of “" + view.label(heat.klass) + "” could not be loaded at the " +
+          gridName(level.grid) + " grid.");
         if (window.console) console.warn("atlas viewer:", error);
       });
     }
     return entry.data;
-  };
+  }
 
-  AV.prototype.paintHeat = function (ctx, geo, shown) {
+  paintHeat(ctx, geo, shown) {
     var level = this.heatLevelFor(shown);
     var data = this.heatFor(level);
     if (!data) return;
-    var range = this.visibleRange(level, true);
+    var range = this.view.zoom.visibleRange(level, true);
     if (!range) return;
-    var size = AV.cellSize(level) * geo.k;
+    var size = cellSize(level) * geo.k;
     var g = level.grid, bg = this.background, max = data.max || 1;
     var tinted = 0;
     for (var row = range[1]; row <= range[3]; row++) {
@@ -267,14 +276,14 @@
       }
     }
     this.painted.heat = tinted;
-  };
+  }
 
   /* --- labels --------------------------------------------------------------------------------- */
 
   /* Canvas rectangles [x0, y0, x1, y1] hidden by the stage's floating parts. */
-  AV.prototype.coveredRects = function (dpr) {
-    var origin = this.viewer.canvas.getBoundingClientRect();
-    var parts = this.stage.querySelectorAll(".atlas-tools, .atlas-controls, .atlas-panel, .navigator");
+  coveredRects(dpr) {
+    var origin = this.view.viewer.canvas.getBoundingClientRect();
+    var parts = this.view.stage.querySelectorAll(".atlas-tools, .atlas-controls, .atlas-panel, .navigator");
     var out = [];
     Array.prototype.forEach.call(parts, function (part) {
       var r = part.getBoundingClientRect();
@@ -283,24 +292,20 @@
         (r.right - origin.left) * dpr, (r.bottom - origin.top) * dpr]);
     });
     return out;
-  };
+  }
 
-  AV.prototype.setLabels = function (on) {
+  setLabels(on) {
     this.labelsOn = !!on;
-    this.viewer.forceRedraw();
-  };
+    this.view.viewer.forceRedraw();
+  }
 
-  /* Index of the level the home view shows (the coarsest grids are the ones labelled). */
-  AV.prototype.homeIndex = function () {
-    return this.wantedIndex(this.image.viewportToImageZoom(this.viewer.viewport.getHomeZoom()));
-  };
-
-  AV.prototype.paintLabels = function (ctx, geo, level, range) {
-    var levels = this.manifest.levels || [];
-    if (!this.labelsOn || levels.indexOf(level) > this.homeIndex()) return;
-    if (!this.cellsReady(level, range)) return;
-    var meta = this.cellsOf(level);
-    var size = AV.cellSize(level) * geo.k;
+  paintLabels(ctx, geo, level, range) {
+    var view = this.view;
+    var levels = view.manifest.levels || [];
+    if (!this.labelsOn || levels.indexOf(level) > view.zoom.homeIndex()) return;
+    if (!view.cells.ready(level, range)) return;
+    var meta = view.cells.of(level);
+    var size = cellSize(level) * geo.k;
     if (!meta.hasTop || size / geo.dpr < 12) return;
     var candidates = [];
     meta.rows.forEach(function (row) {
@@ -316,7 +321,7 @@
     var placed = [];
     for (var i = 0; i < candidates.length && placed.length < MAX_LABELS; i++) {
       var row = candidates[i];
-      var text = this.label(row[3][0]);
+      var text = view.label(row[3][0]);
       var w = ctx.measureText(text).width + 2 * pad;
       var at = geo.corner(row[0], row[1], size), cx = at[0] + size / 2, cy = at[1] + size / 2;
       var box = [cx - w / 2, cy - height / 2, cx + w / 2, cy + height / 2];
@@ -349,5 +354,5 @@
       ctx.fillText(p.text, p.x, p.y + 0.5 * dpr);
     });
     this.painted.labels = placed.map(function (p) { return { text: p.text, cell: p.cell }; });
-  };
-})(window.AtlasViewer);
+  }
+}

@@ -19,36 +19,45 @@
    restores free pan and zoom; Next/Previous or a step resume it. A scroll-driven tour
    ("scroll": true) shows the stops as the reader scrolls its step texts (.atlas-step) past the
    middle of the window (IntersectionObserver), beside or under a sticky viewer.
-*/
-(function (AV) {
-  "use strict";
 
-  var SVG = "http://www.w3.org/2000/svg";
-  var GESTURES = ["dragToPan", "scrollToZoom", "pinchToZoom", "dblClickToZoom", "flickEnabled"];
+   API (view.tour): stops (the configuration's), stop (-1: the initial view, "overview";
+   0..n-1: the stop shown), touring, step(delta), goStep(i, immediately), go(i, immediately)
+   (go(-1): the figure's initial view), leave() (explore freely from here). */
 
-  function svg(tag, attrs) {
-    var node = document.createElementNS(SVG, tag);
-    Object.keys(attrs || {}).forEach(function (key) { node.setAttribute(key, attrs[key]); });
-    return node;
-  }
+import * as osd from "./atlas-viewer-osd.js";
+import { reducedMotion } from "./atlas-viewer-util.js";
 
-  AV.prototype.initTour = function () {
+var SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs) {
+  var node = document.createElementNS(SVG, tag);
+  Object.keys(attrs || {}).forEach(function (key) { node.setAttribute(key, attrs[key]); });
+  return node;
+}
+
+export class Tour {
+  constructor(view) {
     var self = this;
-    var fig = this.figure;
+    var fig = view.figure;
+    this.view = view;
+    this.stops = view.config.tour || [];
+    this.stop = -1; /* -1: the initial view ("overview"); 0..n-1: tour stops */
     this.touring = false;
     this.bar = fig.querySelector(".atlas-tour");
-    if (!this.tour.length) return;
+    this.annot = null; /* the layer of highlights and arrows */
+    this.scrollTexts = null;
+    if (!this.stops.length) return;
     this.annot = document.createElement("div");
     this.annot.className = "atlas-annot";
     this.annot.setAttribute("aria-hidden", "true");
-    this.stage.insertBefore(this.annot, this.stage.querySelector(".atlas-controls"));
-    this.viewer.addHandler("update-viewport", function () { self.drawAnnotations(); });
-    this.viewer.addHandler("resize", function () { if (self.touring) self.fit(self.tour[self.stop].rect, true); });
+    view.stage.insertBefore(this.annot, view.stage.querySelector(".atlas-controls"));
+    view.viewer.addHandler("update-viewport", function () { self.drawAnnotations(); });
+    view.viewer.addHandler("resize", function () { if (self.touring) view.fit(self.stops[self.stop].rect, true); });
     var prev = fig.querySelector(".atlas-tour-prev"), next = fig.querySelector(".atlas-tour-next");
     if (prev) prev.addEventListener("click", function () { self.step(-1); });
     if (next) next.addEventListener("click", function () { self.step(1); });
     var exit = fig.querySelector(".atlas-tour-exit");
-    if (exit) exit.addEventListener("click", function () { self.leaveTour(); self.viewer.canvas.focus(); });
+    if (exit) exit.addEventListener("click", function () { self.leave(); view.viewer.canvas.focus(); });
     fig.querySelectorAll(".atlas-tour-steps button").forEach(function (button) {
       button.addEventListener("click", function () { self.goStep(Number(button.getAttribute("data-step")) - 1); });
     });
@@ -60,69 +69,59 @@
         event.preventDefault();
       });
     }
-    if (this.config.scroll) this.initScroll();
+    if (view.config.scroll) this.initScroll();
     this.showTourState();
-  };
+  }
 
   /* One step forward or back (resuming a tour left at its current stop). */
-  AV.prototype.step = function (delta) {
-    if (this.config.scroll) { this.scrollToStep(this.stop + delta); return; }
+  step(delta) {
+    if (this.view.config.scroll) { this.scrollToStep(this.stop + delta); return; }
     this.go(this.stop + delta);
-  };
+  }
 
   /* A step chosen by the reader (list, hash): scroll-driven tours scroll its text into view. */
-  AV.prototype.goStep = function (i, immediately) {
-    if (this.config.scroll) this.scrollToStep(i);
+  goStep(i, immediately) {
+    if (this.view.config.scroll) this.scrollToStep(i);
     else this.go(i, immediately);
-  };
+  }
 
   /* Go to tour stop i (-1: the figure's initial view, free exploration). */
-  AV.prototype.go = function (i, immediately) {
-    var n = this.tour.length;
-    this.touched = true;
+  go(i, immediately) {
+    var view = this.view, n = this.stops.length;
+    view.touch();
     this.stop = Math.max(-1, Math.min(i, n - 1));
     if (this.stop < 0) {
       this.setTouring(false);
-      this.fit(this.home, immediately);
+      view.fit(view.home, immediately);
     } else {
       this.setTouring(true);
-      this.fit(this.tour[this.stop].rect, immediately);
+      view.fit(this.stops[this.stop].rect, immediately);
     }
     this.showTourState();
     this.drawAnnotations();
-    if (immediately || AV.reducedMotion()) this.writeHash();
-  };
+    if (immediately || reducedMotion()) view.writeHash();
+  }
 
   /* Leave the tour where it is: free pan and zoom again, overlays hidden. */
-  AV.prototype.leaveTour = function () {
+  leave() {
     if (!this.touring) return;
     this.setTouring(false);
     this.showTourState();
     this.drawAnnotations();
-    this.writeHash();
-  };
+    this.view.writeHash();
+  }
 
-  AV.prototype.setTouring = function (on) {
-    var viewer = this.viewer;
+  /* Tour on: pan and zoom gestures locked (hover and clicks still work). */
+  setTouring(on) {
     if (on === this.touring) return;
     this.touring = on;
-    ["mouse", "touch", "pen"].forEach(function (kind) {
-      var key = "gestureSettings" + kind.charAt(0).toUpperCase() + kind.slice(1);
-      var settings = viewer[key];
-      if (!settings) return;
-      if (on) {
-        settings.saved = settings.saved || {};
-        GESTURES.forEach(function (g) { settings.saved[g] = settings[g]; settings[g] = false; });
-      } else if (settings.saved) {
-        GESTURES.forEach(function (g) { settings[g] = settings.saved[g]; });
-      }
-    });
-    this.figure.classList.toggle("atlas-touring", on);
-  };
+    osd.lockGestures(this.view.viewer, on);
+    this.view.figure.classList.toggle("atlas-touring", on);
+  }
 
   /* Buttons, "n of m", the caption, the step list and the figure's data-stop. */
-  AV.prototype.showTourState = function () {
-    var n = this.tour.length, i = this.stop, fig = this.figure;
+  showTourState() {
+    var n = this.stops.length, i = this.stop, fig = this.view.figure;
     fig.setAttribute("data-stop", String(this.touring ? i + 1 : 0));
     if (!this.bar) return;
     var prev = this.bar.querySelector(".atlas-tour-prev"), next = this.bar.querySelector(".atlas-tour-next");
@@ -136,7 +135,7 @@
         : i < 0 ? "Overview · " + n + (n === 1 ? " stop" : " stops") : "Exploring freely · stop " + (i + 1) + " of " + n;
     }
     var caption = this.bar.querySelector(".atlas-tour-caption");
-    if (caption) caption.innerHTML = this.touring ? this.tour[i].caption : "";
+    if (caption) caption.innerHTML = this.touring ? this.stops[i].caption : "";
     this.bar.querySelectorAll(".atlas-tour-steps button").forEach(function (button, j) {
       if (j === i && this.touring) button.setAttribute("aria-current", "step");
       else button.removeAttribute("aria-current");
@@ -144,15 +143,15 @@
     fig.querySelectorAll(".atlas-step").forEach(function (text, j) {
       text.classList.toggle("atlas-step-current", j === i && this.touring);
     }, this);
-  };
+  }
 
   /* --- highlights and arrows ------------------------------------------------------------------ */
 
   /* Redraw the current stop's overlays at their places on screen (every frame while touring). */
-  AV.prototype.drawAnnotations = function () {
+  drawAnnotations() {
     var layer = this.annot;
     if (!layer) return;
-    var stop = this.touring ? this.tour[this.stop] : null;
+    var stop = this.touring ? this.stops[this.stop] : null;
     var marks = stop ? (stop.highlights || []).length + (stop.arrows || []).length : 0;
     if (!marks) {
       if (layer.firstChild) layer.textContent = "";
@@ -160,9 +159,9 @@
       return;
     }
     if (layer.getAttribute("data-stop") !== String(this.stop)) this.buildAnnotations(stop);
-    var self = this;
-    var place = function (x, y) { return self.imageToStage(x, y); };
-    var blocked = this.coveredRects(1); /* tools, buttons, panel, navigator (stage px) */
+    var self = this, view = this.view;
+    var place = function (x, y) { return view.imageToStage(x, y); };
+    var blocked = view.paint.coveredRects(1); /* tools, buttons, panel, navigator (stage px) */
     layer.querySelectorAll("[data-highlight]").forEach(function (node) {
       var h = stop.highlights[Number(node.getAttribute("data-highlight"))];
       var a = place(h.rect[0], h.rect[1]), b = place(h.rect[0] + h.rect[2], h.rect[1] + h.rect[3]);
@@ -187,15 +186,16 @@
         node.classList.toggle("atlas-annot-above", b.y >= a.y); /* the label away from the head */
       }
     });
-  };
+  }
 
   /* A highlight's label in the stage (over the image): above its rectangle, else below it, else inside it (top,
      then bottom), at its left end, else its right end; the first place wholly in the stage and
      clear of the tools, buttons, panel and navigator (`blocked`: [x0, y0, x1, y1] stage px),
      else the first one in the stage; none while the rectangle is out of view. `box` is the
      rectangle on screen, [x0, y0, x1, y1]. */
-  AV.prototype.placeLabel = function (node, box, blocked) {
-    var W = this.viewer.container.clientWidth, H = this.viewer.container.clientHeight, gap = 4, m = 4;
+  placeLabel(node, box, blocked) {
+    var container = this.view.viewer.container;
+    var W = container.clientWidth, H = container.clientHeight, gap = 4, m = 4;
     var off = box[2] <= 0 || box[0] >= W || box[3] <= 0 || box[1] >= H; /* the box is out of view */
     node.style.visibility = off ? "hidden" : "";
     if (off) return;
@@ -223,15 +223,16 @@
     node.style.left = best.x + "px";
     node.style.top = best.y + "px";
     node.setAttribute("data-place", best.place);
-  };
+  }
 
-  AV.prototype.buildAnnotations = function (stop) {
+  buildAnnotations(stop) {
     var layer = this.annot;
     layer.textContent = "";
     layer.setAttribute("data-stop", String(this.stop));
     var drawing = svg("svg", { "class": "atlas-annot-svg" });
     var defs = svg("defs");
-    var marker = svg("marker", { id: this.id + "-arrowhead", viewBox: "0 0 10 10", refX: "9", refY: "5",
+    var id = this.view.id;
+    var marker = svg("marker", { id: id + "-arrowhead", viewBox: "0 0 10 10", refX: "9", refY: "5",
       markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" });
     marker.appendChild(svg("path", { d: "M0 0L10 5L0 10z", "class": "atlas-annot-head" }));
     defs.appendChild(marker);
@@ -251,16 +252,16 @@
     });
     (stop.arrows || []).forEach(function (a, i) {
       drawing.appendChild(svg("line", { "class": "atlas-annot-arrow", "data-arrow": String(i),
-        "marker-end": "url(#" + this.id + "-arrowhead)" }));
+        "marker-end": "url(#" + id + "-arrowhead)" }));
       label(a.label, "arrow", i);
-    }, this);
-  };
+    });
+  }
 
   /* --- scroll-driven tours ---------------------------------------------------------------------- */
 
-  AV.prototype.initScroll = function () {
+  initScroll() {
     var self = this;
-    var texts = Array.prototype.slice.call(this.figure.querySelectorAll(".atlas-step"));
+    var texts = Array.prototype.slice.call(this.view.figure.querySelectorAll(".atlas-step"));
     if (!texts.length || !("IntersectionObserver" in window)) return;
     /* A step is current while it crosses the band around the middle of the window. */
     var observer = new IntersectionObserver(function (entries) {
@@ -275,12 +276,12 @@
     }, { rootMargin: "-45% 0px -45% 0px" });
     texts.forEach(function (text) { observer.observe(text); });
     this.scrollTexts = texts;
-  };
+  }
 
-  AV.prototype.scrollToStep = function (i) {
+  scrollToStep(i) {
     var texts = this.scrollTexts || [];
     if (i < 0 || !texts[i]) { this.go(i); return; }
-    texts[i].scrollIntoView({ behavior: AV.reducedMotion() ? "auto" : "smooth", block: "center" });
+    texts[i].scrollIntoView({ behavior: reducedMotion() ? "auto" : "smooth", block: "center" });
     this.go(i);
-  };
-})(window.AtlasViewer);
+  }
+}
