@@ -420,9 +420,11 @@ def _feed_entry(renderer: Renderer, page: Page) -> FeedEntry:
 
 
 def _code_and_templates_digest(config: Config) -> str:
-    """A digest of the site code and the templates: changing either re-renders every page."""
+    """A digest of the site code and the templates, static files included (a page holds the
+    versioned URLs of the viewer's modules in its import map, an override's too): changing
+    any of them re-renders every page."""
     package = Path(__file__).resolve().parent
     files = [*sorted(package.glob("*.py")), package.parent / "config.py"]
     for folder in template_dirs(config):
-        files.extend(sorted(p for p in folder.rglob("*.html") if p.is_file()))
+        files.extend(sorted(p for p in folder.rglob("*") if p.is_file()))
     return digest([(str(p), bytes_digest(p.read_bytes())) for p in files])

@@ -239,6 +239,24 @@ def test_a_new_tiles_version_republishes_every_atlas(
     assert sorted(published) == ["alpha", "beta"]
 
 
+def test_an_overridden_viewer_module_re_renders_the_pages_that_map_it(
+    project: Path, tmp_path: Path
+) -> None:
+    """A page's import map holds each viewer module's versioned URL: overriding one module
+    (and not the entry) must reach every page, as a build from scratch has it."""
+    site = project / "site"
+    first = (site / "study/first.html").read_bytes()
+    static = Path(__file__).resolve().parents[2] / "templates/static"
+    override = project / "overrides/static/atlas-viewer-paint.js"
+    override.parent.mkdir(parents=True)
+    override.write_text((static / "atlas-viewer-paint.js").read_text() + "\n/* edited */\n")
+    rebuild(project)
+    truth = fresh_site(project, tmp_path / "fresh")
+    assert differences(snapshot(site), truth) == []
+    assert truth["study/first.html"] != first  # the new module URL is in the page
+    assert truth["static/atlas-viewer-paint.js"].endswith(b"/* edited */\n")
+
+
 def test_a_rebuild_without_changes_republishes_nothing(
     project: Path, tmp_path: Path, published: list[str]
 ) -> None:
