@@ -27,10 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from generator.atlas.compose import (
-    COMPOSE_KEYS,
     ComposeSettings,
-    compose_settings,
-    semantic_zoom_problem,
     write_bundle,
 )
 from generator.atlas.environment import ComputeEnvironment
@@ -42,13 +39,13 @@ from generator.atlas.receptive import (
     ReceptiveField,
     receptive_field,
 )
-from generator.atlas.spec import ComputedAtlasSpec, SpecProblems
+from generator.atlas.spec import ComputedAtlasSpec, SpecProblems, check_render_table
 from generator.atlas.stages import Sources, StageCache, StageKeys, open_sources
 from generator.bundle import BUNDLE_FORMAT, AtlasBundle
 from generator.cache import atomic_dir, atomic_write_json, digest
 from generator.errors import AtlasError, ConfigError
 from generator.icons.render_icons import render_icons
-from generator.icons.settings import RENDER_KEYS, RENDER_VERSION, RenderSettings, render_settings
+from generator.icons.settings import RENDER_VERSION, RenderSettings
 from generator.icons.store import ICONS_FORMAT, Icons, fidelity_summary, load_icons, save_icons
 from generator.viewerdata import VIEWERDATA_FORMAT
 
@@ -179,21 +176,12 @@ def compute_bundle(
 
 def bundle_settings(spec: ComputedAtlasSpec) -> tuple[RenderSettings, ComposeSettings]:
     """The render and compose settings of ``spec.render``; every problem (bad values, unknown
-    keys, grids unfit for semantic zoom) is raised at once as :class:`SpecProblems`."""
-    from generator.errors import closest
-
+    keys, grids unfit for semantic zoom: :func:`generator.atlas.spec.check_render_table`) is
+    raised at once as :class:`SpecProblems`."""
     problems: list[tuple[str, Any, str]] = []
-    table = dict(spec.render)
-    render = render_settings(table, seed=spec.seed, problems=problems)
-    looks = compose_settings(table, problems)
-    known = (*RENDER_KEYS, *COMPOSE_KEYS)
-    for key in sorted(set(table) - set(known)):
-        guess = closest(key, list(known))
-        hint = f" (did you mean {guess!r}?)" if guess else ""
-        problems.append((f"render.{key}", table[key], f"a known key{hint}: {', '.join(known)}"))
-    zoom = semantic_zoom_problem(spec.grids)
-    if zoom:
-        problems.append(("grids", list(spec.grids), f"sizes that halve level by level; {zoom}"))
+    render, looks = check_render_table(
+        dict(spec.render), seed=spec.seed, grids=spec.grids, problems=problems
+    )
     if problems:
         raise SpecProblems(spec.id, spec.where, problems)
     return render, looks

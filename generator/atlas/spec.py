@@ -65,12 +65,19 @@ and what was expected, all at once; unknown keys are problems too (with a "did y
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator.atlas.compose import (
+    COMPOSE_KEYS,
+    ComposeSettings,
+    compose_settings,
+    semantic_zoom_problem,
+)
 from generator.atlas.layout import EARLY_LAYERS, METHODS, LayoutParams, default_layout_params
 from generator.errors import ConfigError, closest
+from generator.icons.settings import RENDER_KEYS, RenderSettings, render_settings
 
 #: Kinds of computed atlas: a layer's atlas, a class activation atlas, a two-class comparison.
 KINDS = ("layer", "class", "comparison")
@@ -268,14 +275,6 @@ _ATTRIBUTION: dict[str, Callable[[Any], Any]] = {
     "measure": _choice("gradient", "readout"),
 }
 _FILTER: dict[str, Callable[[Any], Any]] = {"winners": _bool, "top": _int(0)}
-#: Render keys checked here (others pass through for the renderer to judge).
-_RENDER: dict[str, Callable[[Any], Any]] = {
-    "icon_size": _int(8, 1024),
-    "steps": _int(1),
-    "tries": _int(1),
-    "preset": _name,
-    "batch_size": _int(1),
-}
 _SUBTABLES = ("layout", "attribution", "render", "filter")
 
 
@@ -351,8 +350,10 @@ def parse_computed_atlas(
     attribution = _check_table(
         _subtable(table, "attribution", problems), _ATTRIBUTION, "attribution.", problems
     )
-    render = _check_table(
-        _subtable(table, "render", problems), _RENDER, "render.", problems, strict=False
+    render = _subtable(table, "render", problems)
+    default_grids, default_min_count = KIND_DEFAULTS[kind]
+    check_render_table(
+        render, seed=top.get("seed", 0), grids=top.get("grids", default_grids), problems=problems
     )
     if kind != "layer" and attribution.get("enabled") is False:
         problems.append(
@@ -363,7 +364,6 @@ def parse_computed_atlas(
     if problems:
         raise SpecProblems(atlas_id, where, problems)
     layer = top["layer"]
-    default_grids, default_min_count = KIND_DEFAULTS[kind]
     defaults = default_layout_params(layer, kind)
     layout = LayoutParams(**{**defaults.as_dict(), **layout_table})
     return ComputedAtlasSpec(
@@ -387,7 +387,38 @@ def parse_computed_atlas(
         top=filters.get("top", DEFAULT_TOP),
         layout=layout,
         attribution=AttributionSpec(**attribution),
-        render=render,
+        render=dict(render),
+    )
+
+
+def check_render_table(
+    table: dict[str, Any],
+    *,
+    seed: int,
+    grids: Sequence[int],
+    problems: list[tuple[str, Any, str]],
+) -> tuple[RenderSettings, ComposeSettings]:
+    """The render and compose settings of an ``[atlas.<id>.render]`` table, every rule of it
+    in one place: each bad value (:func:`generator.icons.settings.render_settings`,
+    :func:`generator.atlas.compose.compose_settings`), each unknown key, and grids that cannot
+    zoom semantically are appended to ``problems``; bad values get their defaults."""
+    render = render_settings(table, seed=seed, problems=problems)
+    looks = compose_settings(table, problems)
+    known = (*RENDER_KEYS, *COMPOSE_KEYS)
+    for key in sorted(set(table) - set(known)):
+        guess = closest(key, list(known))
+        hint = f" (did you mean {guess!r}?)" if guess else ""
+        problems.append((f"render.{key}", table[key], f"a known key{hint}: {', '.join(known)}"))
+    if _is_grid_list(grids):
+        zoom = semantic_zoom_problem(tuple(grids))
+        if zoom:
+            problems.append(("grids", list(grids), f"sizes that halve level by level; {zoom}"))
+    return render, looks
+
+
+def _is_grid_list(value: Any) -> bool:
+    return isinstance(value, list | tuple) and all(
+        isinstance(g, int) and not isinstance(g, bool) and g > 0 for g in value
     )
 
 

@@ -113,7 +113,7 @@ def render_settings(
     values: dict[str, Any] = {"preset": preset, "seed": seed, **PRESETS[preset]}
     checks: dict[str, tuple[Callable[[Any], bool], str]] = {
         "icon_size": (lambda v: _is_int(v) and 8 <= v <= 1024, "an integer in [8, 1024]"),
-        "steps": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+        "steps": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         "tries": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         "batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         "seed": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),

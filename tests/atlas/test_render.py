@@ -77,12 +77,11 @@ def test_presets_and_overrides() -> None:
 
 
 def test_every_bad_render_key_is_reported_at_once() -> None:
-    spec = spec_with(
-        {"preset": "huge", "lr": -1, "autocast": "fp8", "stpes": 3, "density": 100},
-        grids=[20, 30],
-    )
-    with pytest.raises(SpecProblems) as info:
-        bundle_settings(spec)
+    with pytest.raises(SpecProblems) as info:  # when the spec is read, before anything runs
+        spec_with(
+            {"preset": "huge", "lr": -1, "autocast": "fp8", "stpes": 3, "density": 100},
+            grids=[20, 30],
+        )
     keys = [key for key, _, _ in info.value.problems]
     bad_values = ["render.preset", "render.lr", "render.autocast", "render.density"]
     assert keys == [*bad_values, "render.stpes", "grids"]

@@ -49,7 +49,7 @@ def test_every_option_is_read() -> None:
         "float16": True,
         "layout": {"method": "tsne", "metric": "euclidean", "perplexity": 30, "learning_rate": 200},
         "attribution": {"smooth_maxpool": False},
-        "render": {"icon_size": 80, "steps": 512, "tries": 2, "preset": "article", "extra": 1},
+        "render": {"icon_size": 80, "steps": 512, "tries": 2, "preset": "article", "examples": 2},
     }
     spec = parse_computed_atlas("a", table, WHERE)
     assert spec.title == "InceptionV1 mixed4c" and spec.samples == 1000 and spec.positions == 3
@@ -57,7 +57,28 @@ def test_every_option_is_read() -> None:
     assert spec.top_classes == 3 and spec.float16 and spec.seed == 7
     assert spec.layout == LayoutParams("tsne", 50, 0.05, "euclidean", 30.0, 200.0)
     assert not spec.attribution.smooth_maxpool and spec.attribution.enabled
-    assert spec.render == table["render"]  # unknown render keys pass through
+    assert spec.render == table["render"]  # kept raw: the bundle stage makes its settings
+
+
+@pytest.mark.parametrize(
+    ("render", "problem"),
+    [
+        ({"stesp": 8}, "render.stesp = 8: expected a known key (did you mean 'steps'?)"),
+        ({"steps": 0}, "render.steps = 0: expected an integer >= 1"),
+        ({"density": 9.0}, "render.density = 9.0: expected a number in"),
+        ({"preset": "huge"}, "render.preset = 'huge': expected \"article\""),
+    ],
+)
+def test_render_tables_are_checked_at_parse_time_by_the_renderer_s_rules(
+    render: dict[str, Any], problem: str
+) -> None:
+    """The render table's rules live in one place (spec.check_render_table, the same the bundle
+    stage applies): a bad key is reported with the spec's other problems, before anything
+    runs."""
+    with pytest.raises(SpecProblems) as info:
+        parse_computed_atlas("a", {**MINIMAL, "render": render, "samples": 0}, WHERE)
+    message = info.value.message()
+    assert problem in message and "samples = 0" in message
 
 
 def test_all_problems_are_reported_at_once_with_key_value_and_expectation() -> None:
