@@ -76,8 +76,8 @@ class ComputeEnvironment:
 
     def open_model(self, name: str) -> AtlasModel:
         """Model ``name`` (built in, or a ``[models.<name>]`` table) on :attr:`device`."""
+        from generator.models.model_spec import resolve_spec
         from generator.models.registry import load_model
-        from generator.models.spec import resolve_spec
 
         return load_model(
             resolve_spec(name, dict(self.models), base_dir=self.root), device=self.device

@@ -5,7 +5,7 @@ icon), draw ``images_per_class`` images of the source class (seeded), classify t
 ones the model gets right, paste the icon at every placement (each size at each position,
 :mod:`generator.atlas.patch`) and count the images whose top class becomes the target; do the
 same with ``noise_patches`` random-noise patches of each size as the control; then write
-``results.json`` (the format ``generator/site/patchresults.py`` reads), the icons and patched
+``results.json`` (the format ``generator/site/patch_results_block.py`` reads), the icons and patched
 example images with their top classes before and after.
 
 Statistics per pair (counted by :mod:`generator.atlas.patch_results`), over the ``n`` images

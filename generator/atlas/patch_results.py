@@ -4,7 +4,7 @@ measures, this module counts and writes).
 :func:`flip_statistics` turns ``flips [1 + noise, P, n]`` (row 0: the icon, then each noise
 patch; ``P`` placements; ``n`` images classified correctly before) into the rates the article's
 table reports; :func:`write_pair` writes a pair's icon and example images and returns its entry
-of ``results.json`` (the format ``generator/site/patchresults.py`` reads, plus ``icon_source``,
+of ``results.json`` (the format ``generator/site/patch_results_block.py`` reads, plus ``icon_source``,
 ``images_drawn``, ``fixed`` and ``placements``).
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 from generator.atlas.experiment_spec import PairSpec
 from generator.atlas.patch import Placement
 
-#: The results format (generator/site/patchresults.py RESULTS_FORMAT).
+#: The results format (generator/site/patch_results_block.py RESULTS_FORMAT).
 RESULTS_FORMAT = 1
 
 

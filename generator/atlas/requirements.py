@@ -41,8 +41,8 @@ def missing_requirements(
     ``root``, ``paths.cache``).
     """
     from generator.data.registry import open_dataset
+    from generator.models.model_spec import RANDOM_WEIGHTS, resolve_spec
     from generator.models.registry import locate_weights
-    from generator.models.spec import RANDOM_WEIGHTS, resolve_spec
 
     found: list[Missing] = []
     for name in dict.fromkeys(models):

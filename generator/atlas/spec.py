@@ -446,8 +446,8 @@ def _kind_classes(
 def _check_names(top: dict[str, Any], config: Any, problems: list[tuple[str, Any, str]]) -> None:
     """Model and data set names against atlas.toml (torch-free parsers of those tables)."""
     from generator.data.registry import BUILTINS as DATASETS
-    from generator.models.spec import BUILTINS as MODELS
-    from generator.models.spec import TORCHVISION_PREFIX
+    from generator.models.model_spec import BUILTINS as MODELS
+    from generator.models.model_spec import TORCHVISION_PREFIX
 
     model = top.get("model")
     known_models = [*MODELS, *getattr(config, "models", {})]

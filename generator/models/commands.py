@@ -110,8 +110,8 @@ def run_models(args: argparse.Namespace) -> int:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
+    from generator.models.model_spec import resolve_spec
     from generator.models.registry import fetch_model_weights, weight_source
-    from generator.models.spec import resolve_spec
 
     tables, root = project_models(args.config)
     spec = resolve_spec(args.name, tables, base_dir=root)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from generator.errors import WeightsError
-from generator.models.spec import WeightSource
+from generator.models.model_spec import WeightSource
 
 #: Bytes per read while streaming.
 _CHUNK = 1 << 16

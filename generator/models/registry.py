@@ -4,7 +4,7 @@
 eval mode with ``requires_grad`` off on every parameter and ``weights_digest`` set from the
 weights file, so every cache downstream is keyed on the exact weights.
 
-Where weights come from (see :mod:`generator.models.spec` for the lookup order):
+Where weights come from (see :mod:`generator.models.model_spec` for the lookup order):
 
 * ``inceptionv1``: a Lucid-format file, found locally or fetched by ``atlas weights fetch``;
 * ``googlenet`` and ``torchvision:<arch>``: a local file, else torchvision's published file,
@@ -46,7 +46,7 @@ from generator.models.inception import (
     probe_layer_infos,
 )
 from generator.models.labels import lucid_labels
-from generator.models.spec import (
+from generator.models.model_spec import (
     BUILTINS,
     DEMO_WEIGHTS,
     GOOGLENET_SOURCE,

@@ -21,7 +21,7 @@ from generator.errors import WeightsError, unknown_name
 from generator.models.formats import mismatch_report, unwrap_state_dict
 from generator.models.hooked import HookedModel
 from generator.models.inception import IMAGENET_MEAN, IMAGENET_STD, seeded
-from generator.models.spec import ModelSpec, WeightSource
+from generator.models.model_spec import ModelSpec, WeightSource
 
 #: Default layers of architectures whose stages have well-known names.
 _DEFAULT_LAYERS = {

@@ -21,7 +21,7 @@ from generator.bundle import AtlasBundle
 from generator.config import Config
 from generator.errors import SetupError
 from generator.site import atlases as atlas_specs
-from generator.site.experiments import ComputedResults, compute_experiments
+from generator.site.build_experiments import ComputedResults, compute_experiments
 
 if TYPE_CHECKING:
     from generator.atlas.experiment_spec import ExperimentSpec

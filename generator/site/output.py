@@ -52,7 +52,7 @@ class OutputPlan:
 
 def find_openseadragon(config: Config) -> Path:
     """OpenSeadragon's build folder from the project's or the generator's node_modules."""
-    from generator.site.render import TEMPLATES
+    from generator.site.pages import TEMPLATES
 
     candidates = [config.root / OSD_BUILD, TEMPLATES.parent / OSD_BUILD]
     for folder in candidates:
@@ -87,11 +87,11 @@ def versioned(url: str, source: Path) -> str:
     """``static/x.css?v=<digest>``: browsers refetch a static file only when it changed.
 
     The digest of a JavaScript module covers the modules it imports by relative URL too
-    (found next to it; :func:`generator.site.render.module_graph`), so a page that loads the
+    (found next to it; :func:`generator.site.pages.module_graph`), so a page that loads the
     viewer's entry module changes, and is rendered again with a new import map, whenever any
     of the viewer's modules does.
     """
-    from generator.site.render import module_digest, module_graph
+    from generator.site.pages import module_digest, module_graph
 
     def beside(module: str) -> Path | None:
         path = source.parent / posixpath.relpath(module, posixpath.dirname(url))

@@ -29,7 +29,7 @@ from typing import Any
 from generator.config import Config, load_config
 from generator.errors import AtlasError, SetupError
 from generator.site.build import build
-from generator.site.render import TEMPLATES, template_dirs
+from generator.site.pages import TEMPLATES, template_dirs
 
 #: Seconds between two scans for changed sources.
 POLL_SECONDS = 0.5

@@ -31,7 +31,7 @@ from generator.atlas.patch_results import flip_statistics
 from generator.atlas.progress import Progress
 from generator.config import ComputeConfig
 from generator.data.synthetic import SyntheticWorld
-from generator.site.patchresults import load_results
+from generator.site.patch_results_block import load_results
 
 from ._render_kit import one_thread
 

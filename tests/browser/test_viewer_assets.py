@@ -3,7 +3,7 @@ build (no hand-kept digest table), and OpenSeadragon's internals in one adapter 
 version package.json pins. (Not browser tests: no chromium needed; test_viewer_loading.py
 checks the same in a browser.)
 
-A page with atlases holds an import map (generator/site/render.py ``import_map``) from every
+A page with atlases holds an import map (generator/site/pages.py ``import_map``) from every
 module's URL to ``<url>?v=<digest>``; the digest covers the file and the modules it imports, so
 the entry's URL (``versioned``) changes whenever any module does and the page is rendered
 again. These tests fail when a module can change without its URL changing.
@@ -20,7 +20,7 @@ from pathlib import Path
 from generator.cache import file_digest
 from generator.config import load_config
 from generator.site.output import versioned
-from generator.site.render import import_map, module_digest, module_graph
+from generator.site.pages import import_map, module_digest, module_graph
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "templates" / "static"

@@ -14,7 +14,7 @@ from sitekit import draw_grid
 from test_viewer import Case, _build_site
 from test_viewer_synth import track
 
-from generator.site.render import module_digest, module_graph
+from generator.site.pages import module_digest, module_graph
 
 pytestmark = pytest.mark.browser
 

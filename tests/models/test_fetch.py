@@ -13,7 +13,7 @@ from generator.models import registry
 from generator.models.fetch import download
 from generator.models.formats import export_state_dict
 from generator.models.inception import LUCID, build_inceptionv1
-from generator.models.spec import WeightSource, parse_model_spec
+from generator.models.model_spec import WeightSource, parse_model_spec
 
 
 def served(path: Path, **checks: str) -> WeightSource:

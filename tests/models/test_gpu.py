@@ -17,8 +17,8 @@ from torch import Tensor
 
 from generator.atlas.attribute import Attributor
 from generator.models.base import AtlasModel
+from generator.models.model_spec import parse_model_spec
 from generator.models.registry import load_model
-from generator.models.spec import parse_model_spec
 
 CPU = torch.device("cpu")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from generator.errors import ConfigError, UnknownNameError, WeightsError
-from generator.models.spec import (
+from generator.models.model_spec import (
     DEMO_WEIGHTS,
     default_places,
     fetch_destination,
@@ -22,7 +22,7 @@ from generator.models.spec import (
 
 
 def test_spec_module_does_not_import_torch():
-    code = "import sys, generator.models.spec, generator.models.commands; print('torch' in sys.modules)"
+    code = "import sys, generator.models.model_spec, generator.models.commands; print('torch' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )

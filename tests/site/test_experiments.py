@@ -1,5 +1,5 @@
 """Patch experiments declared in atlases.toml are computed when the site builds and rendered by
-the ```patch-results``` block (format: generator/site/patchresults.py); icons come from image
+the ```patch-results``` block (format: generator/site/patch_results_block.py); icons come from image
 files, atlas cells or tour queries."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from generator.atlas.experiment_spec import IconSpec
 from generator.config import load_config
 from generator.errors import ConfigError
 from generator.site.build import build
-from generator.site.experiments import icon_pixels
+from generator.site.build_experiments import icon_pixels
 from generator.site.tourquery import TourQueries
 
 PROJECT = (

@@ -26,7 +26,7 @@ from generator.config import load_config
 from generator.models.labels import lucid_labels
 from generator.site import atlases as atlas_specs
 from generator.site.build import build
-from generator.site.experiments import read_experiments
+from generator.site.build_experiments import read_experiments
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLICATION = ROOT / "content/inceptionv1"

@@ -40,7 +40,7 @@ from generator.site.tour import Rect, check_rect
 from generator.site.tourquery import parse_query
 
 if TYPE_CHECKING:
-    from generator.site.render import Renderer
+    from generator.site.pages import Renderer
 
 LAYERS_KEYS = {
     "ids": "a list of two to four atlas ids",

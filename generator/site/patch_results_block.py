@@ -12,7 +12,7 @@ The block (YAML)::
     ```
 
 The results are those of the ``[experiment.<id>]`` table of the publication's atlases.toml,
-computed when the site builds (:mod:`generator.site.experiments`; published at
+computed when the site builds (:mod:`generator.site.build_experiments`; published at
 ``<publication>/experiments/<id>/``), else a committed ``experiments/<id>/results.json``
 (everything under the publication folder is published beside the pages, so the images it names
 are too). The format (the computed file adds more keys: ``images_drawn``, ``fixed``,
@@ -52,7 +52,7 @@ from generator.site.blockyaml import check_keys, load_block
 from generator.site.mdext import PageContext
 
 if TYPE_CHECKING:
-    from generator.site.render import Renderer
+    from generator.site.pages import Renderer
 
 PATCH_KEYS = {
     "experiment": "an experiment id: an [experiment.<id>] of the publication's atlases.toml,"
@@ -214,7 +214,7 @@ class _Checker:
                 where=f"{self.path} ({key})",
                 expected=expected,
                 got=repr(got)[:200],
-                fix="rerun the patch experiment, or correct the file (format: generator/site/patchresults.py)",
+                fix="rerun the patch experiment, or correct the file (format: generator/site/patch_results_block.py)",
             )
 
     def image(self, rel: str, key: str) -> None:

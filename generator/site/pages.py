@@ -257,8 +257,8 @@ class Renderer:
 
     def blocks(self) -> dict[str, BlockHandler]:
         """Handlers of the fenced blocks besides ``atlas`` (layers, patch results)."""
-        from generator.site.layers import render_layers
-        from generator.site.patchresults import render_patch_results
+        from generator.site.layers_block import render_layers
+        from generator.site.patch_results_block import render_patch_results
 
         return {
             "atlas-layers": lambda text, line, ctx: render_layers(self, text, line, ctx),
