@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from generator.errors import ContentError, unknown_name
 from generator.site.blockyaml import BlockYaml, check_keys, load_block
@@ -39,8 +39,6 @@ from generator.site.mdext import PageContext, add_embed
 from generator.site.tour import Rect, check_rect
 from generator.site.tourquery import parse_query
 
-if TYPE_CHECKING:
-    from generator.site.pages import Renderer
 
 LAYERS_KEYS = {
     "ids": "a list of two to four atlas ids",
@@ -197,7 +195,7 @@ def class_menu(ctx: PageContext, ids: list[str], klass: str | None) -> list[str]
     return sorted(names, key=str.lower)
 
 
-def render_layers(renderer: Renderer, text: str, line: int, ctx: PageContext) -> str:
+def render_layers(text: str, line: int, ctx: PageContext) -> str:
     """The HTML of a layers block (``partials/atlas-layers.html``); registers its viewers."""
     block = load_block(
         text, source=str(ctx.page.source), line=line, kind="atlas-layers", keys="ids, class, flip"
@@ -207,10 +205,10 @@ def render_layers(renderer: Renderer, text: str, line: int, ctx: PageContext) ->
     for panel in layers.panels:
         add_embed(ctx, panel.embed)
         config = {"flip": panel.flip, "group": layers.figure, "help": f"{layers.figure}-help"}
-        panels.append({**renderer.figure_context(panel.embed, ctx, **config), "panel": panel})
+        panels.append({**ctx.figures.figure_context(panel.embed, ctx, **config), "panel": panel})
     ids = [panel.embed.atlas for panel in layers.panels]
-    caption = renderer.caption_html(layers.caption) if layers.caption else ""
-    return renderer.render_partial(
+    caption = ctx.figures.caption_html(layers.caption, ctx) if layers.caption else ""
+    return ctx.figures.render_partial(
         "partials/atlas-layers.html",
         layers=layers,
         panels=panels,

@@ -1,11 +1,14 @@
 """Python-Markdown extensions of the site: atlas embeds, citations, margin notes, figures, links.
 
-All of them read and write one :class:`PageContext` (set on the Markdown instance before each
-page is converted), so a single Markdown instance converts every page of a build.
+:class:`PageMarkdown` converts every page of a build: ``convert(text, ctx)`` hands the page's
+:class:`PageContext` to the extension for that one conversion, and every processor reads and
+writes it there. Fenced blocks besides ``atlas`` register with the extension when the converter
+is made (``blocks``: info string -> :data:`BlockHandler`); a handler renders through the
+context's :class:`Figures` (what it may ask of the page renderer), never the renderer itself.
 
-- ```` ```atlas ```` blocks (YAML, see :mod:`generator.site.embeds`) -> a viewer figure; other
-  fenced blocks the context handles (``PageContext.blocks``: ```` ```atlas-layers ````,
-  ```` ```patch-results ````) -> what their handler renders.
+- ```` ```atlas ```` blocks (YAML, see :mod:`generator.site.embeds`) -> a viewer figure; the
+  registered blocks (```` ```atlas-layers ````, ```` ```patch-results ````) -> what their
+  handler renders.
 - ``[@key]`` / ``[@a; @b]`` -> numbered citations of the publication's BibTeX entries.
 - A blockquote starting ``[!margin]`` -> ``<aside class="margin-note">`` beside the text.
 - A paragraph holding only an image -> ``<figure>``, the image's title as ``<figcaption>``;
@@ -19,9 +22,9 @@ from __future__ import annotations
 import posixpath
 import re
 import xml.etree.ElementTree as etree
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from markdown import Extension, Markdown
@@ -40,6 +43,31 @@ from generator.site.tourquery import TourQueries
 BlockHandler = Callable[[str, int, "PageContext"], str]
 
 
+class Figures(Protocol):
+    """What the extensions and block handlers may ask of the page renderer."""
+
+    def figure_html(self, embed: AtlasEmbed, ctx: PageContext) -> str:
+        """One viewer's figure (``partials/atlas-figure.html``)."""
+        ...
+
+    def figure_context(self, embed: AtlasEmbed, ctx: PageContext, **extra: Any) -> dict[str, Any]:
+        """What ``partials/atlas-figure.html`` needs for one viewer."""
+        ...
+
+    def caption_html(self, text: str, ctx: PageContext) -> Any:
+        """Markdown (a caption of the page ``ctx`` describes) -> trusted HTML."""
+        ...
+
+    def render_partial(self, name: str, **context: Any) -> str:
+        """A template that renders part of a page (figures, tables)."""
+        ...
+
+    @property
+    def experiments(self) -> Mapping[tuple[str, str], Any]:
+        """Computed patch experiments by (publication, id)."""
+        ...
+
+
 @dataclass
 class PageContext:
     """What the extensions need about a page, and what they found in it.
@@ -49,28 +77,24 @@ class PageContext:
         bib: the publication's BibTeX entries.
         atlases: every atlas of the site by id.
         url_map: content-relative Markdown path -> output path (both POSIX, from the root).
-        render_figure: renders an embed to HTML (a template), given the context.
-        render_caption: Markdown -> HTML for captions.
+        figures: the page renderer's figures, captions and partial templates.
         citations: cited keys in order of first citation (number = index + 1).
         embeds: the page's embeds by figure id.
         extra_refs: links found outside the HTML (tour captions inside JSON).
         originals: rewritten href -> href as written (to find its source line).
         queries: answers tour stops given as data queries (None: no atlas data).
-        blocks: handlers of fenced blocks other than ``atlas``, by info string.
     """
 
     page: Page
     bib: dict[str, Entry]
     atlases: dict[str, AtlasFacts]
     url_map: dict[str, str]
-    render_figure: Callable[[AtlasEmbed, PageContext], str]
-    render_caption: Callable[[str], str]
+    figures: Figures
     citations: list[str] = field(default_factory=list)
     embeds: dict[str, AtlasEmbed] = field(default_factory=dict)
     extra_refs: list[str] = field(default_factory=list)
     originals: dict[str, str] = field(default_factory=dict)
     queries: TourQueries | None = None
-    blocks: dict[str, BlockHandler] = field(default_factory=dict)
 
     def line_of(self, needle: str) -> int | None:
         """The first source line containing ``needle``, or None."""
@@ -92,17 +116,23 @@ class PageContext:
 
 
 def _context(md: Markdown) -> PageContext:
-    ctx = getattr(md, "atlas_context", None)
-    if ctx is None:
-        raise RuntimeError("set md.atlas_context before converting a page")
-    return ctx
+    """The context of the page ``md`` is converting (:meth:`PageMarkdown.convert`)."""
+    for extension in md.registeredExtensions:
+        if isinstance(extension, SiteExtension) and extension.context is not None:
+            return extension.context
+    raise RuntimeError("convert pages with PageMarkdown.convert(text, ctx)")
 
 
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`\s]*)[^`]*$")
 
 
 class AtlasBlockPreprocessor(Preprocessor):
-    """Replaces top-level ```` ```atlas ```` blocks by their figure (stashed raw HTML)."""
+    """Replaces top-level ```` ```atlas ```` blocks by their figure, and registered blocks by
+    what their handler renders (stashed raw HTML)."""
+
+    def __init__(self, md: Markdown, blocks: Mapping[str, BlockHandler]) -> None:
+        super().__init__(md)
+        self.blocks = dict(blocks)
 
     def run(self, lines: list[str]) -> list[str]:
         ctx = _context(self.md)
@@ -121,7 +151,7 @@ class AtlasBlockPreprocessor(Preprocessor):
             ):
                 end += 1
             info = match.group("info")
-            if info != "atlas" and info not in ctx.blocks:  # another fenced block: keep it
+            if info != "atlas" and info not in self.blocks:  # another fenced block: keep it
                 out.extend(lines[index : end + 1])
                 index = end + 1
                 continue
@@ -137,7 +167,7 @@ class AtlasBlockPreprocessor(Preprocessor):
             if info == "atlas":
                 html = self._atlas(ctx, text, line)
             else:
-                html = ctx.blocks[info](text, line, ctx)
+                html = self.blocks[info](text, line, ctx)
             out.extend(["", self.md.htmlStash.store(html), ""])
             index = end + 1
         return out
@@ -148,7 +178,7 @@ class AtlasBlockPreprocessor(Preprocessor):
             text, source=str(ctx.page.source), line=line, atlases=ctx.atlases, queries=ctx.queries
         )
         add_embed(ctx, embed)
-        return ctx.render_figure(embed, ctx)
+        return ctx.figures.figure_html(embed, ctx)
 
 
 def add_embed(ctx: PageContext, embed: AtlasEmbed) -> None:
@@ -359,13 +389,19 @@ def _typeset_text(text: str) -> str:
 class SiteExtension(Extension):
     """Registers the site's processors (priorities relative to Python-Markdown's own)."""
 
-    def __init__(self, *, embeds: bool = True) -> None:
+    def __init__(
+        self, *, embeds: bool = True, blocks: Mapping[str, BlockHandler] | None = None
+    ) -> None:
         super().__init__()
         self.embeds = embeds
+        self.blocks = dict(blocks or {})
+        self.context: PageContext | None = None  # the page being converted
 
     def extendMarkdown(self, md: Markdown) -> None:
+        md.registerExtension(self)
         if self.embeds:  # before fenced_code (25) so atlas blocks are not code blocks
-            md.preprocessors.register(AtlasBlockPreprocessor(md), "atlas_block", 28)
+            block = AtlasBlockPreprocessor(md, self.blocks)
+            md.preprocessors.register(block, "atlas_block", 28)
         # before links (160) and references (170): [@key] is not a link
         md.inlinePatterns.register(CitationProcessor(CitationProcessor.PATTERN, md), "cite", 175)
         # after inline (20) and attr_list (8: {.wide} is parsed), before smarty (6) and toc (5)
@@ -384,18 +420,39 @@ BUILTIN_EXTENSIONS = [
 ]
 
 
-def make_markdown(*, embeds: bool = True) -> Markdown:
-    """A Markdown converter with the site's extensions (set ``atlas_context`` before use).
+class PageMarkdown:
+    """A Markdown converter with the site's extensions; one converts every page of a build.
 
     ``embeds=False`` makes the converter for captions: no atlas blocks, no heading anchors.
+    ``blocks`` registers handlers of fenced blocks besides ``atlas`` by info string.
     """
-    extensions: list[Any] = [*BUILTIN_EXTENSIONS, SiteExtension(embeds=embeds)]
-    configs: dict[str, Any] = {"footnotes": {"BACKLINK_TITLE": "Back to the text"}}
-    if embeds:
-        extensions.append("toc")
-        configs["toc"] = {
-            "permalink": "#",
-            "permalink_title": "Link to this section",
-            "toc_depth": "2-3",
-        }
-    return Markdown(extensions=extensions, extension_configs=configs, output_format="html")
+
+    def __init__(
+        self, *, embeds: bool = True, blocks: Mapping[str, BlockHandler] | None = None
+    ) -> None:
+        self.extension = SiteExtension(embeds=embeds, blocks=blocks)
+        extensions: list[Any] = [*BUILTIN_EXTENSIONS, self.extension]
+        configs: dict[str, Any] = {"footnotes": {"BACKLINK_TITLE": "Back to the text"}}
+        if embeds:
+            extensions.append("toc")
+            configs["toc"] = {
+                "permalink": "#",
+                "permalink_title": "Link to this section",
+                "toc_depth": "2-3",
+            }
+        self.md = Markdown(extensions=extensions, extension_configs=configs, output_format="html")
+
+    def convert(self, text: str, ctx: PageContext) -> str:
+        """``text`` (Markdown of the page ``ctx`` describes) -> HTML; ``ctx`` collects what
+        the page holds (embeds, citations, links)."""
+        self.md.reset()
+        outer, self.extension.context = self.extension.context, ctx
+        try:
+            return self.md.convert(text)
+        finally:
+            self.extension.context = outer
+
+    @property
+    def toc_tokens(self) -> list[dict[str, Any]]:
+        """The headings of the last page converted (the toc extension's tokens)."""
+        return list(getattr(self.md, "toc_tokens", []))

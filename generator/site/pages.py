@@ -30,7 +30,9 @@ from generator.site.bibtex import Entry, format_entry
 from generator.site.content import Page
 from generator.site.embeds import AtlasEmbed, script_json
 from generator.site.links import scan_html
-from generator.site.mdext import BlockHandler, PageContext, make_markdown
+from generator.site.layers_block import render_layers
+from generator.site.mdext import BlockHandler, PageContext, PageMarkdown
+from generator.site.patch_results_block import render_patch_results
 from generator.site.tour import numbers, stop_config
 from generator.site.tourquery import TourQueries
 
@@ -147,6 +149,13 @@ def format_date(date: dt.date | str | None) -> str:
     return f"{months[date.month - 1]} {date.day}, {date.year}"
 
 
+#: The fenced blocks besides ``atlas``, registered with the page converter.
+BLOCKS: dict[str, BlockHandler] = {
+    "atlas-layers": render_layers,
+    "patch-results": render_patch_results,
+}
+
+
 class Renderer:
     """Converts pages with one Markdown instance and one Jinja environment per build."""
 
@@ -178,8 +187,8 @@ class Renderer:
             keep_trailing_newline=True,
         )
         self.env.filters["date_text"] = format_date
-        self.md = make_markdown()
-        self.caption_md = make_markdown(embeds=False)
+        self.md = PageMarkdown(blocks=BLOCKS)
+        self.caption_md = PageMarkdown(embeds=False)
 
     def render(self, page: Page, nav: dict[str, Any], bib: dict[str, Entry]) -> RenderedPage:
         """Markdown -> body HTML -> the page template; collects ids and links."""
@@ -188,16 +197,11 @@ class Renderer:
             bib=bib,
             atlases=self.atlases,
             url_map=self.url_map,
-            render_figure=self._figure,
-            render_caption=self._caption,
+            figures=self,
             queries=self.queries,
-            blocks=self.blocks(),
         )
-        self.md.reset()
-        self.md.atlas_context = ctx
-        self.caption_md.atlas_context = ctx
-        body = self.md.convert(page.body)
-        toc = getattr(self.md, "toc_tokens", [])
+        body = self.md.convert(page.body, ctx)
+        toc = self.md.toc_tokens
         references = [
             {"key": key, "number": number, "html": format_entry(bib[key])}
             for number, key in enumerate(ctx.citations, start=1)
@@ -251,19 +255,8 @@ class Renderer:
             url = url[: -len("index.html")]
         return self.config.site.site_url + url
 
-    def _caption(self, text: str) -> str:
-        self.caption_md.reset()
-        return self.caption_md.convert(text)
-
-    def blocks(self) -> dict[str, BlockHandler]:
-        """Handlers of the fenced blocks besides ``atlas`` (layers, patch results)."""
-        from generator.site.layers_block import render_layers
-        from generator.site.patch_results_block import render_patch_results
-
-        return {
-            "atlas-layers": lambda text, line, ctx: render_layers(self, text, line, ctx),
-            "patch-results": lambda text, line, ctx: render_patch_results(self, text, line, ctx),
-        }
+    def _caption(self, text: str, ctx: PageContext) -> str:
+        return self.caption_md.convert(text, ctx)
 
     def figure_context(self, embed: AtlasEmbed, ctx: PageContext, **extra: Any) -> dict[str, Any]:
         """What ``partials/atlas-figure.html`` needs for one viewer (``extra`` joins the
@@ -272,7 +265,7 @@ class Renderer:
         folder = ctx.page_link(facts.url)
         stops, captions = [], []
         for number, stop in enumerate(embed.tour, start=1):
-            caption = self._caption(stop.caption) if stop.caption else ""
+            caption = self._caption(stop.caption, ctx) if stop.caption else ""
             ctx.extra_refs.extend(scan_html(caption)[1])
             captions.append(caption)
             stops.append(stop_config(stop, caption, number))
@@ -294,19 +287,20 @@ class Renderer:
             "facts": facts,
             "folder": folder,
             "stops": [{**stop, "caption": Markup(stop["caption"])} for stop in stops],
-            "caption": Markup(self._caption(embed.caption)) if embed.caption else "",
+            "caption": Markup(self._caption(embed.caption, ctx)) if embed.caption else "",
             "config_json": Markup(script_json(config)),
             "annotations_json": annotations,
         }
 
-    def caption_html(self, text: str) -> Markup:
-        """Markdown (a caption) -> trusted HTML."""
-        return Markup(self._caption(text))
+    def caption_html(self, text: str, ctx: PageContext) -> Markup:
+        """Markdown (a caption of the page ``ctx`` describes) -> trusted HTML."""
+        return Markup(self._caption(text, ctx))
 
     def render_partial(self, name: str, **context: Any) -> str:
         """A template that renders part of a page (figures, tables)."""
         return self._template(name).render(**context)
 
-    def _figure(self, embed: AtlasEmbed, ctx: PageContext) -> str:
+    def figure_html(self, embed: AtlasEmbed, ctx: PageContext) -> str:
+        """One viewer's figure (``partials/atlas-figure.html``)."""
         template = self._template("partials/atlas-figure.html")
         return template.render(**self.figure_context(embed, ctx))

@@ -45,14 +45,12 @@ import math
 import posixpath
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from generator.errors import ContentError
 from generator.site.blockyaml import check_keys, load_block
 from generator.site.mdext import PageContext
 
-if TYPE_CHECKING:
-    from generator.site.pages import Renderer
 
 PATCH_KEYS = {
     "experiment": "an experiment id: an [experiment.<id>] of the publication's atlases.toml,"
@@ -81,7 +79,7 @@ def experiment_inputs(publication: Path) -> list[tuple[str, int, int]]:
     return found
 
 
-def render_patch_results(renderer: Renderer, text: str, line: int, ctx: PageContext) -> str:
+def render_patch_results(text: str, line: int, ctx: PageContext) -> str:
     """The HTML of a patch-results block (``partials/patch-results.html``)."""
     block = load_block(
         text, source=str(ctx.page.source), line=line, kind="patch-results", keys="experiment"
@@ -110,7 +108,7 @@ def render_patch_results(renderer: Renderer, text: str, line: int, ctx: PageCont
     caption = data.get("caption", "")
     if not isinstance(caption, str):
         raise bad("caption")
-    computed = renderer.experiments.get((ctx.page.publication or "", experiment))
+    computed = ctx.figures.experiments.get((ctx.page.publication or "", experiment))
     path = computed or results_path(ctx.page.source, experiment)
     results = load_results(path, block.where("experiment"))
     base = posixpath.dirname(ctx.page.rel)
@@ -125,13 +123,13 @@ def render_patch_results(renderer: Renderer, text: str, line: int, ctx: PageCont
             {**example, "url": url(example["image"])} for example in pair["examples"][:shown]
         ]
         pairs.append({**pair, "icon_url": url(pair["icon"]), "shown": examples})
-    return renderer.render_partial(
+    return ctx.figures.render_partial(
         "partials/patch-results.html",
         figure=figure,
         results=results,
         pairs=pairs,
         patches=pairs[0]["n_patches"] if len({p["n_patches"] for p in pairs}) == 1 else None,
-        caption=renderer.caption_html(caption) if caption else "",
+        caption=ctx.figures.caption_html(caption, ctx) if caption else "",
         percent=percent,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from generator.site.atlases import AtlasFacts
 from generator.site.bibtex import parse_bibtex
 from generator.site.content import FrontMatter, Page
 from generator.site.embeds import AtlasEmbed
-from generator.site.mdext import PageContext, make_markdown
+from generator.site.mdext import PageContext, PageMarkdown
 
 BIB = parse_bibtex("@article{olah2017, author={Olah, Chris}, title={Feature Visualization}}")
 ATLASES = {"mixed4c": AtlasFacts("mixed4c", "Mixed 4c", 1600, 1600)}
@@ -24,25 +25,34 @@ URL_MAP = {
 }
 
 
+class PlainFigures:
+    """The page renderer's part the extensions use, minimal: a figure names its atlas."""
+
+    def __init__(self) -> None:
+        self.captions = PageMarkdown(embeds=False)
+        self.experiments: dict[tuple[str, str], Any] = {}
+
+    def figure_html(self, embed: AtlasEmbed, ctx: PageContext) -> str:
+        return f'<figure id="{embed.figure}" data-test="{embed.atlas}"></figure>'
+
+    def figure_context(self, embed: AtlasEmbed, ctx: PageContext, **extra: Any) -> dict[str, Any]:
+        return {"embed": embed, **extra}
+
+    def caption_html(self, text: str, ctx: PageContext) -> str:
+        return self.captions.convert(text, ctx)
+
+    def render_partial(self, name: str, **context: Any) -> str:
+        return f"<div data-partial={name!r}></div>"
+
+
 def convert(body: str, *, front_lines: int = 3) -> tuple[str, PageContext]:
     """Convert ``body`` as page pub/a.md whose body starts after ``front_lines`` lines."""
     text = "---\ntitle: A\n---\n" + body if front_lines == 3 else body
     page = Page(Path("/c/pub/a.md"), "pub/a.md", "pub/a.html", "article", "pub",
                 FrontMatter("A"), text, body, front_lines + 1)  # fmt: skip
-    md = make_markdown()
-    caption_md = make_markdown(embeds=False)
-
-    def figure(embed: AtlasEmbed, ctx: PageContext) -> str:
-        return f'<figure id="{embed.figure}" data-test="{embed.atlas}"></figure>'
-
-    def caption(text: str) -> str:
-        caption_md.reset()
-        return caption_md.convert(text)
-
-    ctx = PageContext(page, BIB, ATLASES, URL_MAP, figure, caption)
-    md.atlas_context = ctx  # type: ignore[attr-defined]
-    caption_md.atlas_context = ctx  # type: ignore[attr-defined]
-    return md.convert(body), ctx
+    md = PageMarkdown()
+    ctx = PageContext(page, BIB, ATLASES, URL_MAP, PlainFigures())
+    return md.convert(body, ctx), ctx
 
 
 def test_atlas_block_becomes_a_figure_and_is_recorded() -> None:
