@@ -3,7 +3,8 @@
 A cached artifact lives under ``<cache>/<stage>/<key>/`` where ``key`` is the digest of
 everything that produced it (inputs' digests, parameters, the stage's version). A writer
 fills a temporary sibling folder and renames it into place at the end, so a killed process
-leaves either the old artifact or none, never half of one.
+leaves either the old artifact or none, never half of one. :class:`CacheLayout` names every
+folder of the cache, in one place.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +135,44 @@ def clean_stale_temporaries(folder: str | os.PathLike[str]) -> int:
                 entry.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+@dataclass(frozen=True)
+class CacheLayout:
+    """Every folder of a project's cache (``[paths] cache``), named here and nowhere else.
+
+    ``<root>/<stage>/<key>/``: a computed artifact (``activations``, ``whitening``,
+    ``layout``, ``grid`` for every ``grid-<size>``, ``icons``, ``receptive``, ``bundle``: a
+    computed atlas's bundle, and ``<atlas id>-<key>`` an image atlas's); ``chunks/<key>/`` a
+    collection in progress; ``render-runs/<key>/`` an icon render in progress;
+    ``experiment/<key>/`` a patch experiment's results; ``tiles/<key>/`` a cut pyramid;
+    ``site/`` the incremental build's state; ``datasets/`` downloaded data sets (Imagenette).
+    """
+
+    root: Path
+
+    def stage(self, stage: str, key: str) -> Path:
+        """A computed artifact's folder (``grid-20`` lives under ``grid/``)."""
+        return Path(self.root) / stage.split("-")[0] / key
+
+    def bundles(self) -> Path:
+        """The folder of every bundle, computed (``<key>``) or cut from an image."""
+        return Path(self.root) / "bundle"
+
+    def chunks(self, run_key: str) -> Path:
+        return Path(self.root) / "chunks" / run_key
+
+    def render_run(self, key: str) -> Path:
+        return Path(self.root) / "render-runs" / key
+
+    def experiment(self, key: str) -> Path:
+        return Path(self.root) / "experiment" / key
+
+    def tiles(self) -> Path:
+        return Path(self.root) / "tiles"
+
+    def site_state(self) -> Path:
+        return Path(self.root) / "site"
+
+    def datasets(self) -> Path:
+        return Path(self.root) / "datasets"

@@ -42,7 +42,7 @@ from generator.atlas.receptive import (
 from generator.atlas.spec import ComputedAtlasSpec, SpecProblems, check_render_table
 from generator.atlas.stages import Sources, StageCache, StageKeys, open_sources
 from generator.bundle import BUNDLE_FORMAT, AtlasBundle
-from generator.cache import atomic_dir, atomic_write_json, digest
+from generator.cache import CacheLayout, atomic_dir, atomic_write_json, digest
 from generator.errors import AtlasError, ConfigError
 from generator.icons.render_icons import render_icons
 from generator.icons.settings import RENDER_VERSION, RenderSettings
@@ -112,7 +112,7 @@ def compute_bundle(
                 grids.grids,
                 whitening=None if grids.whitening is None else grids.whitening.matrix,
                 settings=render,
-                run_dir=cache_dir / "render-runs" / keys["icons"],
+                run_dir=CacheLayout(cache_dir).render_run(keys["icons"]),
                 key=keys["icons"],
                 device=compute_device,
                 progress=progress,
@@ -124,7 +124,7 @@ def compute_bundle(
             render_all,
             lambda levels, tmp: save_icons(tmp, levels, {"settings": dataclasses.asdict(render)}),
         )
-        shutil.rmtree(cache_dir / "render-runs" / keys["icons"], ignore_errors=True)
+        shutil.rmtree(CacheLayout(cache_dir).render_run(keys["icons"]), ignore_errors=True)
 
         # 6. Where the layer looks: the crop size of the dataset examples.
         field = cache.get(

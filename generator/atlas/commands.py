@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from generator.cache import CacheLayout
 from generator.errors import AtlasError, SetupError, unknown_name
 
 if TYPE_CHECKING:
@@ -203,7 +204,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
         if missing:
             raise AtlasError(
                 f"no cached bundle for {len(missing)} atlas(es): " + ", ".join(missing),
-                where=str(config.paths.cache / "bundle"),
+                where=str(CacheLayout(config.paths.cache).bundles()),
                 expected="bundles computed with the specs as they are now",
                 fix="run `atlas build` (it computes them), then `atlas quality` again",
                 exit_code=2,

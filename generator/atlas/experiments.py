@@ -39,7 +39,7 @@ from generator.atlas.experiment_spec import ExperimentSpec, PairSpec
 from generator.atlas.patch import fit_icon, noise_patch, paste, patch_tensor, placement
 from generator.atlas.patch_results import RESULTS_FORMAT, PairResult, flip_statistics, write_pair
 from generator.atlas.progress import Progress
-from generator.cache import atomic_dir, atomic_write_json, bytes_digest, digest
+from generator.cache import CacheLayout, atomic_dir, atomic_write_json, bytes_digest, digest
 from generator.errors import AtlasError, unknown_name
 
 if TYPE_CHECKING:
@@ -87,7 +87,8 @@ def run_experiment(
             )
             for p in spec.pairs
         ]
-        folder = cache_dir / "experiment" / experiment_key(spec, model, source, resize, icons)
+        key = experiment_key(spec, model, source, resize, icons)
+        folder = CacheLayout(cache_dir).experiment(key)
         if (folder / "results.json").is_file():
             progress.message(f"experiment {spec.id}: cached ({folder})")
             return folder

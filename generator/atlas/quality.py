@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from generator.bundle import AtlasBundle, load_cell_array
+from generator.cache import CacheLayout
 
 if TYPE_CHECKING:
     import torch
@@ -429,4 +430,4 @@ def cached_bundle(spec: ComputedAtlasSpec, env: ComputeEnvironment) -> tuple[Pat
     render, looks = bundle_settings(spec)
     sources = open_sources(spec, env)
     keys = bundle_keys(spec, sources, render, looks)
-    return env.cache / "bundle" / keys["bundle"], sources
+    return CacheLayout(env.cache).stage("bundle", keys["bundle"]), sources

@@ -27,7 +27,7 @@ from generator.atlas.collect import COLLECT_VERSION, collect
 from generator.atlas.grid import WHITEN_EPS
 from generator.atlas.progress import Progress
 from generator.atlas.spec import ComputedAtlasSpec
-from generator.cache import atomic_dir, atomic_write_json, bytes_digest, digest
+from generator.cache import CacheLayout, atomic_dir, atomic_write_json, bytes_digest, digest
 from generator.errors import AtlasError
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ class StageCache:
         self.ran: list[str] = []
 
     def folder(self, stage: str, key: str | None = None) -> Path:
-        return self.root / stage.split("-")[0] / (key or self.keys[stage])
+        return CacheLayout(self.root).stage(stage, key or self.keys[stage])
 
     def get(
         self,
@@ -237,14 +237,14 @@ def collect_activations(
     layers = sorted({s.layer for s in specs})
     found: dict[str, Activations] = {}
     for layer in layers:
-        folder = cache_dir / "activations" / digest({**parts, "layer": layer})
+        folder = CacheLayout(cache_dir).stage("activations", digest({**parts, "layer": layer}))
         if folder.is_dir():
             found[layer] = Activations.load(folder)
     missing = [layer for layer in layers if layer not in found]
     if not missing:
         return found
     run_key = digest({**parts, "layers": missing})
-    run_dir = cache_dir / "chunks" / run_key
+    run_dir = CacheLayout(cache_dir).chunks(run_key)
     batches = functools.partial(
         iterate_batches,
         sources.source,

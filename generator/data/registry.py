@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.cache import CacheLayout
 from generator.data.base import ImageSource
 from generator.errors import ConfigError, unknown_name
 
@@ -183,7 +184,7 @@ def open_dataset(
     if spec.kind == "imagenette":
         from generator.data.imagenette import open_imagenette
 
-        root = resolve(opts["root"]) if opts["root"] else Path(cache_dir) / "datasets"
+        root = resolve(opts["root"]) if opts["root"] else CacheLayout(Path(cache_dir)).datasets()
         return open_imagenette(
             root, split=opts["split"], size=opts["size"], download=opts["download"]
         )

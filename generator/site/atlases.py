@@ -13,7 +13,7 @@ Each ``[atlas.<id>]`` table declares one atlas; ids are unique across the site. 
 A table without ``image`` is a *computed* atlas, handed to the compute engine through
 :func:`computed_bundle` (the only place the site half touches it).
 
-Bundles are cached under ``<cache>/bundles/`` by a digest of everything that produced them, so a
+Bundles are cached under ``<cache>/bundle/`` (:class:`generator.cache.CacheLayout`) by a digest of everything that produced them, so a
 build whose atlas images did not change neither reads nor re-cuts them.
 """
 
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from generator.bundle import CELL_ARRAYS, AtlasBundle
-from generator.cache import atomic_write_json, digest, file_digest
+from generator.cache import CacheLayout, atomic_write_json, digest, file_digest
 from generator.config import Config
 from generator.errors import ConfigError, ContentError, closest
 from generator.specs import AtlasEntry, read_atlas_entries
@@ -251,7 +251,7 @@ def image_bundle(spec: AtlasSpec, cache: Path, digests: FileDigests) -> AtlasBun
             title=spec.title,
             grid=spec.grid,
             icon_size=spec.icon_size,
-            work_dir=cache / "bundles",
+            work_dir=CacheLayout(cache).bundles(),
             background=spec.background,
         )
     except ContentError as err:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.bundle import AtlasBundle
-from generator.cache import atomic_dir, bytes_digest, digest
+from generator.cache import CacheLayout, atomic_dir, bytes_digest, digest
 from generator.config import Config
 from generator.errors import ConfigError, ContentError
 from generator.site import atlases as atlas_specs
@@ -133,7 +133,7 @@ def prepare(
     started = time.perf_counter()
     output = config.paths.output
     check_output_folder(config)
-    state_dir = config.paths.cache / "site"
+    state_dir = CacheLayout(config.paths.cache).site_state()
     state = BuildState.load(state_dir / "state.json", output)
     file_digests = atlas_specs.FileDigests(state_dir / "digests.json")
 

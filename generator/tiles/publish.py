@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.bundle import AtlasBundle, Level
-from generator.cache import atomic_dir, atomic_write_json, digest, file_digest
+from generator.cache import CacheLayout, atomic_dir, atomic_write_json, digest, file_digest
 from generator.errors import ContentError
 from generator.tiles.dzi import check_dzi
 from generator.tiles.pyramid import LevelSpan, TileSettings, cut_pyramid, plan_spans
@@ -273,7 +273,7 @@ def _cached_pyramid(
     cache_dir: Path,
 ) -> Path:
     """The cache entry holding this pyramid, cut now if absent or damaged."""
-    entry = cache_dir / "tiles" / pyramid_key(images, spans, settings, background)
+    entry = CacheLayout(cache_dir).tiles() / pyramid_key(images, spans, settings, background)
     intact = (
         (entry / _RECORD).is_file()
         and (entry / "fallback.jpg").is_file()

@@ -234,3 +234,34 @@ def test_links_and_tiles_of_the_built_site_hold(demo_build: DemoBuild) -> None:
     files, tiles = check_output(demo_build.site)
     assert files == demo_build.report.files and tiles > 0
     assert (demo_build.root / ".atlas-cache/bundle").is_dir()
+
+
+def test_every_cache_folder_is_one_the_cache_layout_names(demo_build: DemoBuild) -> None:
+    """The demo build's cache holds only folders generator.cache.CacheLayout names (one place
+    decides where each artifact lives), each stage's entries named by their keys."""
+    from generator.cache import CacheLayout
+
+    cache = demo_build.root / ".atlas-cache"
+    layout = CacheLayout(cache)
+    named = {
+        *(layout.stage(stage, "k").parent for stage in STAGES),
+        layout.bundles(),
+        layout.chunks("k").parent,
+        layout.render_run("k").parent,
+        layout.experiment("k").parent,
+        layout.tiles(),
+        layout.site_state(),
+        layout.datasets(),
+    }
+    found = {p for p in cache.iterdir() if p.is_dir()}
+    assert found <= named, sorted(p.name for p in found - named)
+    # what a computed demo build must have written
+    assert {"activations", "layout", "grid", "icons", "bundle", "tiles", "site"} <= {
+        p.name for p in found
+    }
+    bundles = [p for p in layout.bundles().iterdir() if (p / "bundle.json").is_file()]
+    assert len(bundles) == len(committed_tables()["atlas"])
+
+
+#: The computed stages of generator.atlas.stages and bundle_stage.
+STAGES = ("activations", "whitening", "layout", "grid-20", "icons", "receptive", "bundle")

@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw
 from sitekit import CONFIG, snapshot, write
 
 from generator.bundle import AtlasBundle
+from generator.cache import CacheLayout
 from generator.config import load_config
 from generator.site.build import BuildReport, build
 
@@ -277,7 +278,7 @@ def test_a_bundle_edited_in_place_is_published_again(
     remade at the same path) keeps its folder: the level image's stat is what tells."""
     from generator.tiles.publish import publish_atlas  # the real one, not the spy
 
-    bundles = sorted((project / ".atlas-cache/bundles").glob("alpha-*"))
+    bundles = sorted(CacheLayout(project / ".atlas-cache").bundles().glob("alpha-*"))
     assert len(bundles) == 1
     bundle = AtlasBundle.load(bundles[0])
     level = bundle.root / bundle.levels[0].image
