@@ -52,6 +52,8 @@ from generator.viewerdata import VIEWERDATA_FORMAT
 if TYPE_CHECKING:
     import torch
 
+    from generator.config import Config
+
 #: Version of what this module adds to the bundle (info, file choices); part of its key.
 #: 2: per-level directions-/attributions-<G>.npy for the tour queries.
 BUNDLE_VERSION = 2
@@ -63,7 +65,7 @@ RECEPTIVE_IMAGES = 8
 def compute_bundle(
     spec: ComputedAtlasSpec,
     *,
-    config: Any,
+    config: Config,
     progress: Progress | None = None,
     device: str | None = None,
 ) -> AtlasBundle:

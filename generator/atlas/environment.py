@@ -23,6 +23,7 @@ from generator.errors import SetupError
 if TYPE_CHECKING:
     import torch
 
+    from generator.config import Config
     from generator.data.base import ImageSource
     from generator.models.base import AtlasModel
 
@@ -50,7 +51,7 @@ class ComputeEnvironment:
     workers: int | None = None
 
     @classmethod
-    def from_config(cls, config: Any, *, device: str | None = None) -> ComputeEnvironment:
+    def from_config(cls, config: Config, *, device: str | None = None) -> ComputeEnvironment:
         """The environment of a project's :class:`generator.config.Config`; ``device``
         overrides ``[compute] device`` (``--device``)."""
         compute = config.compute

@@ -45,6 +45,7 @@ from generator.errors import AtlasError, unknown_name
 if TYPE_CHECKING:
     import torch
 
+    from generator.config import Config
     from generator.data.base import ImageSource
     from generator.models.base import AtlasModel
 
@@ -59,7 +60,7 @@ def run_experiment(
     spec: ExperimentSpec,
     icons: Sequence[np.ndarray],
     *,
-    config: Any,
+    config: Config,
     progress: Progress | None = None,
     device: str | None = None,
 ) -> Path:

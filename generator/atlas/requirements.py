@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from generator.errors import AtlasError, SetupError
+
+if TYPE_CHECKING:
+    from generator.config import Config
 
 #: Model kinds whose weights are files looked up by name (user entry points load their own).
 _FILE_WEIGHTS = ("inceptionv1", "googlenet", "torchvision", "demo")
@@ -33,7 +36,7 @@ class Missing:
 
 
 def missing_requirements(
-    models: Iterable[str], datasets: Iterable[str], *, config: Any
+    models: Iterable[str], datasets: Iterable[str], *, config: Config
 ) -> list[Missing]:
     """The models (weights) and data sets of these names that cannot be had here, in order.
 

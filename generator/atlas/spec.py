@@ -67,7 +67,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from generator.atlas.compose import (
     COMPOSE_KEYS,
@@ -78,6 +78,9 @@ from generator.atlas.compose import (
 from generator.atlas.layout import EARLY_LAYERS, METHODS, LayoutParams, default_layout_params
 from generator.errors import ConfigError, closest
 from generator.icons.settings import RENDER_KEYS, RenderSettings, render_settings
+
+if TYPE_CHECKING:
+    from generator.config import Config
 
 #: Kinds of computed atlas: a layer's atlas, a class activation atlas, a two-class comparison.
 KINDS = ("layer", "class", "comparison")
@@ -317,7 +320,7 @@ def _subtable(
 
 
 def parse_computed_atlas(
-    atlas_id: str, table: dict[str, Any], where: str, config: Any = None
+    atlas_id: str, table: dict[str, Any], where: str, config: Config | None = None
 ) -> ComputedAtlasSpec:
     """Validate one ``[atlas.<id>]`` table of a computed atlas.
 
@@ -443,7 +446,7 @@ def _kind_classes(
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-def _check_names(top: dict[str, Any], config: Any, problems: list[tuple[str, Any, str]]) -> None:
+def _check_names(top: dict[str, Any], config: Config, problems: list[tuple[str, Any, str]]) -> None:
     """Model and data set names against atlas.toml (torch-free parsers of those tables)."""
     from generator.data.registry import BUILTINS as DATASETS
     from generator.models.model_spec import BUILTINS as MODELS

@@ -35,6 +35,7 @@ from generator.specs import read_id_tables
 from generator.errors import ConfigError, ContentError, closest
 
 if TYPE_CHECKING:
+    from generator.config import Config
     from generator.site.content import Content, Publication
     from generator.site.tourquery import TourQueries
 
@@ -179,7 +180,7 @@ def compute_experiments(
     specs: list[ExperimentSpec],
     bundles: dict[str, AtlasBundle],
     queries: TourQueries,
-    config: Any,
+    config: Config,
 ) -> dict[str, ComputedResults]:
     """Compute (or find in the cache) each experiment of ``pub``; results by experiment id."""
     try:
