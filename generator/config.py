@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from generator.checks import choice, integer, string, text
 from generator.errors import ConfigError, closest
 
 if TYPE_CHECKING:
@@ -53,18 +54,6 @@ class Key:
     required: bool = False
 
 
-def _string(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("a string")
-    return value
-
-
-def _nonempty(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("a non-empty string")
-    return value
-
-
 def _strings(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
@@ -85,24 +74,6 @@ def _folder(value: Any) -> str:
     return value
 
 
-def _int_range(low: int, high: int) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"an integer from {low:_} to {high:_}")
-        return value
-
-    return check
-
-
-def _choice(*choices: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if value not in choices:
-            raise ValueError("one of " + ", ".join(repr(c) for c in choices))
-        return str(value)
-
-    return check
-
-
 def _device(value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", value):
         raise ValueError('"auto", "cpu", "cuda", "cuda:N" or "mps"')
@@ -113,11 +84,11 @@ def _device(value: Any) -> str:
 #: 256 px tiles, the Deep Zoom convention; JPEG quality 85 keeps icons crisp at ~1/3 the bytes.
 SCHEMA: dict[str, tuple[Key, ...]] = {
     "site": (
-        Key("title", _nonempty, None, "the site's title", required=True),
-        Key("description", _string, "", "one sentence shown on the index page and in the feed"),
+        Key("title", text, None, "the site's title", required=True),
+        Key("description", string, "", "one sentence shown on the index page and in the feed"),
         Key("authors", _strings, (), "default authors of articles"),
         Key("site_url", _url, None, "absolute URL of the published site", required=True),
-        Key("language", _nonempty, "en", "the pages' language (html lang)"),
+        Key("language", text, "en", "the pages' language (html lang)"),
     ),
     "paths": (
         Key("content", _folder, "content", "folder of publications"),
@@ -126,25 +97,25 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         Key("cache", _folder, ".atlas-cache", "folder for cached pyramids and build state"),
     ),
     "tiles": (
-        Key("tile_size", _int_range(64, 4096), 254, "tile side in px (without overlap)"),
-        Key("overlap", _int_range(0, 16), 1, "tile overlap in px"),
-        Key("format", _choice("jpg", "webp", "png"), "jpg", "tile image format"),
-        Key("quality", _int_range(1, 100), 85, "JPEG/WebP quality"),
+        Key("tile_size", integer(64, 4096), 254, "tile side in px (without overlap)"),
+        Key("overlap", integer(0, 16), 1, "tile overlap in px"),
+        Key("format", choice("jpg", "webp", "png"), "jpg", "tile image format"),
+        Key("quality", integer(1, 100), 85, "JPEG/WebP quality"),
     ),
     "budget": (
-        Key("max_bytes", _int_range(1, 1 << 50), DEFAULT_MAX_BYTES, "largest site in bytes"),
-        Key("max_files", _int_range(1, 1 << 40), DEFAULT_MAX_FILES, "most files in the site"),
+        Key("max_bytes", integer(1, 1 << 50), DEFAULT_MAX_BYTES, "largest site in bytes"),
+        Key("max_files", integer(1, 1 << 40), DEFAULT_MAX_FILES, "most files in the site"),
     ),
     "compute": (
         Key("device", _device, "auto", "where atlases are computed (auto: CUDA when available)"),
         Key(
             "threads",
-            _int_range(1, 4096),
+            integer(1, 4096),
             None,
             "CPU threads of torch and the OpenMP/BLAS pools (absent: torch's own choice)",
         ),
-        Key("batch_size", _int_range(1, 1 << 20), None, "images per batch when collecting"),
-        Key("workers", _int_range(0, 1024), None, "image-loading worker processes"),
+        Key("batch_size", integer(1, 1 << 20), None, "images per batch when collecting"),
+        Key("workers", integer(0, 1024), None, "image-loading worker processes"),
     ),
 }
 

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.checks import integer, number, text
 from generator.errors import ConfigError, closest
 
 #: Images of each source class (METHOD.md 6: "over 1,000 training images per source class").
@@ -129,31 +130,14 @@ class ExperimentSpec:
 Problems = list[tuple[str, Any, str]]
 
 
-def _int(low: int, high: int) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"an integer from {low} to {high}")
-        return value
-
-    return check
-
-
-def _name(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("a non-empty string")
-    return value
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("a number")
-    return float(value)
+#: Any number (the checks below add their own ranges).
+_any_number = number()
 
 
 def _sizes(value: Any) -> tuple[float, ...]:
     expected = "a list of distinct numbers in (0, 1], e.g. [0.2, 0.3, 0.4, 0.5]"
     try:
-        sizes = tuple(_number(v) for v in value) if isinstance(value, list) else ()
+        sizes = tuple(_any_number(v) for v in value) if isinstance(value, list) else ()
     except ValueError:
         sizes = ()
     if not sizes or not all(0 < s <= 1 for s in sizes) or len(set(sizes)) != len(sizes):
@@ -164,7 +148,7 @@ def _sizes(value: Any) -> tuple[float, ...]:
 def _position(value: Any) -> tuple[float, float]:
     if not isinstance(value, list) or len(value) != 2:
         raise ValueError("[x, y] with x and y in [0, 1]")
-    x, y = (_number(v) for v in value)
+    x, y = (_any_number(v) for v in value)
     if not (0 <= x <= 1 and 0 <= y <= 1):
         raise ValueError("[x, y] with x and y in [0, 1]")
     return (x, y)
@@ -182,16 +166,16 @@ def _positions(value: Any) -> tuple[tuple[float, float], ...]:
 
 
 _TOP: dict[str, Callable[[Any], Any]] = {
-    "title": _name,
-    "model": _name,
-    "dataset": _name,
-    "seed": _int(0, 2**32 - 1),
-    "images_per_class": _int(1, 1_000_000),
+    "title": text,
+    "model": text,
+    "dataset": text,
+    "seed": integer(0, 2**32 - 1),
+    "images_per_class": integer(1, 1_000_000),
     "sizes": _sizes,
     "positions": _positions,
-    "noise_patches": _int(0, 1000),
-    "examples": _int(0, 24),
-    "batch_size": _int(1, 4096),
+    "noise_patches": integer(0, 1000),
+    "examples": integer(0, 24),
+    "batch_size": integer(1, 4096),
 }
 _PAIR_KEYS = ("source", "target", "icon")
 
@@ -322,7 +306,7 @@ def parse_experiment(
         try:
             if not isinstance(raw, dict) or set(raw) != {"size", "position"}:
                 raise ValueError
-            fixed = (_number(raw["size"]), _position(raw["position"]))
+            fixed = (_any_number(raw["size"]), _position(raw["position"]))
         except ValueError:
             problems.append(("fixed", raw, expected))
         else:

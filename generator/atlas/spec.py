@@ -76,6 +76,7 @@ from generator.atlas.compose import (
     semantic_zoom_problem,
 )
 from generator.atlas.layout import EARLY_LAYERS, METHODS, LayoutParams, default_layout_params
+from generator.checks import boolean, choice, integer, number, text
 from generator.errors import ConfigError, closest
 from generator.icons.settings import RENDER_KEYS, RenderSettings, render_settings
 
@@ -166,56 +167,7 @@ class SpecProblems(ConfigError):
         super().__init__(what, where=where, fix="edit the [atlas.<id>] table named above")
 
 
-# -- value checks: each returns the value (converted) or raises ValueError(expected) ----------
-
-
-def _int(low: int, high: int | None = None) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or value < low
-            or (high is not None and value > high)
-        ):
-            raise ValueError(f"an integer >= {low}" + (f" and <= {high}" if high else ""))
-        return value
-
-    return check
-
-
-def _float(low: float, high: float | None = None) -> Callable[[Any], float]:
-    def check(value: Any) -> float:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or value < low
-            or (high is not None and value > high)
-        ):
-            raise ValueError(f"a number >= {low}" + (f" and <= {high}" if high else ""))
-        return float(value)
-
-    return check
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("true or false")
-    return value
-
-
-def _name(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("a non-empty string")
-    return value
-
-
-def _choice(*choices: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if value not in choices:
-            raise ValueError(" | ".join(f'"{c}"' for c in choices))
-        return str(value)
-
-    return check
+# -- value checks of this schema (the shared ones: generator.checks) -------------------------
 
 
 def _two_classes(value: Any) -> tuple[str, ...]:
@@ -247,37 +199,37 @@ def _grids(value: Any) -> tuple[int, ...]:
 
 #: Top-level keys: name -> check (sub-tables are handled separately).
 _TOP: dict[str, Callable[[Any], Any]] = {
-    "title": _name,
-    "kind": _name,
-    "model": _name,
-    "layer": _name,
-    "dataset": _name,
-    "samples": _int(1),
-    "positions": _int(1),
-    "seed": _int(0),
+    "title": text,
+    "kind": text,
+    "model": text,
+    "layer": text,
+    "dataset": text,
+    "samples": integer(1),
+    "positions": integer(1),
+    "seed": integer(0),
     "grids": _grids,
-    "min_count": _int(0),
-    "whiten": _bool,
-    "top_classes": _int(1, 1000),
-    "float16": _bool,
-    "class": _name,
+    "min_count": integer(0),
+    "whiten": boolean,
+    "top_classes": integer(1, 1000),
+    "float16": boolean,
+    "class": text,
     "classes": _two_classes,
 }
 _REQUIRED = ("model", "layer", "dataset")
 _LAYOUT: dict[str, Callable[[Any], Any]] = {
-    "method": _choice(*METHODS),
-    "n_neighbors": _int(2),
-    "min_dist": _float(0.0, 10.0),
-    "metric": _name,
-    "perplexity": _float(1.0),
-    "learning_rate": _float(1e-6),
+    "method": choice(*METHODS),
+    "n_neighbors": integer(2),
+    "min_dist": number(0.0, 10.0),
+    "metric": text,
+    "perplexity": number(1.0),
+    "learning_rate": number(1e-6),
 }
 _ATTRIBUTION: dict[str, Callable[[Any], Any]] = {
-    "enabled": _bool,
-    "smooth_maxpool": _bool,
-    "measure": _choice("gradient", "readout"),
+    "enabled": boolean,
+    "smooth_maxpool": boolean,
+    "measure": choice("gradient", "readout"),
 }
-_FILTER: dict[str, Callable[[Any], Any]] = {"winners": _bool, "top": _int(0)}
+_FILTER: dict[str, Callable[[Any], Any]] = {"winners": boolean, "top": integer(0)}
 _SUBTABLES = ("layout", "attribution", "render", "filter")
 
 
