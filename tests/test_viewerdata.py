@@ -15,10 +15,7 @@ import pytest
 from PIL import Image
 
 from generator.bundle import AtlasBundle, Level, cells_document
-from generator.errors import ContentError
-from generator.tiles import TileSettings, publish_atlas
-from generator.tiles.publish import CELLS_BLOCK, cells_blocks
-from generator.viewerdata import (
+from generator.bundle.viewerdata import (
     crop_receptive_field,
     pick_examples,
     quantise,
@@ -28,6 +25,9 @@ from generator.viewerdata import (
     write_examples,
     write_heatmaps,
 )
+from generator.errors import ContentError
+from generator.tiles import TileSettings, publish_atlas
+from generator.tiles.publish import CELLS_BLOCK, cells_blocks
 
 LABELS = (
     Path(__file__).resolve().parents[1] / "generator/models/labels/inceptionv1_lucid_labels.txt"

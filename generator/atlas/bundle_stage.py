@@ -42,12 +42,12 @@ from generator.atlas.receptive import (
 from generator.atlas.spec import ComputedAtlasSpec, SpecProblems, check_render_table
 from generator.atlas.stages import Sources, StageCache, StageKeys, open_sources
 from generator.bundle import BUNDLE_FORMAT, AtlasBundle
+from generator.bundle.viewerdata import VIEWERDATA_FORMAT
 from generator.cache import CacheLayout, atomic_dir, atomic_write_json, digest
 from generator.errors import AtlasError, ConfigError
 from generator.icons.render_icons import render_icons
 from generator.icons.settings import RENDER_VERSION, RenderSettings
 from generator.icons.store import ICONS_FORMAT, Icons, fidelity_summary, load_icons, save_icons
-from generator.viewerdata import VIEWERDATA_FORMAT
 
 if TYPE_CHECKING:
     import torch

@@ -11,7 +11,7 @@ For every level (METHOD.md 4, docs/ARCHITECTURE.md "The atlas bundle"):
   the viewer's slider does the same on screen, so the default is full-size icons);
 * ``cells-<G>.json`` (:func:`generator.bundle.cells_document`): count, top classes with their
   mean attributions, position; plus ``samples`` (N, for the viewer's density control);
-* ``examples-<G>/`` and ``heatmap-<G>/`` (:mod:`generator.viewerdata`): dataset examples and
+* ``examples-<G>/`` and ``heatmap-<G>/`` (:mod:`generator.bundle.viewerdata`): dataset examples and
   the int8 class heat maps, listed in ``bundle.json``'s ``info["viewer"]``;
 * ``directions-<G>.npy`` and ``attributions-<G>.npy`` (:func:`generator.bundle.save_cell_array`):
   each cell's direction ``[M, C]`` and mean attributions ``[M, K]``, rows in the cells
@@ -184,7 +184,7 @@ def write_bundle(
     """
     from PIL import Image
 
-    from generator.viewerdata import viewer_info, write_examples, write_heatmaps
+    from generator.bundle.viewerdata import viewer_info, write_examples, write_heatmaps
 
     progress = progress or Progress()
     sizes = sorted(grids)

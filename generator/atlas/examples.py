@@ -1,7 +1,7 @@
 """Dataset examples of atlas cells: crops of the real images whose activations fell in a cell.
 
 For every level, a few samples of each cell are chosen deterministically
-(:func:`generator.viewerdata.pick_examples`); each becomes a thumbnail of the window its
+(:func:`generator.bundle.viewerdata.pick_examples`); each becomes a thumbnail of the window its
 activation looks at (the layer's effective receptive field, :mod:`generator.atlas.receptive`),
 centred on its sampled position in the image as the model saw it (fitted to the model's input
 size the way collection fitted it). Every image is read once for all levels, in index order,
@@ -21,13 +21,13 @@ import numpy as np
 
 from generator.atlas.artifacts import Activations, Grid
 from generator.atlas.progress import Progress
-from generator.viewerdata import crop_receptive_field, pick_examples
+from generator.bundle.viewerdata import crop_receptive_field, pick_examples
 
 if TYPE_CHECKING:
     from generator.data.base import ImageSource
 
 #: Examples per cell and thumbnail side (px) by default: 4 x 64 px, so a sprite sheet of
-#: 4 x 4 cells is 1024 x 256 px, ~100 KB (generator/viewerdata.py).
+#: 4 x 4 cells is 1024 x 256 px, ~100 KB (generator/bundle/viewerdata.py).
 DEFAULT_PER_CELL = 4
 DEFAULT_THUMB = 64
 

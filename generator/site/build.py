@@ -346,7 +346,7 @@ def _asset_sources(content: Content, atlas_images: set[Path]) -> dict[str, Path]
 def _atlas_key(bundle: AtlasBundle, config: Config) -> str:
     """What a published atlas folder depends on: the bundle's files, the tile settings, and
     the code and library that cut and describe it (:data:`TILES_VERSION`, libvips' version,
-    ``generator/tiles/``, ``generator/viewerdata.py`` and ``generator/bundle.py``)."""
+    ``generator/tiles/`` and ``generator/bundle/``)."""
     stats = []
     for name in (
         "bundle.json",
@@ -369,8 +369,7 @@ def _publishing_code_digest() -> str:
     from generator.tiles import TILES_VERSION
 
     package = Path(__file__).resolve().parent.parent
-    files = [*sorted((package / "tiles").glob("*.py")), package / "viewerdata.py"]
-    files.append(package / "bundle.py")
+    files = [*sorted((package / "tiles").glob("*.py")), *sorted((package / "bundle").glob("*.py"))]
     return digest(
         TILES_VERSION,
         [pyvips.version(i) for i in range(3)],

@@ -56,7 +56,7 @@ def publish_atlas(
 ) -> PublishedAtlas:
     """Write ``dest/``: ``viewer.json``, ``atlas.dzi``, ``atlas_files/``, ``cells-<G>.json``
     per level and ``fallback.jpg`` (and the viewer data folders ``bundle.info["viewer"]``
-    names: ``examples-<G>/``, ``heatmap-<G>/``, see :mod:`generator.viewerdata`), replacing
+    names: ``examples-<G>/``, ``heatmap-<G>/``, see :mod:`generator.bundle.viewerdata`), replacing
     any previous ``dest`` in one rename.
 
     Everything is checked before anything is written: the levels' sizes (semantic zoom needs
@@ -124,7 +124,7 @@ def viewer_manifest(
     """The ``viewer.json`` document (see docs/ARCHITECTURE.md, "A published atlas").
 
     ``level_facts[i]`` is merged into level i (``samples``, ``cells_block``). A level with
-    viewer data gets ``examples`` / ``heatmap`` (the descriptions :mod:`generator.viewerdata`
+    viewer data gets ``examples`` / ``heatmap`` (the descriptions :mod:`generator.bundle.viewerdata`
     returned); ``info`` drops the ``viewer`` entry they came from.
     """
     fine = spans[-1]
@@ -172,7 +172,7 @@ _VIEWER_KEYS = {
 def viewer_extras(bundle: AtlasBundle) -> dict[int, dict[str, dict[str, Any]]]:
     """``{grid: {"examples": description, "heatmap": description}}`` from
     ``bundle.info["viewer"]["levels"]``, checked against the bundle's folder."""
-    from generator.viewerdata import examples_folder, heatmap_folder
+    from generator.bundle.viewerdata import examples_folder, heatmap_folder
 
     names = {"examples": examples_folder, "heatmap": heatmap_folder}
     where = str(bundle.root / "bundle.json")

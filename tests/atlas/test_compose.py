@@ -25,13 +25,13 @@ from generator.atlas.examples import LevelExamples, example_thumbnails
 from generator.atlas.progress import Progress
 from generator.atlas.receptive import EFFECTIVE_MASS, centred_side, receptive_field
 from generator.bundle import AtlasBundle, load_cell_array
+from generator.bundle.viewerdata import crop_receptive_field, read_examples, read_heatmap
 from generator.data.loader import fit_image
 from generator.icons.lean import render_copy
 from generator.icons.store import Icons
 from generator.models.base import LayerInfo, StagedModel
 from generator.models.demo import build_demo_model
 from generator.tiles import TileSettings, publish_atlas
-from generator.viewerdata import crop_receptive_field, read_examples, read_heatmap
 
 from ._render_kit import ConvNet, one_thread, sample_grids
 from .conftest import TinySource

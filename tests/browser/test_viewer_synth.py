@@ -27,10 +27,10 @@ from PIL import Image, ImageDraw
 from sitekit import draw_grid, write
 
 from generator.bundle import AtlasBundle, Level, cells_document
+from generator.bundle.viewerdata import viewer_info, write_examples, write_heatmaps
 from generator.config import load_config
 from generator.site import atlases as atlas_specs
 from generator.site.build import build
-from generator.viewerdata import viewer_info, write_examples, write_heatmaps
 
 pytestmark = pytest.mark.browser
 

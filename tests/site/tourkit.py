@@ -42,7 +42,7 @@ def make_bundle(
     icons flat squares coloured by their top class. ``heatmaps``: class heat maps (viewer data)
     from the attributions.
     """
-    from generator.viewerdata import viewer_info, write_heatmaps
+    from generator.bundle.viewerdata import viewer_info, write_heatmaps
 
     root.mkdir(parents=True, exist_ok=True)
     levels = []
