@@ -74,12 +74,7 @@ class Sources:
             "seed": spec.seed,
             "attribution": spec.attribution.enabled,
             "smooth_maxpool": spec.attribution.smooth_maxpool,
-            # only when not the default, so that the article's keys stay as they were
-            **(
-                {"attribution_measure": spec.attribution.measure}
-                if spec.attribution.measure != "gradient"
-                else {}
-            ),
+            "attribution_measure": spec.attribution.measure,
             "float16": spec.float16,
         }
 
