@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
-from generator.atlas.collect import collect
+from generator.atlas.collect import Sampling, collect
 from generator.atlas.layout import LayoutParams, compute_layout
 from generator.models.registry import load_model
 
@@ -78,8 +78,7 @@ def collection_rate(
                 run_dir=tmp,
                 run_key="bench",
                 device=device,
-                attribution=attribution,
-                attribution_method=method,
+                sampling=Sampling(attribution=attribution, attribution_method=method),
                 chunk_images=batch_size * 4,
             )
             if device.type == "cuda":

@@ -22,6 +22,7 @@ import json
 import math
 import zlib
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -90,39 +91,56 @@ def _chunk_name(i: int) -> str:
     return f"chunk-{i:05d}.npz"
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How activation vectors are sampled, attributed and stored (with the model, the images
+    and the layers, what determines a collection's rows).
+
+    Attributes:
+        positions: random positions per image and layer (k).
+        seed: seeds the positions (with the layer and image index).
+        attribution: also compute ``[N, K]`` attributions (activation x gradient per class).
+        smooth_maxpool: attribution through the article's smooth max-pool relaxation.
+        attribution_method: ``auto`` | ``jvp`` | ``double-vjp`` (:mod:`.attribute`).
+        attribution_measure: ``gradient`` (the article's) | ``readout`` (:mod:`.attribute`).
+        float16: store chunks in float16 (halves the disk; results are then float16-rounded).
+    """
+
+    positions: int = 1
+    seed: int = 0
+    attribution: bool = True
+    smooth_maxpool: bool = True
+    attribution_method: str = "auto"
+    attribution_measure: str = "gradient"
+    float16: bool = False
+
+
+DEFAULT_SAMPLING = Sampling()
+
+
 class _Collector:
     """Turns batches into per-layer sample rows (and attributions)."""
 
     def __init__(
-        self,
-        model: AtlasModel,
-        layers: Sequence[str],
-        *,
-        positions: int,
-        seed: int,
-        attribution: bool,
-        smooth_maxpool: bool,
-        attribution_method: str,
-        device: torch.device,
-        attribution_measure: str = "gradient",
+        self, model: AtlasModel, layers: Sequence[str], sampling: Sampling, *, device: torch.device
     ) -> None:
         from generator.atlas.attribute import Attributor
 
         self.model = model
         self.layers = list(layers)
-        self.k = positions
-        self.seed = seed
+        self.k = sampling.positions
+        self.seed = sampling.seed
         self.device = device
         self.attributors = {
             layer: Attributor(
                 model,
                 layer,
-                smooth_maxpool=smooth_maxpool,
-                method=attribution_method,
-                measure=attribution_measure,
+                smooth_maxpool=sampling.smooth_maxpool,
+                method=sampling.attribution_method,
+                measure=sampling.attribution_measure,
             )
             for layer in self.layers
-            if attribution
+            if sampling.attribution
         }
         self.layer_hw: dict[str, tuple[int, int]] = {}
 
@@ -193,18 +211,12 @@ def collect(
     run_dir: str | Path,
     run_key: str,
     device: torch.device,
-    positions: int = 1,
-    seed: int = 0,
-    attribution: bool = True,
-    smooth_maxpool: bool = True,
-    attribution_method: str = "auto",
-    attribution_measure: str = "gradient",
-    float16: bool = False,
+    sampling: Sampling = DEFAULT_SAMPLING,
     chunk_images: int = 1024,
     progress: Progress | None = None,
     after_chunk: Callable[[int], None] | None = None,
 ) -> dict[str, Activations]:
-    """Sample ``positions`` activation vectors per image of ``indices`` for each of ``layers``.
+    """Sample ``sampling.positions`` activation vectors per image of ``indices`` for each of ``layers``.
 
     Args:
         model: an :class:`~generator.models.base.AtlasModel` in eval mode, on ``device``.
@@ -215,13 +227,7 @@ def collect(
         run_key: digest of everything that determines the result (model, data, sample list,
             options); a manifest with another key is ignored and overwritten.
         device: where the model runs.
-        positions: random positions per image and layer (k).
-        seed: seeds the positions (with the layer and image index).
-        attribution: also compute ``[N, K]`` attributions (activation x gradient per class).
-        smooth_maxpool: attribution through the article's smooth max-pool relaxation.
-        attribution_method: ``auto`` | ``jvp`` | ``double-vjp`` (:mod:`.attribute`).
-        attribution_measure: ``gradient`` (the article's) | ``readout`` (:mod:`.attribute`).
-        float16: store chunks in float16 (halves the disk; results are then float16-rounded).
+        sampling: how rows are sampled, attributed and stored (:class:`Sampling`).
         chunk_images: images per chunk; keep it a multiple of the loader's batch size.
         progress: reporter for images/s and ETA (None: silent).
         after_chunk: called with a chunk's number once it is recorded (tests inject failures).
@@ -242,17 +248,7 @@ def collect(
     chunk_images = previous["chunk_images"] if previous else chunk_images
     n_chunks = max(1, math.ceil(len(index_list) / chunk_images))
     position_of = {index: i for i, index in enumerate(index_list)}
-    collector = _Collector(
-        model,
-        layers,
-        positions=positions,
-        seed=seed,
-        attribution=attribution,
-        smooth_maxpool=smooth_maxpool,
-        attribution_method=attribution_method,
-        attribution_measure=attribution_measure,
-        device=device,
-    )
+    collector = _Collector(model, layers, sampling, device=device)
     if previous:
         collector.layer_hw.update({k: (v[0], v[1]) for k, v in previous["layer_hw"].items()})
     progress = progress or Progress(enabled=False)
@@ -263,7 +259,7 @@ def collect(
     )
 
     def record(chunk: int, rows: dict[str, dict[str, np.ndarray]]) -> None:
-        _write_chunk(run_dir / _chunk_name(chunk), rows, float16)
+        _write_chunk(run_dir / _chunk_name(chunk), rows, sampling.float16)
         manifest = {
             "version": COLLECT_VERSION,
             "run_key": run_key,

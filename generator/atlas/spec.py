@@ -69,6 +69,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from generator.atlas.collect import Sampling
 from generator.atlas.compose import (
     COMPOSE_KEYS,
     ComposeSettings,
@@ -148,6 +149,17 @@ class ComputedAtlasSpec:
     layout: LayoutParams = field(default_factory=LayoutParams)
     attribution: AttributionSpec = field(default_factory=AttributionSpec)
     render: dict[str, Any] = field(default_factory=dict)
+
+    def sampling(self) -> Sampling:
+        """How the atlas's activation vectors are sampled, attributed and stored."""
+        return Sampling(
+            positions=self.positions,
+            seed=self.seed,
+            attribution=self.attribution.enabled,
+            smooth_maxpool=self.attribution.smooth_maxpool,
+            attribution_measure=self.attribution.measure,
+            float16=self.float16,
+        )
 
 
 class SpecProblems(ConfigError):

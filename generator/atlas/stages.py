@@ -258,12 +258,7 @@ def collect_activations(
         run_dir=run_dir,
         run_key=run_key,
         device=device,
-        positions=first.positions,
-        seed=first.seed,
-        attribution=first.attribution.enabled,
-        smooth_maxpool=first.attribution.smooth_maxpool,
-        attribution_measure=first.attribution.measure,
-        float16=first.float16,
+        sampling=first.sampling(),
         chunk_images=per_chunk,
         progress=progress,
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from generator.atlas.collect import collect
+from generator.atlas.collect import Sampling, collect
 
 from .conftest import TinyModel, TinySource, simple_batches
 
@@ -20,10 +20,9 @@ from .conftest import TinyModel, TinySource, simple_batches
 OPTIONS: dict[str, Any] = {
     "layers": ["mixed3a", "mixed4a"],
     "run_key": "kill-test",
-    "positions": 2,
-    "seed": 3,
     "chunk_images": 8,
 }
+SAMPLING = Sampling(positions=2, seed=3)
 BATCH_SIZE = 4
 
 
@@ -47,6 +46,7 @@ def main(run_dir: str) -> None:
         list(range(len(source))),
         run_dir=run_dir,
         device=torch.device("cpu"),
+        sampling=SAMPLING,
         **OPTIONS,
     )
 

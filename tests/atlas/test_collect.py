@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ import torch
 
 from generator.atlas.artifacts import Activations
 from generator.atlas.attribute import brute_force_attributions
-from generator.atlas.collect import collect, sample_positions
+from generator.atlas.collect import Sampling, collect, sample_positions
 from generator.errors import AtlasError
 
 from . import _collect_worker
@@ -40,21 +41,25 @@ def batches_of(source: TinySource, batch_size: int = 4, seen: list[int] | None =
 def run(
     tmp: Path, source: TinySource, *, batch_size: int = 4, **options: Any
 ) -> dict[str, Activations]:
-    defaults: dict[str, Any] = {
-        "layers": ["mixed3a", "mixed4a"],
-        "run_key": "k",
-        "positions": 2,
-        "seed": 3,
-        "chunk_images": 8,
-    }
+    """A collection of ``source`` into ``tmp``: two layers, 2 positions, seed 3, chunks of 8;
+    ``options`` overrides any of these (the fields of :class:`Sampling` too)."""
+    sampling = {"positions": 2, "seed": 3}
+    settings: dict[str, Any] = {"layers": ["mixed3a", "mixed4a"], "run_key": "k", "chunk_images": 8}
+    for key, value in options.items():
+        (sampling if key in SAMPLING_FIELDS else settings)[key] = value
     return collect(
         TinyModel(),
         batches_of(source, batch_size),
         list(range(len(source))),
         run_dir=tmp,
         device=CPU,
-        **{**defaults, **options},
+        sampling=Sampling(**sampling),
+        **settings,
     )
+
+
+#: The keyword arguments of run() that are fields of Sampling.
+SAMPLING_FIELDS = {f.name for f in dataclasses.fields(Sampling)}
 
 
 def assert_same(a: dict[str, Activations], b: dict[str, Activations]) -> None:
@@ -144,7 +149,7 @@ def test_one_forward_per_batch_serves_all_layers(tmp_path: Path, tiny_source: Ti
         run_dir=tmp_path,
         run_key="k",
         device=CPU,
-        attribution=False,
+        sampling=Sampling(attribution=False),
         chunk_images=16,
     )
     assert calls == [("mixed3a", "mixed4a")] * 5
@@ -188,8 +193,7 @@ def test_resume_after_an_interruption_gives_the_uninterrupted_result(
         run_dir=tmp_path / "run",
         run_key="k",
         device=CPU,
-        positions=2,
-        seed=3,
+        sampling=Sampling(positions=2, seed=3),
         chunk_images=8,
     )
     assert seen == list(range(24, 40))  # only the missing chunks were computed
@@ -238,6 +242,7 @@ def test_resume_after_kill_9(tmp_path: Path, tiny_source: TinySource) -> None:
         list(range(40)),
         run_dir=run_dir,
         device=CPU,
+        sampling=_collect_worker.SAMPLING,
         **_collect_worker.OPTIONS,
     )
     assert seen[0] == done * 8
@@ -247,6 +252,7 @@ def test_resume_after_kill_9(tmp_path: Path, tiny_source: TinySource) -> None:
         list(range(40)),
         run_dir=tmp_path / "ref",
         device=CPU,
+        sampling=_collect_worker.SAMPLING,
         **_collect_worker.OPTIONS,
     )
     assert_same(resumed, reference)
