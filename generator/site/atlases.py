@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from generator.bundle import CELL_ARRAYS, AtlasBundle
 from generator.cache import CacheLayout, atomic_write_json, digest, file_digest
 from generator.config import Config
+from generator.checks import integer, text
 from generator.errors import ConfigError, ContentError, closest
 from generator.specs import AtlasEntry, read_atlas_entries
 
@@ -128,35 +129,30 @@ def _image_spec(entry: AtlasEntry, warnings: list[str]) -> AtlasSpec:
         entry.id, entry.table, entry.source, entry.line, entry.where
     )  # fmt: skip
 
-    def bad(key: str) -> ConfigError:
-        return ConfigError(
-            f"[atlas.{atlas_id}] {key} is invalid",
-            where=f"{where} (key '{key}')",
-            expected=IMAGE_KEYS[key],
-            got=repr(table.get(key, "<missing>")),
-            fix=f"set {key} to {IMAGE_KEYS[key]}",
-        )
-
     for key in table:
         if key not in IMAGE_KEYS:
             guess = closest(key, IMAGE_KEYS)
             hint = f" (did you mean {guess!r}?)" if guess else ""
             warnings.append(f"{where}: unknown key {key!r} in [atlas.{atlas_id}]{hint}")
-    image = table["image"]
-    if not isinstance(image, str) or not image:
-        raise bad("image")
-    for key in ("grid", "icon_size"):
-        value = table.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4096:
-            raise bad(key)
-    title = table.get("title", atlas_id)
-    if not isinstance(title, str) or not title.strip():
-        raise bad("title")
-    background = table.get("background", "#ffffff")
-    if not isinstance(background, str) or not re.fullmatch(
-        r"#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})", background
-    ):
-        raise bad("background")
+    checks = {
+        "image": text,
+        "grid": integer(1, 4096),
+        "icon_size": integer(1, 4096),
+        "title": text,
+        "background": _hex_colour,
+    }
+    values: dict[str, Any] = {"title": atlas_id, "background": "#ffffff"}
+    problems: list[str] = []
+    for key, check in checks.items():
+        if key not in table and key in values:
+            continue
+        try:
+            values[key] = check(table.get(key))
+        except ValueError:
+            problems.append(key)
+    if problems:
+        raise _image_problems(atlas_id, where, table, problems)
+    image, title, background = values["image"], values["title"], values["background"]
     image_path = (path.parent / image).resolve()
     if not image_path.is_file():
         raise ContentError(
@@ -172,10 +168,38 @@ def _image_spec(entry: AtlasEntry, warnings: list[str]) -> AtlasSpec:
         line,
         title.strip(),
         image=image_path,
-        grid=table["grid"],
-        icon_size=table["icon_size"],
+        grid=values["grid"],
+        icon_size=values["icon_size"],
         background=background,
         table=dict(table),
+    )
+
+
+def _hex_colour(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})", value):
+        raise ValueError(IMAGE_KEYS["background"])
+    return value
+
+
+def _image_problems(atlas_id: str, where: str, table: dict[str, Any], keys: list[str]) -> ConfigError:
+    """Every bad key of an image atlas's table, in one error."""
+    def got(key: str) -> str:
+        return repr(table.get(key, "<missing>"))
+
+    if len(keys) == 1:
+        key = keys[0]
+        return ConfigError(
+            f"[atlas.{atlas_id}] {key} is invalid",
+            where=f"{where} (key '{key}')",
+            expected=IMAGE_KEYS[key],
+            got=got(key),
+            fix=f"set {key} to {IMAGE_KEYS[key]}",
+        )
+    lines = [f"{key} = {got(key)}: expected {IMAGE_KEYS[key]}" for key in keys]
+    return ConfigError(
+        f"{len(keys)} problems in [atlas.{atlas_id}]:\n" + "\n".join(f"  - {x}" for x in lines),
+        where=where,
+        fix="set each key as described",
     )
 
 

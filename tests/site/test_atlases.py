@@ -50,6 +50,20 @@ def test_bad_image_specs(project: Path, table: str, error: type[Exception], mess
         _specs(project)
 
 
+def test_every_bad_key_of_an_image_atlas_is_reported_at_once(project: Path) -> None:
+    write(
+        project / "content/study/atlases.toml",
+        '[atlas.grid]\nimage = ""\ngrid = 0\nicon_size = 32\ntitle = " "\n',
+    )
+    with pytest.raises(ConfigError) as info:
+        _specs(project)
+    message = info.value.message()
+    assert "3 problems in [atlas.grid]" in message
+    for line in ("image = '': expected", "grid = 0: expected", "title = ' ': expected"):
+        assert line in message
+    assert f"{project / 'content/study/atlases.toml'}:1" in message
+
+
 def test_unknown_keys_warn_and_ids_are_checked(project: Path) -> None:
     toml = project / "content/study/atlases.toml"
     toml.write_text(toml.read_text() + 'titel = "x"\n\n[other]\nx = 1\n')
