@@ -29,6 +29,9 @@ SPEC_FILE = "atlases.toml"
 #: An atlas id names a folder (``site/atlases/<id>/``) and appears in URLs.
 ATLAS_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
+#: An experiment id names a folder (``<publication>/experiments/<id>/``).
+EXPERIMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
 #: The top-level tables of an atlases.toml.
 KINDS = ("atlas", "experiment")
 
@@ -129,3 +132,20 @@ def read_atlas_entries(files: Iterable[Path]) -> tuple[dict[str, AtlasEntry], li
                 )
             entries[entry.id] = entry
     return entries, warnings
+
+
+def read_experiment_entries(path: Path) -> list[IdTable]:
+    """The ``[experiment.<id>]`` tables of one atlases.toml, in file order (their keys are
+    parsed by :mod:`generator.atlas.experiment_spec`). Raises :class:`ConfigError` for an id
+    that cannot name a folder or a table that is not a table."""
+    entries = read_id_tables(path, "experiment")[1]
+    for entry in entries:
+        if not EXPERIMENT_ID.fullmatch(entry.id) or not isinstance(entry.table, dict):
+            raise ConfigError(
+                "an experiment id names a folder and its table holds the experiment",
+                where=entry.where,
+                expected="[experiment.<id>] with letters, digits, '-', '_' or '.' in the id",
+                got=repr(entry.id),
+                fix="rename the table",
+            )
+    return entries

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from generator.errors import ConfigError
-from generator.specs import read_atlas_entries, spec_files
+from generator.specs import read_atlas_entries, read_experiment_entries, spec_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,3 +83,15 @@ def test_only_config_and_specs_parse_toml() -> None:
             ):
                 parsers.add(path.relative_to(ROOT).as_posix())
     assert parsers == {"generator/config.py", "generator/specs.py"}
+
+
+def test_experiment_entries_keep_order_and_check_ids(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "p/atlases.toml",
+        '[atlas.a]\nmodel = "demo"\n\n[experiment."v1.2"]\nseed = 0\n\n[experiment.b]\nseed = 1\n',
+    )
+    assert [(e.id, e.line) for e in read_experiment_entries(path)] == [("v1.2", 4), ("b", 7)]
+    write(path, '[experiment."../up"]\nseed = 0\n')
+    with pytest.raises(ConfigError, match="an experiment id names a folder") as info:
+        read_experiment_entries(path)
+    assert info.value.where == f"{path}:1"

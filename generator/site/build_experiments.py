@@ -31,15 +31,13 @@ import numpy as np
 
 from generator.atlas.experiment_spec import ExperimentSpec, IconSpec, parse_experiment
 from generator.bundle import AtlasBundle
-from generator.specs import read_id_tables
+from generator.specs import read_experiment_entries
 from generator.errors import ConfigError, ContentError, closest
 
 if TYPE_CHECKING:
     from generator.config import Config
     from generator.site.content import Content, Publication
     from generator.site.tourquery import TourQueries
-
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 @dataclass(frozen=True)
@@ -90,15 +88,7 @@ def load_experiments(content: Content) -> dict[str, list[ExperimentSpec]]:
 def read_experiments(path: Path) -> list[ExperimentSpec]:
     """The experiment tables of one atlases.toml (``where`` names each table's line)."""
     specs = []
-    for entry in read_id_tables(path, "experiment")[1]:
-        if not _ID.fullmatch(entry.id) or not isinstance(entry.table, dict):
-            raise ConfigError(
-                "an experiment id names a folder and its table holds the experiment",
-                where=entry.where,
-                expected="[experiment.<id>] with letters, digits, '-', '_' or '.' in the id",
-                got=repr(entry.id),
-                fix="rename the table",
-            )
+    for entry in read_experiment_entries(path):
         specs.append(parse_experiment(entry.id, entry.table, entry.where, base=path.parent))
     return specs
 
