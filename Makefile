@@ -12,7 +12,7 @@ TORCH   := torch==2.14.1 torchvision==0.29.1
 HOST    ?= 127.0.0.1
 PORT    ?= 8000
 
-.PHONY: setup browser demo build serve test lint typecheck pytest bench clean
+.PHONY: setup browser demo build serve test lint typecheck pytest bench mutate clean
 
 setup: $(STAMP) node_modules/.package-lock.json
 
@@ -58,5 +58,13 @@ test: lint typecheck pytest
 bench: setup
 	$(BIN)/python bench/run_all.py
 
+# Mutation testing (issue 17; not part of `make test`): MODULES="grid layout ..." picks modules
+# (bench/mutate.py --list), MUTATE_ARGS passes more options (e.g. --max-children 2).
+MODULES ?=
+MUTATE_ARGS ?=
+mutate: setup
+	$(BIN)/python -c "import mutmut" 2>/dev/null || $(BIN)/python -m pip install -q 'mutmut>=3.8,<4'
+	$(BIN)/python bench/mutate.py $(MODULES) $(MUTATE_ARGS)
+
 clean:
-	rm -rf site .site-* test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf site .site-* test-artifacts .pytest_cache .mypy_cache .ruff_cache mutants
