@@ -112,6 +112,17 @@ def test_page_keys_ignore_mapping_order_but_not_values() -> None:
     assert len({_json_key(1), _json_key("1"), _json_key([1]), _json_key(1, None)}) == 4
 
 
+def test_a_page_key_is_the_digest_of_its_compact_sorted_utf8_json() -> None:
+    """The format of the keys state.json keeps: a page whose inputs did not change keeps its
+    key from one release to the next (else every page re-renders once after an upgrade), so
+    the text digested is fixed: compact separators, sorted keys, UTF-8 (not \\u escapes)."""
+    import hashlib
+
+    text = '["shared",{"n":1,"title":"Ünïcode"},["x",null]]'
+    expected = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    assert _json_key("shared", {"title": "Ünïcode", "n": 1}, ["x", None]) == expected
+
+
 def test_code_and_templates_digest_follows_every_template(tmp_path: Path) -> None:
     root = tmp_path / "project"
     make_project(root)
