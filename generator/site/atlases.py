@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from generator.bundle import CELL_ARRAYS, AtlasBundle
 from generator.cache import CacheLayout, atomic_write_json, digest, file_digest
-from generator.config import Config
 from generator.checks import integer, text
+from generator.config import Config
 from generator.errors import ConfigError, ContentError, closest
 from generator.specs import AtlasEntry, read_atlas_entries
 
@@ -49,6 +49,7 @@ IMAGE_KEYS = {
     "title": "a non-empty string",
     "background": 'a CSS hex colour such as "#ffffff"',
 }
+
 
 @dataclass(frozen=True)
 class AtlasSpec:
@@ -120,7 +121,9 @@ def load_specs(content: Content) -> tuple[dict[str, AtlasSpec], list[str]]:
             specs[entry.id] = _image_spec(entry, warnings)
         else:
             title = str(entry.table.get("title", entry.id))
-            specs[entry.id] = AtlasSpec(entry.id, entry.source, entry.line, title, table=entry.table)
+            specs[entry.id] = AtlasSpec(
+                entry.id, entry.source, entry.line, title, table=entry.table
+            )
     return specs, warnings
 
 
@@ -181,8 +184,11 @@ def _hex_colour(value: Any) -> str:
     return value
 
 
-def _image_problems(atlas_id: str, where: str, table: dict[str, Any], keys: list[str]) -> ConfigError:
+def _image_problems(
+    atlas_id: str, where: str, table: dict[str, Any], keys: list[str]
+) -> ConfigError:
     """Every bad key of an image atlas's table, in one error."""
+
     def got(key: str) -> str:
         return repr(table.get(key, "<missing>"))
 

@@ -32,9 +32,9 @@ from generator.config import Config
 from generator.errors import ConfigError, ContentError
 from generator.site import atlases as atlas_specs
 from generator.site.bibtex import read_bibtex
+from generator.site.build_experiments import load_experiments
 from generator.site.compute import compute_publications
 from generator.site.content import Content, Page, default_site_index, gather_content
-from generator.site.build_experiments import load_experiments
 from generator.site.feed import FeedEntry, atom_feed, sitemap_xml
 from generator.site.links import PageLinks, check_links
 from generator.site.output import (
@@ -48,8 +48,8 @@ from generator.site.output import (
     static_sources,
     versioned,
 )
-from generator.site.patch_results_block import experiment_inputs
 from generator.site.pages import RenderedPage, Renderer, template_dirs
+from generator.site.patch_results_block import experiment_inputs
 from generator.site.skipped import accept_anchors, stub_page
 from generator.site.state import BuildState, PageState
 

@@ -22,17 +22,16 @@ Parsing needs neither torch nor the model; computing does (imported when needed)
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from generator.atlas.experiment_spec import ExperimentSpec, IconSpec, parse_experiment
 from generator.bundle import AtlasBundle
-from generator.specs import read_experiment_entries
 from generator.errors import ConfigError, ContentError, closest
+from generator.specs import read_experiment_entries
 
 if TYPE_CHECKING:
     from generator.config import Config

@@ -39,7 +39,6 @@ from generator.site.mdext import PageContext, add_embed
 from generator.site.tour import Rect, check_rect
 from generator.site.tourquery import parse_query
 
-
 LAYERS_KEYS = {
     "ids": "a list of two to four atlas ids",
     "class": "a class name (each viewer opens on its densest region)",

@@ -29,8 +29,8 @@ from generator.site.atlases import AtlasFacts
 from generator.site.bibtex import Entry, format_entry
 from generator.site.content import Page
 from generator.site.embeds import AtlasEmbed, script_json
-from generator.site.links import scan_html
 from generator.site.layers_block import render_layers
+from generator.site.links import scan_html
 from generator.site.mdext import BlockHandler, PageContext, PageMarkdown
 from generator.site.patch_results_block import render_patch_results
 from generator.site.tour import numbers, stop_config

@@ -51,7 +51,6 @@ from generator.errors import ContentError
 from generator.site.blockyaml import check_keys, load_block
 from generator.site.mdext import PageContext
 
-
 PATCH_KEYS = {
     "experiment": "an experiment id: an [experiment.<id>] of the publication's atlases.toml,"
     " or experiments/<id>/results.json in the publication",

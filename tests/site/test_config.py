@@ -44,7 +44,7 @@ def test_every_problem_is_reported_with_key_value_and_expectation(tmp_path: Path
     assert f"{path}:2: [site] title = ''; expected a non-empty string" in message
     assert "[site] site_url = 'example.org'; expected an absolute http(s) URL" in message
     assert f"{path}:6: [tiles] quality = 150; expected an integer from 1 to 100" in message
-    assert "[tiles] format = 'gif'; expected \"jpg\" | \"webp\" | \"png\"" in message
+    assert '[tiles] format = \'gif\'; expected "jpg" | "webp" | "png"' in message
 
 
 def test_missing_required_key(tmp_path: Path) -> None:
