@@ -8,7 +8,7 @@ large activations make the atlas objective's cosine term matter as it does in In
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -104,12 +104,3 @@ def sample_grids(
     layout = Layout(xy=rng.random((n, 2)).astype(np.float32), method="random")
     grids = {s: make_grid(acts, layout, s, min_count=min_count, top_k=2) for s in sizes}
     return acts, layout, grids
-
-
-def one_thread() -> Iterator[None]:
-    """A fixture body: torch on one CPU thread for the test. These tensors are tiny, and two
-    OpenMP threads on a busy 2-core machine were measured 5x slower than one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -27,9 +27,8 @@ from generator.models.registry import load_model
 from generator.tiles import TileSettings, publish_atlas
 
 from ._project_kit import write_project
-from ._render_kit import one_thread
 
-single_thread = pytest.fixture(autouse=True)(one_thread)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: one thread
 
 TABLE: dict[str, Any] = {
     "title": "Demo mixed4c",

@@ -24,9 +24,7 @@ from generator.bundle import AtlasBundle
 from generator.config import ComputeConfig
 from generator.tiles import TileSettings, publish_atlas
 
-from ._render_kit import one_thread
-
-single_thread = pytest.fixture(autouse=True)(one_thread)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: one thread
 
 BASE: dict[str, Any] = {
     "model": "demo",

@@ -33,10 +33,10 @@ from generator.models.base import LayerInfo, StagedModel
 from generator.models.demo import build_demo_model
 from generator.tiles import TileSettings, publish_atlas
 
-from ._render_kit import ConvNet, one_thread, sample_grids
+from ._render_kit import ConvNet, sample_grids
 from .conftest import TinySource
 
-single_thread = pytest.fixture(autouse=True)(one_thread)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: one thread
 
 S = 4  # icon px in the placement tests
 

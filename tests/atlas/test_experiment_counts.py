@@ -26,9 +26,8 @@ from generator.atlas.progress import Progress
 from generator.config import ComputeConfig
 
 from . import _count_model as cm
-from ._render_kit import one_thread
 
-single_thread = pytest.fixture(autouse=True)(one_thread)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: one thread
 
 WHERE = "content/study/atlases.toml:1"
 

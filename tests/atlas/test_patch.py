@@ -33,9 +33,7 @@ from generator.config import ComputeConfig
 from generator.data.synthetic import SyntheticWorld
 from generator.site.patch_results_block import load_results
 
-from ._render_kit import one_thread
-
-single_thread = pytest.fixture(autouse=True)(one_thread)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: one thread
 
 WHERE = "content/demo/atlases.toml:9"
 

@@ -40,9 +40,8 @@ from generator.icons.store import Icons
 from generator.models.base import LayerInfo, StagedModel
 
 from ._project_kit import write_project
-from ._render_kit import one_thread
 
-single_thread = pytest.fixture(autouse=True)(one_thread)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: one thread
 
 CPU = torch.device("cpu")
 

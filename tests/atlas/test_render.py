@@ -35,7 +35,7 @@ from generator.icons.store import RenderRun, fidelity_summary, load_icons, save_
 from generator.models.registry import load_model
 from generator.optvis.objectives import VisContext
 
-from ._render_kit import ConvNet, one_thread, sample_grids, world_images
+from ._render_kit import ConvNet, sample_grids, world_images
 
 CPU = torch.device("cpu")
 LAYER = "mixed4a"
@@ -47,7 +47,7 @@ def spec_with(render: dict[str, Any], **top: Any) -> Any:
     return parse_computed_atlas("a", table, "content/x/atlases.toml:3")
 
 
-single_thread = pytest.fixture(autouse=True)(one_thread)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: one thread
 
 
 def quiet() -> Progress:

@@ -11,7 +11,6 @@ stride 1 padding 1 (inside the blocks), and TensorFlow ``SAME`` (Lucid's).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -26,13 +25,7 @@ from generator.models.layers import max_pool
 EPS = 1e-2  # METHOD.md 2
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny tensors: one torch thread is faster on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: one thread
 
 
 Windows = list[tuple[int, int]]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -55,10 +54,5 @@ def tiny_model() -> TinyNet:
 
 
 @pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny tensors: one intra-op thread is faster than two (and far faster on a shared,
-    oversubscribed machine, where two threads wait on each other). Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def one_thread(one_torch_thread: None) -> None:
+    """Tiny tensors: every optvis test runs on one torch thread (tests/conftest.py)."""

@@ -5,12 +5,10 @@ files, atlas cells or tour queries."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from sitekit import CONFIG, PUB_INDEX, draw_grid, write
 from tourkit import full_grid, make_bundle
@@ -69,12 +67,7 @@ caption: "A cell of the grid pasted on circles."
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: one thread
 
 
 def project(root: Path) -> Path:
