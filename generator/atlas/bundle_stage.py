@@ -102,6 +102,8 @@ def compute_bundle(
         grids = compute_grids(spec, env, progress=progress, sources=sources)
 
         # 5. A feature visualization of every kept cell of every level (resumable per batch).
+        render_run = CacheLayout(cache_dir).render_run(keys["icons"])
+
         def render_all() -> dict[int, Icons]:
             from generator.icons.lean import render_copy
 
@@ -114,7 +116,7 @@ def compute_bundle(
                 grids.grids,
                 whitening=None if grids.whitening is None else grids.whitening.matrix,
                 settings=render,
-                run_dir=CacheLayout(cache_dir).render_run(keys["icons"]),
+                run_dir=render_run,
                 key=keys["icons"],
                 device=compute_device,
                 progress=progress,
@@ -126,7 +128,7 @@ def compute_bundle(
             render_all,
             lambda levels, tmp: save_icons(tmp, levels, {"settings": dataclasses.asdict(render)}),
         )
-        shutil.rmtree(CacheLayout(cache_dir).render_run(keys["icons"]), ignore_errors=True)
+        shutil.rmtree(render_run, ignore_errors=True)
 
         # 6. Where the layer looks: the crop size of the dataset examples.
         field = cache.get(
@@ -154,7 +156,7 @@ def compute_bundle(
                     thumb=looks.example_px,
                     seed=spec.seed,
                     scratch=Path(scratch),
-                    workers=env.workers or 0,
+                    workers=env.workers,
                     progress=progress,
                 )
             write_bundle(

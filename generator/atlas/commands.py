@@ -88,7 +88,8 @@ def _at_least(low: int) -> Callable[[str], int]:
 
 
 def _first(*values: int | None) -> int:
-    """The first value given: the command line's, then ``[compute]``'s, then the default."""
+    """The first value given: the command line's, then the environment's (``[compute]``'s, or
+    its default)."""
     return next(v for v in values if v is not None)
 
 
@@ -131,14 +132,14 @@ def cmd_compute(args: argparse.Namespace) -> int:
         specs.append(parse_computed_atlas(atlas_id, table, where, config=config))
 
     from generator.atlas.environment import ComputeEnvironment
-    from generator.atlas.pipeline import BATCH_SIZE, compute_many, describe
+    from generator.atlas.pipeline import compute_many, describe
     from generator.atlas.progress import Progress
 
     env = ComputeEnvironment.from_config(config, device=args.device)
     env = dataclasses.replace(
         env,
-        batch_size=_first(args.batch_size, env.batch_size, BATCH_SIZE),
-        workers=_first(args.workers, env.workers, 0),
+        batch_size=_first(args.batch_size, env.batch_size),
+        workers=_first(args.workers, env.workers),
     )
     device = env.device
     start = time.monotonic()

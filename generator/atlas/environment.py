@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from generator.models.base import AtlasModel
 
 
+#: Images per batch when collecting, unless ``[compute] batch_size`` says otherwise.
+BATCH_SIZE = 64
+
+
 @dataclass(frozen=True)
 class ComputeEnvironment:
     """Everything a computation needs besides its spec.
@@ -38,7 +42,8 @@ class ComputeEnvironment:
         models, datasets: ``atlas.toml``'s ``[models]`` and ``[datasets]`` tables.
         root: the folder relative paths of those tables start from (atlas.toml's).
         threads: CPU threads for the computation (None: torch's own choice).
-        batch_size, workers: image loading (None: the stage's default).
+        batch_size, workers: image loading (results do not depend on them beyond float
+            rounding).
     """
 
     cache: Path
@@ -47,8 +52,8 @@ class ComputeEnvironment:
     datasets: Mapping[str, Any] = field(default_factory=dict)
     root: Path | None = None
     threads: int | None = None
-    batch_size: int | None = None
-    workers: int | None = None
+    batch_size: int = BATCH_SIZE
+    workers: int = 0
 
     @classmethod
     def from_config(cls, config: Config, *, device: str | None = None) -> ComputeEnvironment:
@@ -62,18 +67,13 @@ class ComputeEnvironment:
             datasets=dict(config.datasets),
             root=config.root,
             threads=compute.threads,
-            batch_size=compute.batch_size,
-            workers=compute.workers,
+            batch_size=BATCH_SIZE if compute.batch_size is None else compute.batch_size,
+            workers=0 if compute.workers is None else compute.workers,
         )
 
     def threads_capped(self) -> contextlib.AbstractContextManager[None]:
         """The block in which a computation runs: :attr:`threads` CPU threads."""
         return torch_threads(self.threads)
-
-    def loading(self) -> dict[str, int]:
-        """The image-loading settings given (``batch_size``, ``workers``)."""
-        given = {"batch_size": self.batch_size, "workers": self.workers}
-        return {k: v for k, v in given.items() if v is not None}
 
     def open_model(self, name: str) -> AtlasModel:
         """Model ``name`` (built in, or a ``[models.<name>]`` table) on :attr:`device`."""

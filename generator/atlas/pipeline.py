@@ -41,9 +41,6 @@ from generator.atlas.stages import (
 )
 from generator.cache import digest
 
-#: Images per batch when collecting, unless ``[compute] batch_size`` says otherwise.
-BATCH_SIZE = 64
-
 
 @dataclass(frozen=True, eq=False)
 class ComputedGrids(Mapping[int, Grid]):
@@ -97,8 +94,7 @@ def compute_grids(
     Args:
         spec: a validated computed-atlas spec.
         env: where and with what it runs (cache, device, model and data tables, image
-            loading: :data:`BATCH_SIZE` images per batch and no workers unless it says
-            otherwise; results do not depend on them beyond float rounding).
+            loading).
         progress: where progress and cache hits are reported (default: stderr).
         chunk_images: images per resumable chunk (default: about 2048, a multiple of the
             batch size).
@@ -122,8 +118,8 @@ def compute_grids(
         cache_dir=cache_dir,
         device=env.device,
         progress=progress,
-        batch_size=env.batch_size or BATCH_SIZE,
-        workers=env.workers or 0,
+        batch_size=env.batch_size,
+        workers=env.workers,
         chunk_images=chunk_images,
     )[spec.layer]
 
@@ -231,8 +227,8 @@ def compute_many(
             cache_dir=env.cache,
             device=env.device,
             progress=progress,
-            batch_size=env.batch_size or BATCH_SIZE,
-            workers=env.workers or 0,
+            batch_size=env.batch_size,
+            workers=env.workers,
         )
     return [compute_grids(spec, env, progress=progress) for spec in specs]
 

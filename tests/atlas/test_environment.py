@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from generator.atlas.environment import ComputeEnvironment
+from generator.atlas.environment import BATCH_SIZE, ComputeEnvironment
 from generator.config import ComputeConfig
 from generator.errors import SetupError, UnknownNameError
 
@@ -27,7 +27,7 @@ def test_from_config_takes_compute_paths_and_tables(tmp_path: Path) -> None:
     env = ComputeEnvironment.from_config(config(tmp_path, device="cpu", threads=1, workers=0))
     assert env.device == torch.device("cpu") and env.threads == 1
     assert env.cache == tmp_path / "cache" and env.root == tmp_path
-    assert env.loading() == {"workers": 0}  # batch_size absent: the stage's default
+    assert (env.batch_size, env.workers) == (BATCH_SIZE, 0)  # batch_size absent: the default
     assert dict(env.models) == {"demo": {"weights": "random"}}
 
 
