@@ -368,7 +368,8 @@ def check_render_table(
     """The render and compose settings of an ``[atlas.<id>.render]`` table, every rule of it
     in one place: each bad value (:func:`generator.icons.settings.render_settings`,
     :func:`generator.atlas.compose.compose_settings`), each unknown key, and grids that cannot
-    zoom semantically are appended to ``problems``; bad values get their defaults."""
+    zoom semantically (``grids``: checked sizes) are appended to ``problems``; bad values get
+    their defaults."""
     render = render_settings(table, seed=seed, problems=problems)
     looks = compose_settings(table, problems)
     known = (*RENDER_KEYS, *COMPOSE_KEYS)
@@ -376,17 +377,10 @@ def check_render_table(
         guess = closest(key, list(known))
         hint = f" (did you mean {guess!r}?)" if guess else ""
         problems.append((f"render.{key}", table[key], f"a known key{hint}: {', '.join(known)}"))
-    if _is_grid_list(grids):
-        zoom = semantic_zoom_problem(tuple(grids))
-        if zoom:
-            problems.append(("grids", list(grids), f"sizes that halve level by level; {zoom}"))
+    zoom = semantic_zoom_problem(tuple(grids))
+    if zoom:
+        problems.append(("grids", list(grids), f"sizes that halve level by level; {zoom}"))
     return render, looks
-
-
-def _is_grid_list(value: Any) -> bool:
-    return isinstance(value, list | tuple) and all(
-        isinstance(g, int) and not isinstance(g, bool) and g > 0 for g in value
-    )
 
 
 def _kind_classes(
