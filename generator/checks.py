@@ -7,9 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-#: A check: value -> converted value, or ``ValueError(expected)``.
-Check = Callable[[Any], Any]
-
 
 def _bound(value: float) -> str:
     return f"{value:_}" if isinstance(value, int) and abs(value) >= 10_000 else f"{value}"
