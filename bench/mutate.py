@@ -52,8 +52,8 @@ MODULES = {
     "grid": "generator/atlas/grid.py",
     "attribute": "generator/atlas/attribute.py",
     "layout": "generator/atlas/layout.py",
-    "patch_results": "generator/atlas/patch_results.py",
-    "tourquery": "generator/site/tourquery.py",
+    "patch_results": "generator/experiments/results.py",
+    "tourquery": "generator/site/blocks/tourquery.py",
     "build": "generator/site/build.py",
     "publish": "generator/tiles/publish.py",
 }
@@ -68,8 +68,8 @@ MODULES = {
 FOCUS: dict[str, tuple[str, ...]] = {
     "generator/atlas/attribute.py": ("position_tangent", "readout"),
     "generator/atlas/layout.py": ("default_layout_params", "normalize_axes", "_distinct"),
-    "generator/atlas/patch_results.py": ("flip_statistics",),
-    "generator/site/tourquery.py": ("_result", "_tidy"),
+    "generator/experiments/results.py": ("flip_statistics",),
+    "generator/site/blocks/tourquery.py": ("_result", "_tidy"),
     "generator/site/build.py": ("_atlas_key", "_intact_atlas", "_json_key", "_unchanged"),
     "generator/tiles/publish.py": ("viewer_manifest", "cells_blocks"),
 }

@@ -8,7 +8,7 @@ applies the rules every atlas table obeys wherever it is read (an id that can na
 a URL, a table, ids unique across the site, no unknown top-level keys) and says whether each
 atlas is a precomputed image or computed. What the keys of each kind mean is parsed by its own
 spec module: :mod:`generator.site.atlases` (images), :mod:`generator.atlas.spec` (computed
-atlases), :mod:`generator.atlas.experiment_spec` (experiments).
+atlases), :mod:`generator.experiments.spec` (experiments).
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def read_atlas_entries(files: Iterable[Path]) -> tuple[dict[str, AtlasEntry], li
 
 def read_experiment_entries(path: Path) -> list[IdTable]:
     """The ``[experiment.<id>]`` tables of one atlases.toml, in file order (their keys are
-    parsed by :mod:`generator.atlas.experiment_spec`). Raises :class:`ConfigError` for an id
+    parsed by :mod:`generator.experiments.spec`). Raises :class:`ConfigError` for an id
     that cannot name a folder or a table that is not a table."""
     entries = read_id_tables(path, "experiment")[1]
     for entry in entries:

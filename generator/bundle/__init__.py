@@ -14,7 +14,7 @@ what :mod:`generator.tiles` cuts into Deep Zoom pyramids::
                                 rendered from), same row order
 
 The two optional arrays (:func:`save_cell_array` / :func:`load_cell_array`) feed the tour
-queries resolved when pages are built (:mod:`generator.site.tourquery`: "the cells most
+queries resolved when pages are built (:mod:`generator.site.blocks.tourquery`: "the cells most
 attributed to a class", "the cells nearest a channel or another atlas's cell"); they stay in
 the bundle and are never published. ``info["layer"]`` (and ``info["model"]``) name the layer
 the directions live in: queries compare directions of two atlases only within one layer.

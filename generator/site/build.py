@@ -32,6 +32,7 @@ from generator.config import Config
 from generator.errors import ConfigError, ContentError
 from generator.site import atlases as atlas_specs
 from generator.site.bibtex import read_bibtex
+from generator.site.blocks.patch_results_block import experiment_inputs
 from generator.site.build_experiments import load_experiments
 from generator.site.compute import compute_publications
 from generator.site.content import Content, Page, default_site_index, gather_content
@@ -49,7 +50,6 @@ from generator.site.output import (
     versioned,
 )
 from generator.site.pages import RenderedPage, Renderer, template_dirs
-from generator.site.patch_results_block import experiment_inputs
 from generator.site.skipped import accept_anchors, stub_page
 from generator.site.state import BuildState, PageState
 

@@ -1,14 +1,14 @@
 """Patch experiments declared in a publication's ``atlases.toml``, computed when the site builds.
 
-An ``[experiment.<id>]`` table (keys: :mod:`generator.atlas.experiment_spec`) sits beside the
+An ``[experiment.<id>]`` table (keys: :mod:`generator.experiments.spec`) sits beside the
 publication's ``[atlas.<id>]`` tables, whose atlases its icons may come from. A build, once the
 atlases' bundles exist:
 
 1. resolves each pair's icon to pixels: an image file (relative to atlases.toml), a cell of an
    atlas's level image (``{atlas, cell = [col, row], grid}``; default grid: the coarsest), or
    the best cell of a ranked tour query on an atlas (``{atlas, query = {attributed_to = c}}``,
-   answered by :class:`~generator.site.tourquery.TourQueries` as tour stops are);
-2. computes the experiment, or finds it in the cache (:func:`generator.atlas.experiments.
+   answered by :class:`~generator.site.blocks.tourquery.TourQueries` as tour stops are);
+2. computes the experiment, or finds it in the cache (:func:`generator.experiments.run.
    run_experiment`): a folder with ``results.json``, ``icons/`` and ``examples/``;
 3. publishes that folder at ``<publication>/experiments/<id>/``, where a committed results
    file would be, and the ```` ```patch-results ```` block of the publication's pages reads
@@ -28,15 +28,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from generator.atlas.experiment_spec import ExperimentSpec, IconSpec, parse_experiment
 from generator.bundle import AtlasBundle
 from generator.errors import ConfigError, ContentError, closest
+from generator.experiments.spec import ExperimentSpec, IconSpec, parse_experiment
 from generator.specs import read_experiment_entries
 
 if TYPE_CHECKING:
     from generator.config import Config
+    from generator.site.blocks.tourquery import TourQueries
     from generator.site.content import Content, Publication
-    from generator.site.tourquery import TourQueries
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def icon_pixels(
         )
     bundle = bundles[icon.atlas]
     if icon.query is not None:
-        from generator.site.tourquery import parse_query
+        from generator.site.blocks.tourquery import parse_query
 
         query = dataclasses.replace(parse_query(icon.query, f"{where} (icon.query)"), n=1)
         found = queries.resolve(icon.atlas, query, f"{where} (icon.query)")
@@ -173,7 +173,7 @@ def compute_experiments(
 ) -> dict[str, ComputedResults]:
     """Compute (or find in the cache) each experiment of ``pub``; results by experiment id."""
     try:
-        from generator.atlas.experiments import run_experiment
+        from generator.experiments.run import run_experiment
     except ImportError as err:
         raise ConfigError(
             "patch experiments need the compute engine",

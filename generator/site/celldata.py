@@ -1,5 +1,5 @@
 """The cell data of atlas bundles as numpy arrays, for the tour queries
-(:mod:`generator.site.tourquery`) and the layers figure: each level's occupied cells and top
+(:mod:`generator.site.blocks.tourquery`) and the layers figure: each level's occupied cells and top
 classes (``cells-<G>.json``), the optional per-cell arrays (``attributions-<G>.npy``,
 ``directions-<G>.npy``), and the searches run on them: the densest region of matching cells,
 cosine rankings, class names to indices. Pure numpy; each file is read once per build.

@@ -24,8 +24,8 @@ from generator.site import atlases as atlas_specs
 from generator.site.build_experiments import ComputedResults, compute_experiments
 
 if TYPE_CHECKING:
-    from generator.atlas.experiment_spec import ExperimentSpec
     from generator.atlas.requirements import Missing
+    from generator.experiments.spec import ExperimentSpec
     from generator.site.content import Content, Publication
 
 
@@ -60,7 +60,7 @@ def compute_publications(
 ) -> Computed:
     """Bundles and experiments of every publication, skipping those the machine cannot
     compute (see the module doc); ``strict`` raises their :class:`SetupError` instead."""
-    from generator.site.tourquery import TourQueries
+    from generator.site.blocks.tourquery import TourQueries
 
     done = Computed()
     by_pub = {pub.name: pub for pub in content.publications}

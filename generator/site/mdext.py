@@ -6,7 +6,7 @@ writes it there. Fenced blocks besides ``atlas`` register with the extension whe
 is made (``blocks``: info string -> :data:`BlockHandler`); a handler renders through the
 context's :class:`Figures` (what it may ask of the page renderer), never the renderer itself.
 
-- ```` ```atlas ```` blocks (YAML, see :mod:`generator.site.embeds`) -> a viewer figure; the
+- ```` ```atlas ```` blocks (YAML, see :mod:`generator.site.blocks.embeds`) -> a viewer figure; the
   registered blocks (```` ```atlas-layers ````, ```` ```patch-results ````) -> what their
   handler renders.
 - ``[@key]`` / ``[@a; @b]`` -> numbered citations of the publication's BibTeX entries.
@@ -35,9 +35,9 @@ from markdown.treeprocessors import Treeprocessor
 from generator.errors import ContentError, closest
 from generator.site.atlases import AtlasFacts
 from generator.site.bibtex import Entry, entry_text
+from generator.site.blocks.embeds import AtlasEmbed, check_rect, parse_embed, parse_xywh
+from generator.site.blocks.tourquery import TourQueries
 from generator.site.content import Page
-from generator.site.embeds import AtlasEmbed, check_rect, parse_embed, parse_xywh
-from generator.site.tourquery import TourQueries
 
 #: A fenced block's handler: (YAML text, fence line, context) -> HTML.
 BlockHandler = Callable[[str, int, "PageContext"], str]

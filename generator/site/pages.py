@@ -24,17 +24,17 @@ from generator.bundle import AtlasBundle
 from generator.cache import bytes_digest, file_digest
 from generator.config import Config
 from generator.errors import ContentError
-from generator.site.annotations import tour_annotations
 from generator.site.atlases import AtlasFacts
 from generator.site.bibtex import Entry, format_entry
+from generator.site.blocks.annotations import tour_annotations
+from generator.site.blocks.embeds import AtlasEmbed, script_json
+from generator.site.blocks.layers_block import render_layers
+from generator.site.blocks.patch_results_block import render_patch_results
+from generator.site.blocks.tour import numbers, stop_config
+from generator.site.blocks.tourquery import TourQueries
 from generator.site.content import Page
-from generator.site.embeds import AtlasEmbed, script_json
-from generator.site.layers_block import render_layers
 from generator.site.links import scan_html
 from generator.site.mdext import BlockHandler, PageContext, PageMarkdown
-from generator.site.patch_results_block import render_patch_results
-from generator.site.tour import numbers, stop_config
-from generator.site.tourquery import TourQueries
 
 #: The default templates and static files shipped with the generator.
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"

@@ -1,5 +1,5 @@
 """Patch experiments declared in atlases.toml are computed when the site builds and rendered by
-the ```patch-results``` block (format: generator/site/patch_results_block.py); icons come from image
+the ```patch-results``` block (format: generator/site/blocks/patch_results_block.py); icons come from image
 files, atlas cells or tour queries."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from PIL import Image
 from sitekit import CONFIG, PUB_INDEX, draw_grid, write
 from tourkit import full_grid, make_bundle
 
-from generator.atlas.experiment_spec import IconSpec
 from generator.config import load_config
 from generator.errors import ConfigError
+from generator.experiments.spec import IconSpec
+from generator.site.blocks.tourquery import TourQueries
 from generator.site.build import build
 from generator.site.build_experiments import icon_pixels
-from generator.site.tourquery import TourQueries
 
 PROJECT = (
     CONFIG

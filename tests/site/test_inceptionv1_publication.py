@@ -18,11 +18,11 @@ from PIL import Image
 from sitekit import snapshot
 from tourkit import make_bundle
 
-from generator.atlas.experiment_spec import ExperimentSpec
 from generator.atlas.spec import parse_computed_atlas
 from generator.bundle import AtlasBundle
 from generator.cli import main
 from generator.config import load_config
+from generator.experiments.spec import ExperimentSpec
 from generator.models.labels import lucid_labels
 from generator.site import atlases as atlas_specs
 from generator.site.build import build
@@ -158,7 +158,7 @@ def test_every_page_renders_with_stand_in_atlases(
         for atlas_id, table in tables()["atlas"].items()
     }
     monkeypatch.setattr(atlas_specs, "computed_bundle", lambda spec, config: bundles[spec.id])
-    import generator.atlas.experiments as experiments
+    import generator.experiments.run as experiments
 
     monkeypatch.setattr(experiments, "run_experiment", fake_experiment(tmp_path / "results"))
     report = build(load_config(root / "atlas.toml"), strict=True, log=None)

@@ -12,8 +12,8 @@ import pytest
 from generator.errors import ContentError, UnknownNameError
 from generator.site.atlases import AtlasFacts
 from generator.site.bibtex import parse_bibtex
+from generator.site.blocks.embeds import AtlasEmbed
 from generator.site.content import FrontMatter, Page
-from generator.site.embeds import AtlasEmbed
 from generator.site.mdext import PageContext, PageMarkdown
 
 BIB = parse_bibtex("@article{olah2017, author={Olah, Chris}, title={Feature Visualization}}")
@@ -170,7 +170,7 @@ def test_bad_atlas_links(link: str, message: str) -> None:
 
 
 def test_tour_captions_are_markdown_in_escaped_json() -> None:
-    from generator.site.embeds import script_json
+    from generator.site.blocks.embeds import script_json
 
     text = script_json({"caption": "</script><script>alert(1)</script>", "x": "a & b \u2028"})
     assert "</script>" not in text and "<" not in text and "&" not in text

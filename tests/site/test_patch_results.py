@@ -1,5 +1,5 @@
 """Patch-experiment results in articles: the ```` ```patch-results ```` block renders a results
-file (format: generator/site/patch_results_block.py) as an accessible table and a figure of example
+file (format: generator/site/blocks/patch_results_block.py) as an accessible table and a figure of example
 images with their top classes; missing or malformed results are errors naming the fix."""
 
 from __future__ import annotations

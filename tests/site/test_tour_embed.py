@@ -13,11 +13,11 @@ from tourkit import build_project, full_grid, make_bundle, write_project
 
 from generator.bundle import AtlasBundle
 from generator.errors import ContentError
-from generator.site.annotations import parse_xywh_pixel, tour_annotations, xywh
 from generator.site.atlases import facts_of
-from generator.site.embeds import parse_embed
-from generator.site.tour import Arrow, Highlight, TourStop
-from generator.site.tourquery import TourQueries
+from generator.site.blocks.annotations import parse_xywh_pixel, tour_annotations, xywh
+from generator.site.blocks.embeds import parse_embed
+from generator.site.blocks.tour import Arrow, Highlight, TourStop
+from generator.site.blocks.tourquery import TourQueries
 
 LABELS = ["background", "lion", "tiger"]
 

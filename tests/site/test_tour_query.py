@@ -9,7 +9,7 @@ import pytest
 from tourkit import full_grid, make_bundle
 
 from generator.errors import ContentError
-from generator.site.tourquery import Query, TourQueries, parse_query
+from generator.site.blocks.tourquery import Query, TourQueries, parse_query
 
 LABELS = ["background", "lion", "tiger", "cabbage", "broccoli", "wok"]
 BG, LION, TIGER, CABBAGE, BROCCOLI, WOK = range(6)

@@ -1,4 +1,4 @@
-"""Tour query answers at their edges (issue 17, mutation testing of generator/site/tourquery.py):
+"""Tour query answers at their edges (issue 17, mutation testing of generator/site/blocks/tourquery.py):
 rectangles of a coarse grid with a fractional margin, clipped to the image, rounded to 1/1000 px;
 rankings with ties over more cells than a short sort sees, zero scores, the last channel.
 
@@ -13,7 +13,7 @@ import pytest
 from tourkit import full_grid, make_bundle
 
 from generator.errors import ContentError
-from generator.site.tourquery import QueryResult, TourQueries, parse_query
+from generator.site.blocks.tourquery import QueryResult, TourQueries, parse_query
 
 LABELS = ["background", "lion", "tiger"]
 BG, LION, TIGER = range(3)

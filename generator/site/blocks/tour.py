@@ -3,7 +3,7 @@
 A stop (a list item under ``tour:``)::
 
     - rect: [800, 800, 1600, 1600]        # x, y, w, h in the atlas's finest image pixels
-      # or: query: {top_class: [lion, tiger]}   (generator.site.tourquery; resolved at build)
+      # or: query: {top_class: [lion, tiger]}   (generator.site.blocks.tourquery; resolved at build)
       title: "Big cats"                   # the step list's entry (default: the caption's text)
       caption: "Markdown"
       highlights:                         # rectangles drawn over the atlas, with a label
@@ -26,8 +26,8 @@ from typing import Any
 
 from generator.errors import ContentError
 from generator.site.atlases import AtlasFacts
-from generator.site.blockyaml import BlockYaml, check_keys
-from generator.site.tourquery import Query, TourQueries, parse_query
+from generator.site.blocks.blockyaml import BlockYaml, check_keys
+from generator.site.blocks.tourquery import Query, TourQueries, parse_query
 
 Rect = tuple[float, float, float, float]
 Point = tuple[float, float]
@@ -35,7 +35,7 @@ Point = tuple[float, float]
 #: Keys of a tour stop and what each must be.
 STOP_KEYS = {
     "rect": "[x, y, w, h] in atlas image pixels, inside the image, w and h > 0",
-    "query": "a data query such as {top_class: [lion]} (see generator/site/tourquery.py)",
+    "query": "a data query such as {top_class: [lion]} (see generator/site/blocks/tourquery.py)",
     "title": "a short plain-text string (the step list's entry)",
     "caption": "a Markdown string",
     "highlights": "a list of {rect: [x, y, w, h], label: text}",

@@ -10,8 +10,8 @@ An embed (see docs/ARCHITECTURE.md, "The Markdown embed")::
     view: [0, 0, 800, 800]       # initial view: x, y, w, h in the atlas image's pixels
     caption: "Markdown"
     scroll: false                # true: a scroll-driven tour (sticky viewer, captions as text)
-    tour:                        # optional stops (generator.site.tour), previous/next, step list
-      - rect: [0, 0, 400, 400]   # or query: {top_class: [lion]} (generator.site.tourquery)
+    tour:                        # optional stops (generator.site.blocks.tour), previous/next, step list
+      - rect: [0, 0, 400, 400]   # or query: {top_class: [lion]} (generator.site.blocks.tourquery)
         caption: "Markdown"
     ```
 
@@ -30,9 +30,9 @@ from typing import Any
 
 from generator.errors import ContentError, unknown_name
 from generator.site.atlases import AtlasFacts
-from generator.site.blockyaml import check_keys, load_block
-from generator.site.tour import TourStop, check_rect, parse_tour
-from generator.site.tourquery import TourQueries
+from generator.site.blocks.blockyaml import check_keys, load_block
+from generator.site.blocks.tour import TourStop, check_rect, parse_tour
+from generator.site.blocks.tourquery import TourQueries
 
 #: Keys of an atlas block and what each must be.
 EMBED_KEYS = {

@@ -19,7 +19,7 @@ configured with ``group`` (the figure id) and ``flip``; atlas-viewer-linked.js l
 hovering a cell highlights the cells with the same top class in the other panels, and a class
 chosen in the figure's class menu (or a panel's heat-map box) is shown in every panel (its heat
 map where the atlas has one, else its top-class cells). The class's region is resolved when the
-page is built, with the ``top_class`` tour query (:mod:`generator.site.tourquery`): the densest
+page is built, with the ``top_class`` tour query (:mod:`generator.site.blocks.tourquery`): the densest
 region of cells whose top class it is, at the coarsest grid that has one.
 
 Flips are display only: rectangles (``views``, hashes, links) stay in each atlas's own image
@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from generator.errors import ContentError, unknown_name
-from generator.site.blockyaml import BlockYaml, check_keys, load_block
-from generator.site.embeds import WIDTHS, AtlasEmbed
+from generator.site.blocks.blockyaml import BlockYaml, check_keys, load_block
+from generator.site.blocks.embeds import WIDTHS, AtlasEmbed
+from generator.site.blocks.tour import Rect, check_rect
+from generator.site.blocks.tourquery import parse_query
 from generator.site.mdext import PageContext, add_embed
-from generator.site.tour import Rect, check_rect
-from generator.site.tourquery import parse_query
 
 LAYERS_KEYS = {
     "ids": "a list of two to four atlas ids",

@@ -3,12 +3,12 @@
 :func:`run_experiment` reads like the experiment: for every pair (source class -> target class,
 icon), draw ``images_per_class`` images of the source class (seeded), classify them, keep the
 ones the model gets right, paste the icon at every placement (each size at each position,
-:mod:`generator.atlas.patch`) and count the images whose top class becomes the target; do the
+:mod:`generator.experiments.patch`) and count the images whose top class becomes the target; do the
 same with ``noise_patches`` random-noise patches of each size as the control; then write
-``results.json`` (the format ``generator/site/patch_results_block.py`` reads), the icons and patched
+``results.json`` (the format ``generator/site/blocks/patch_results_block.py`` reads), the icons and patched
 example images with their top classes before and after.
 
-Statistics per pair (counted by :mod:`generator.atlas.patch_results`), over the ``n`` images
+Statistics per pair (counted by :mod:`generator.experiments.results`), over the ``n`` images
 classified correctly before (``flip[p, i]``: image ``i`` is classified as the target with
 placement ``p``; a class is a model's real class, never a placeholder logit):
 
@@ -35,12 +35,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from generator.atlas.classes import class_index, valid_classes
-from generator.atlas.experiment_spec import ExperimentSpec, PairSpec
-from generator.atlas.patch import fit_icon, noise_patch, paste, patch_tensor, placement
-from generator.atlas.patch_results import RESULTS_FORMAT, PairResult, flip_statistics, write_pair
 from generator.atlas.progress import Progress
 from generator.cache import CacheLayout, atomic_dir, atomic_write_json, bytes_digest, digest
 from generator.errors import AtlasError, unknown_name
+from generator.experiments.patch import fit_icon, noise_patch, paste, patch_tensor, placement
+from generator.experiments.results import RESULTS_FORMAT, PairResult, flip_statistics, write_pair
+from generator.experiments.spec import ExperimentSpec, PairSpec
 
 if TYPE_CHECKING:
     import torch

@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.atlas.experiment_spec import parse_experiment
-from generator.atlas.experiments import run_experiment
-from generator.atlas.patch_results import flip_statistics
 from generator.atlas.progress import Progress
 from generator.config import ComputeConfig
+from generator.experiments.results import flip_statistics
+from generator.experiments.run import run_experiment
+from generator.experiments.spec import parse_experiment
 
 from . import _count_model as cm
 
@@ -148,7 +148,7 @@ def second_gap(logits: np.ndarray) -> float:
 
 def reference(target: int) -> dict[str, Any]:
     """What the experiment must find for ``rose -> LABELS[target]``, counted here by the
-    definitions of METHOD.md 6 (module doc of generator/atlas/experiments.py)."""
+    definitions of METHOD.md 6 (module doc of generator/experiments/run.py)."""
     before = cm.reference_logits(ROSE_IMAGES)
     assert second_gap(before) > 1e-3
     correct = [i for i in range(len(ROSES)) if before[i].argmax() == cm.ROSE]

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import ContentError
-from generator.site.blockyaml import check_keys, load_block
+from generator.site.blocks.blockyaml import check_keys, load_block
 from generator.site.mdext import PageContext
 
 PATCH_KEYS = {
@@ -211,7 +211,7 @@ class _Checker:
                 where=f"{self.path} ({key})",
                 expected=expected,
                 got=repr(got)[:200],
-                fix="rerun the patch experiment, or correct the file (format: generator/site/patch_results_block.py)",
+                fix="rerun the patch experiment, or correct the file (format: generator/site/blocks/patch_results_block.py)",
             )
 
     def image(self, rel: str, key: str) -> None:

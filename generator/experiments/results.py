@@ -1,10 +1,10 @@
-"""The statistics and files of a patch experiment (METHOD.md 6; :mod:`generator.atlas.experiments`
+"""The statistics and files of a patch experiment (METHOD.md 6; :mod:`generator.experiments.run`
 measures, this module counts and writes).
 
 :func:`flip_statistics` turns ``flips [1 + noise, P, n]`` (row 0: the icon, then each noise
 patch; ``P`` placements; ``n`` images classified correctly before) into the rates the article's
 table reports; :func:`write_pair` writes a pair's icon and example images and returns its entry
-of ``results.json`` (the format ``generator/site/patch_results_block.py`` reads, plus ``icon_source``,
+of ``results.json`` (the format ``generator/site/blocks/patch_results_block.py`` reads, plus ``icon_source``,
 ``images_drawn``, ``fixed`` and ``placements``).
 """
 
@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from generator.atlas.experiment_spec import PairSpec
-from generator.atlas.patch import Placement
+from generator.experiments.patch import Placement
+from generator.experiments.spec import PairSpec
 
-#: The results format (generator/site/patch_results_block.py RESULTS_FORMAT).
+#: The results format (generator/site/blocks/patch_results_block.py RESULTS_FORMAT).
 RESULTS_FORMAT = 1
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator.site.tour import Arrow, Rect, TourStop
+from generator.site.blocks.tour import Arrow, Rect, TourStop
 
 CONTEXT = "http://www.w3.org/ns/anno.jsonld"
 MEDIA_FRAGMENTS = "http://www.w3.org/TR/media-frags/"

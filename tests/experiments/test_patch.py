@@ -13,13 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-from generator.atlas.experiment_spec import (
-    CORNERS,
-    ExperimentProblems,
-    parse_experiment,
-)
-from generator.atlas.experiments import run_experiment
-from generator.atlas.patch import (
+from generator.atlas.progress import Progress
+from generator.config import ComputeConfig
+from generator.data.synthetic import SyntheticWorld
+from generator.experiments.patch import (
     fit_icon,
     noise_patch,
     paste,
@@ -27,11 +24,14 @@ from generator.atlas.patch import (
     placement,
     round_half_up,
 )
-from generator.atlas.patch_results import flip_statistics
-from generator.atlas.progress import Progress
-from generator.config import ComputeConfig
-from generator.data.synthetic import SyntheticWorld
-from generator.site.patch_results_block import load_results
+from generator.experiments.results import flip_statistics
+from generator.experiments.run import run_experiment
+from generator.experiments.spec import (
+    CORNERS,
+    ExperimentProblems,
+    parse_experiment,
+)
+from generator.site.blocks.patch_results_block import load_results
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: one thread
 

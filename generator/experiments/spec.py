@@ -29,7 +29,7 @@ a source class and count how often the model then says the target class::
 One pair may also be written at the top (``source``, ``target``, ``icon``) instead of
 ``pairs``. The icon of an atlas cell is that cell of the atlas's level image (its ``grid``,
 default the coarsest); a ``query`` is a tour query (``attributed_to``, ``channel``,
-``nearest_cell``; see :mod:`generator.site.tourquery`) whose best cell is taken; a string is an
+``nearest_cell``; see :mod:`generator.site.blocks.tourquery`) whose best cell is taken; a string is an
 image file relative to ``atlases.toml``. Class names are checked against the model's labels
 when the experiment runs. Parsing needs neither torch nor the model.
 """

@@ -1,6 +1,6 @@
 """Tour stops as data queries, resolved when the page is built (so a tour survives a new layout).
 
-A tour stop (see :mod:`generator.site.embeds`) is either ``rect: [x, y, w, h]`` or
+A tour stop (see :mod:`generator.site.blocks.embeds`) is either ``rect: [x, y, w, h]`` or
 ``query:`` one of the mappings below, answered from the atlas bundle's cell data
 (:mod:`generator.bundle`): ``cells-<G>.json`` (top classes, counts) and the optional
 ``attributions-<G>.npy`` float32 [M, K] and ``directions-<G>.npy`` float32 [M, C], rows in the
