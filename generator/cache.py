@@ -146,6 +146,7 @@ class CacheLayout:
     computed atlas's bundle, and ``<atlas id>-<key>`` an image atlas's); ``chunks/<key>/`` a
     collection in progress; ``render-runs/<key>/`` an icon render in progress;
     ``experiment/<key>/`` a patch experiment's results; ``tiles/<key>/`` a cut pyramid;
+    ``recipe/<key>.json`` the result folder of a recipe (:mod:`generator.freeze.recipe`);
     ``site/`` the incremental build's state; ``datasets/`` downloaded data sets (Imagenette).
     """
 
@@ -170,6 +171,11 @@ class CacheLayout:
 
     def tiles(self) -> Path:
         return Path(self.root) / "tiles"
+
+    def recipe(self, recipe_key: str) -> Path:
+        """Which cache folder holds the result of a recipe (:mod:`generator.freeze.recipe`):
+        how a machine without the compute engine finds what it computed before."""
+        return Path(self.root) / "recipe" / f"{recipe_key}.json"
 
     def site_state(self) -> Path:
         return Path(self.root) / "site"

@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "generator.models.commands",  # models, weights
     "generator.models.train_commands",  # train-demo
     "generator.atlas.commands",  # compute
+    "generator.freeze.commands",  # freeze
 )
 
 

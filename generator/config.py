@@ -95,6 +95,7 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         Key("output", _folder, "site", "folder the site is built into"),
         Key("templates", _folder, "overrides", "folder whose templates override the defaults"),
         Key("cache", _folder, ".atlas-cache", "folder for cached pyramids and build state"),
+        Key("freeze", _folder, "_freeze", "folder of frozen results (`atlas freeze`), committed"),
     ),
     "tiles": (
         Key("tile_size", integer(64, 4096), 254, "tile side in px (without overlap)"),
@@ -142,6 +143,7 @@ class PathsConfig:
     output: Path
     templates: Path
     cache: Path
+    freeze: Path
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from generator.bundle import BUNDLE_FORMAT, AtlasBundle
 from generator.bundle.viewerdata import VIEWERDATA_FORMAT
 from generator.cache import CacheLayout, atomic_dir, atomic_write_json, digest
 from generator.errors import AtlasError, ConfigError
+from generator.freeze.resolve import stale_message, take_frozen
 from generator.icons.render_icons import render_icons
 from generator.icons.settings import RENDER_VERSION, RenderSettings
 from generator.icons.store import ICONS_FORMAT, Icons, fidelity_summary, load_icons, save_icons
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     import torch
 
     from generator.config import Config
+    from generator.freeze.store import FrozenEntry
 
 #: Version of what this module adds to the bundle (info, file choices); part of its key.
 #: 2: per-level directions-/attributions-<G>.npy for the tour queries.
@@ -68,6 +70,7 @@ def compute_bundle(
     config: Config,
     progress: Progress | None = None,
     device: str | None = None,
+    frozen: FrozenEntry | None = None,
 ) -> AtlasBundle:
     """The publishable :class:`AtlasBundle` of a computed atlas (cached; see the module doc).
 
@@ -77,6 +80,8 @@ def compute_bundle(
             ``[models]``, ``[datasets]``).
         progress: where stages report (default: stderr).
         device: overrides ``[compute] device`` (``atlas compute --device``).
+        frozen: the atlas's frozen entry (``atlas freeze``), taken instead of computing when
+            it was computed under the same key (:mod:`generator.freeze.resolve`).
 
     Raises:
         SpecProblems: bad ``render`` keys or grids that cannot zoom semantically, before any
@@ -97,6 +102,12 @@ def compute_bundle(
                 bundle = AtlasBundle.load(folder)
                 progress.message(f"atlas {spec.id}: cached bundle ({folder})")
                 return bundle
+        if frozen is not None and frozen.key == folder.name:
+            take_frozen(frozen, folder, "atlas")
+            progress.message(f"atlas {spec.id}: taken from the frozen folder ({frozen.folder})")
+            return AtlasBundle.load(folder)
+        if frozen is not None:
+            progress.message(stale_message("atlas", spec.id, frozen, keys.parts["bundle"]))
 
         # 1-4. Activations and attributions, whitening, layout, grids (each cached).
         grids = compute_grids(spec, env, progress=progress, sources=sources)

@@ -44,10 +44,17 @@ def missing_requirements(
     ``root``, ``paths.cache``).
     """
     from generator.data.registry import open_dataset
-    from generator.models.model_spec import RANDOM_WEIGHTS, resolve_spec
-    from generator.models.registry import locate_weights
+    from generator.freeze.resolve import COMPUTE_FIX, compute_engine_missing
 
     found: list[Missing] = []
+    lacking = compute_engine_missing()
+    if lacking and models:
+        what = f"the compute engine is not installed ({lacking} missing)"
+        found.append(Missing("compute engine", SetupError(what, fix=COMPUTE_FIX)))
+        models = ()  # their weights are looked for by the compute engine
+    else:
+        from generator.models.model_spec import RANDOM_WEIGHTS, resolve_spec
+        from generator.models.registry import locate_weights
     for name in dict.fromkeys(models):
         try:
             spec = resolve_spec(name, dict(config.models), base_dir=config.root)
@@ -71,11 +78,16 @@ def missing_requirements(
 def requirements_error(
     publication: str, where: str, missing: list[Missing], first: SetupError
 ) -> SetupError:
-    """One :class:`SetupError` naming everything ``publication`` lacks (``first``, the error
-    that stopped the computation, when the checks found nothing more specific)."""
+    """One :class:`SetupError` naming everything ``publication`` lacks: ``first``, the error
+    that stopped the computation (the atlas or experiment, its file:line, and how to freeze
+    it), then what the checks found."""
     if not missing:
         missing = [Missing("setup", first)]
-    lines = []
+    lines = [f"  {first.what}"] if missing[0].error is not first else []
+    if lines and first.where:
+        lines.append(f"      where: {first.where}")
+    if lines and first.fix:
+        lines.append(f"      fix: {first.fix}")
     for item in missing:
         lines.append(f"  - {item.subject}: {item.error.what}")
         for label, value in (

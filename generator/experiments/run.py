@@ -41,12 +41,14 @@ from generator.errors import AtlasError, unknown_name
 from generator.experiments.patch import fit_icon, noise_patch, paste, patch_tensor, placement
 from generator.experiments.results import RESULTS_FORMAT, PairResult, flip_statistics, write_pair
 from generator.experiments.spec import ExperimentSpec, PairSpec
+from generator.freeze.resolve import stale_message, take_frozen
 
 if TYPE_CHECKING:
     import torch
 
     from generator.config import Config
     from generator.data.base import ImageSource
+    from generator.freeze.store import FrozenEntry
     from generator.models.base import AtlasModel
 
 #: Version of the computation and of the files written; part of the cache key.
@@ -63,6 +65,7 @@ def run_experiment(
     config: Config,
     progress: Progress | None = None,
     device: str | None = None,
+    frozen: FrozenEntry | None = None,
 ) -> Path:
     """The folder holding ``results.json``, ``icons/`` and ``examples/`` of ``spec`` (cached).
 
@@ -71,6 +74,8 @@ def run_experiment(
         config: the project's :class:`generator.config.Config` (paths, ``[compute]``,
             ``[models]``, ``[datasets]``).
         device: overrides ``[compute] device``.
+        frozen: the experiment's frozen entry (``atlas freeze``), taken instead of computing
+            when it was computed under the same key (:mod:`generator.freeze.resolve`).
     """
     from generator.atlas.environment import ComputeEnvironment
 
@@ -93,6 +98,14 @@ def run_experiment(
         if (folder / "results.json").is_file():
             progress.message(f"experiment {spec.id}: cached ({folder})")
             return folder
+        if frozen is not None and frozen.key == folder.name:
+            take_frozen(frozen, folder, "experiment")
+            progress.message(
+                f"experiment {spec.id}: taken from the frozen folder ({frozen.folder})"
+            )
+            return folder
+        if frozen is not None:
+            progress.message(stale_message("experiment", spec.id, frozen, None))
         runner = PairRunner(spec, model, source, resize, run_device, progress)
         measured = [
             runner.measure(pair, icon, src, dst)

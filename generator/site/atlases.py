@@ -31,10 +31,11 @@ from generator.bundle import CELL_ARRAYS, AtlasBundle
 from generator.cache import CacheLayout, atomic_write_json, digest, file_digest
 from generator.checks import integer, text
 from generator.config import Config
-from generator.errors import ConfigError, ContentError, closest
+from generator.errors import ConfigError, ContentError, SetupError, closest
 from generator.specs import AtlasEntry, read_atlas_entries
 
 if TYPE_CHECKING:
+    from generator.freeze.resolve import Results
     from generator.site.content import Content
     from generator.tiles import PublishedAtlas, TileSettings
 
@@ -236,13 +237,14 @@ class FileDigests:
 
 
 def prepare_bundles(
-    specs: dict[str, AtlasSpec], config: Config, digests: FileDigests
+    specs: dict[str, AtlasSpec], config: Config, digests: FileDigests, results: Results
 ) -> dict[str, AtlasBundle]:
-    """A bundle per spec (from the cache when nothing changed); validates every atlas image."""
+    """A bundle per spec (from the cache when nothing changed, else the frozen folder, else
+    computed; see :mod:`generator.freeze.resolve`); validates every atlas image."""
     bundles = {}
     for atlas_id, spec in specs.items():
         if spec.image is None:
-            bundles[atlas_id] = computed_bundle(spec, config)
+            bundles[atlas_id] = computed_bundle(spec, config, results)
         else:
             bundles[atlas_id] = image_bundle(spec, config.paths.cache, digests)
     return bundles
@@ -295,21 +297,40 @@ def image_bundle(spec: AtlasSpec, cache: Path, digests: FileDigests) -> AtlasBun
     return bundle
 
 
-def computed_bundle(spec: AtlasSpec, config: Config) -> AtlasBundle:
-    """The compute engine's bundle for a table without ``image`` (the site's only hook into it)."""
-    try:
-        from generator.atlas.bundle_stage import compute_bundle
-        from generator.atlas.spec import parse_computed_atlas
-    except ImportError as err:
-        raise ConfigError(
-            "computed atlases need the compute engine",
-            where=f"{spec.where} ([atlas.{spec.id}] has no 'image')",
-            expected='image = "path" with grid and icon_size, or an installed compute engine',
-            fix="add image/grid/icon_size for a precomputed atlas, or install the compute"
-            " extras: pip install -e '.[compute]'",
-        ) from err
+def computed_bundle(spec: AtlasSpec, config: Config, results: Results) -> AtlasBundle:
+    """The bundle of a table without ``image`` (the site's only hook into the compute engine):
+    computed, or from the cache or the frozen folder (:mod:`generator.freeze.resolve`)."""
+    from generator.atlas.spec import parse_computed_atlas
+    from generator.freeze.recipe import atlas_recipe
+    from generator.freeze.resolve import compute_engine_missing, no_compute_engine
+    from generator.freeze.store import FrozenStore
+
     computed = parse_computed_atlas(spec.id, spec.table, where=spec.where, config=config)
-    return compute_bundle(computed, config=config)
+    recipe = atlas_recipe(computed, config)
+    store = FrozenStore(config.paths.freeze)
+    frozen = store.atlas(spec.id)
+    where = f"{spec.where} ([atlas.{spec.id}])"
+    try:
+        if compute_engine_missing():
+            raise no_compute_engine(where)
+        from generator.atlas.bundle_stage import compute_bundle
+
+        bundle = compute_bundle(computed, config=config, frozen=frozen)
+    except SetupError as err:
+        folder = results.without_compute(
+            kind="atlas",
+            entry_id=spec.id,
+            where=where,
+            recipe=recipe,
+            frozen=frozen,
+            frozen_at=store.atlas_folder(spec.id),
+            folder_of=lambda key: CacheLayout(config.paths.cache).bundles() / key,
+            marker="bundle.json",
+            cannot=err,
+        )
+        return AtlasBundle.load(folder)
+    results.remember(recipe, bundle.root)
+    return bundle
 
 
 def publish_bundles(

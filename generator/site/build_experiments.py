@@ -16,7 +16,9 @@ atlases' bundles exist:
    ``experiments/<id>/results.json`` still works for experiments not declared; declaring one
    that is also committed is an error).
 
-Parsing needs neither torch nor the model; computing does (imported when needed).
+Parsing needs neither torch nor the model; computing does (imported when needed). A machine
+without the compute engine takes the results from the cache or the frozen folder
+(:mod:`generator.freeze.resolve`).
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from generator.bundle import AtlasBundle
-from generator.errors import ConfigError, ContentError, closest
+from generator.cache import CacheLayout
+from generator.errors import ConfigError, ContentError, SetupError, closest
 from generator.experiments.spec import ExperimentSpec, IconSpec, parse_experiment
 from generator.specs import read_experiment_entries
 
 if TYPE_CHECKING:
     from generator.config import Config
+    from generator.freeze.resolve import Results
     from generator.site.blocks.tourquery import TourQueries
     from generator.site.content import Content, Publication
 
@@ -170,19 +174,40 @@ def compute_experiments(
     bundles: dict[str, AtlasBundle],
     queries: TourQueries,
     config: Config,
+    results: Results,
 ) -> dict[str, ComputedResults]:
-    """Compute (or find in the cache) each experiment of ``pub``; results by experiment id."""
-    try:
-        from generator.experiments.run import run_experiment
-    except ImportError as err:
-        raise ConfigError(
-            "patch experiments need the compute engine",
-            where=specs[0].where,
-            fix="install the compute extras: pip install -e '.[compute]'",
-        ) from err
+    """Each experiment of ``pub``: from the cache, else the frozen folder, else computed
+    (:mod:`generator.freeze.resolve`); results by experiment id."""
+    from generator.freeze.recipe import experiment_recipe
+    from generator.freeze.resolve import compute_engine_missing, no_compute_engine
+    from generator.freeze.store import FrozenStore
+
+    store = FrozenStore(config.paths.freeze)
+    layout = CacheLayout(config.paths.cache)
     out = {}
     for spec in specs:
         icons = [icon_pixels(pair.icon, bundles, queries, spec.where) for pair in spec.pairs]
-        folder = run_experiment(spec, icons, config=config)
+        recipe = experiment_recipe(spec, icons, config)
+        frozen = store.experiment(pub.name, spec.id)
+        where = f"{spec.where} ([experiment.{spec.id}])"
+        try:
+            if compute_engine_missing():
+                raise no_compute_engine(where)
+            from generator.experiments.run import run_experiment
+
+            folder = run_experiment(spec, icons, config=config, frozen=frozen)
+            results.remember(recipe, folder)
+        except SetupError as err:
+            folder = results.without_compute(
+                kind="experiment",
+                entry_id=spec.id,
+                where=where,
+                recipe=recipe,
+                frozen=frozen,
+                frozen_at=store.experiment_folder(pub.name, spec.id),
+                folder_of=layout.experiment,
+                marker="results.json",
+                cannot=err,
+            )
         out[spec.id] = ComputedResults(pub.name, spec.id, folder)
     return out

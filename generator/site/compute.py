@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from generator.bundle import AtlasBundle
 from generator.config import Config
 from generator.errors import SetupError
+from generator.freeze.resolve import Results
 from generator.site import atlases as atlas_specs
 from generator.site.build_experiments import ComputedResults, compute_experiments
 
@@ -57,22 +58,26 @@ def compute_publications(
     *,
     strict: bool,
     log: Callable[[str], None],
+    publish_stale: bool = True,
 ) -> Computed:
     """Bundles and experiments of every publication, skipping those the machine cannot
-    compute (see the module doc); ``strict`` raises their :class:`SetupError` instead."""
+    compute (see the module doc); ``strict`` raises their :class:`SetupError` instead.
+    A stale frozen result is published with a warning unless ``strict`` or not
+    ``publish_stale`` (then its publication cannot be computed)."""
     from generator.site.blocks.tourquery import TourQueries
 
+    results = Results(config.paths.cache, strict=strict or not publish_stale, log=log)
     done = Computed()
     by_pub = {pub.name: pub for pub in content.publications}
     for name, pub in by_pub.items():
         mine = {i: s for i, s in specs.items() if s.source == pub.atlases_toml}
         try:
-            bundles = atlas_specs.prepare_bundles(mine, config, digests)
+            bundles = atlas_specs.prepare_bundles(mine, config, digests, results)
             mine_experiments = experiments.get(name, [])
             if mine_experiments:
                 queries = TourQueries({**done.bundles, **bundles})
                 found = compute_experiments(
-                    pub, mine_experiments, {**done.bundles, **bundles}, queries, config
+                    pub, mine_experiments, {**done.bundles, **bundles}, queries, config, results
                 )
                 done.experiments.update({(name, i): r for i, r in found.items()})
         except SetupError as err:
