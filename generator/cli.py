@@ -13,7 +13,11 @@ import sys
 from collections.abc import Sequence
 
 from generator import __version__
-from generator.errors import AtlasError
+from generator.errors import AtlasError, SetupError
+
+#: The compute extras (pyproject ``[compute]``): a command that imports one of them on an
+#: install without them gets a clear error, not a traceback.
+COMPUTE_PACKAGES = ("torch", "torchvision", "umap", "threadpoolctl", "numba", "sklearn")
 
 #: Modules that add subcommands, in the order they appear in ``atlas --help``.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -55,6 +59,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished work is kept and the next run resumes", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in COMPUTE_PACKAGES:
+            raise
+        missing = SetupError(
+            f"`atlas {args.command}` needs the compute engine, and {err.name} is not installed",
+            fix="install the compute extras: pip install -e '.[compute]'",
+        )
+        print(f"error: {missing.message()}", file=sys.stderr)
+        return missing.exit_code
     return int(result or 0)
 
 
