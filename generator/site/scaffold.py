@@ -92,7 +92,9 @@ format = "jpg"
 quality = 85
 
 [budget]
-max_bytes = 1_000_000_000   # GitHub Pages' limit
+max_bytes = 1_000_000_000      # GitHub Pages' limit
+warn_fraction = 0.75           # warn when the site passes this fraction of max_bytes
+max_file_bytes = 100_000_000   # GitHub refuses files over 100 MiB
 """
 
 PUBLICATION_INDEX = """\
