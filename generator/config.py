@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator.checks import choice, integer, string, text
+from generator.checks import choice, integer, number, string, text
 from generator.errors import ConfigError, closest
 
 if TYPE_CHECKING:
@@ -33,6 +33,11 @@ CONFIG_NAME = "atlas.toml"
 #: GitHub Pages' published-site limit (1 GB) and a file count well below its practical limits.
 DEFAULT_MAX_BYTES = 1_000_000_000
 DEFAULT_MAX_FILES = 200_000
+#: The build warns when the site passes this fraction of ``max_bytes`` (room to grow, not a limit).
+DEFAULT_WARN_FRACTION = 0.75
+#: GitHub refuses files over 100 MiB in a pushed branch (the gh-pages branch included); 100 MB
+#: keeps a margin below it.
+DEFAULT_MAX_FILE_BYTES = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,18 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
     "budget": (
         Key("max_bytes", integer(1, 1 << 50), DEFAULT_MAX_BYTES, "largest site in bytes"),
         Key("max_files", integer(1, 1 << 40), DEFAULT_MAX_FILES, "most files in the site"),
+        Key(
+            "warn_fraction",
+            number(0, 1),
+            DEFAULT_WARN_FRACTION,
+            "warn when the site passes this fraction of max_bytes",
+        ),
+        Key(
+            "max_file_bytes",
+            integer(1, 1 << 50),
+            DEFAULT_MAX_FILE_BYTES,
+            "largest single file in bytes",
+        ),
     ),
     "compute": (
         Key("device", _device, "auto", "where atlases are computed (auto: CUDA when available)"),
@@ -158,10 +175,13 @@ class TilesConfig:
 
 @dataclass(frozen=True)
 class BudgetConfig:
-    """``[budget]``: the build fails when the site grows beyond these."""
+    """``[budget]``: the build fails when the site grows beyond these, and warns when it
+    passes ``warn_fraction`` of ``max_bytes``."""
 
     max_bytes: int
     max_files: int
+    warn_fraction: float
+    max_file_bytes: int
 
 
 @dataclass(frozen=True)
@@ -232,16 +252,16 @@ def key_lines(text: str) -> dict[tuple[str, str], int]:
     """Line numbers of ``key =`` lines by (table, key), and of table headers by (table, "")."""
     lines: dict[tuple[str, str], int] = {}
     table = ""
-    for number, line in enumerate(text.splitlines(), start=1):
+    for line_number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         header = re.match(r"\[\s*([^\]]+?)\s*\]", stripped)
         if header:
             table = header.group(1).replace('"', "")
-            lines.setdefault((table, ""), number)
+            lines.setdefault((table, ""), line_number)
             continue
         assignment = re.match(r'"?([A-Za-z0-9_.-]+)"?\s*=', stripped)
         if assignment:
-            lines.setdefault((table, assignment.group(1)), number)
+            lines.setdefault((table, assignment.group(1)), line_number)
     return lines
 
 

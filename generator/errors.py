@@ -84,6 +84,13 @@ class BudgetError(AtlasError):
     """The built site exceeds its configured byte or file budget."""
 
 
+class DeployError(AtlasError):
+    """``atlas deploy`` cannot publish: no git repository, no such remote, a refused push.
+    Exit code 2."""
+
+    exit_code = 2
+
+
 def closest(name: str, choices: Iterable[str]) -> str | None:
     """The choice most similar to ``name`` (for "did you mean"), or None if none is close."""
     matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)

@@ -40,12 +40,14 @@ from generator.site.feed import FeedEntry, atom_feed, sitemap_xml
 from generator.site.links import PageLinks, check_links
 from generator.site.output import (
     OutputPlan,
+    by_publication,
     check_budget,
     check_output_folder,
     clean_leftovers,
     find_openseadragon,
     human_bytes,
     measure,
+    owners_of,
     static_sources,
     versioned,
 )
@@ -79,14 +81,21 @@ class BuildReport:
     bytes: int
     seconds: float
     warnings: tuple[str, ...]
+    #: bytes per publication (its pages, assets and atlases), largest first; ``(shared)``: the rest
+    by_publication: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: the site passed ``[budget] warn_fraction`` of ``max_bytes`` (not failed by ``--strict``)
+    budget_warnings: tuple[str, ...] = ()
 
     def summary(self) -> str:
-        return (
+        head = (
             f"built {self.output}: {self.pages} pages ({self.rendered} rendered,"
             f" {self.pages - self.rendered} unchanged), {self.atlases}"
             f" atlas{'' if self.atlases == 1 else 'es'},"
             f" {self.files:,} files, {human_bytes(self.bytes)} in {self.seconds:.2f} s"
         )
+        by_pub = self.by_publication if len(self.by_publication) > 1 else {}  # not only shared
+        parts = [f"  {name}: {human_bytes(n)}" for name, n in by_pub.items()]
+        return "\n".join([head, *parts, *(f"warning: {w}" for w in self.budget_warnings)])
 
 
 @dataclass
@@ -105,6 +114,8 @@ class Prepared:
     rendered: dict[str, RenderedPage]
     renderer: Renderer
     warnings: tuple[str, ...]
+    #: atlas id -> its publication (for the bytes per publication)
+    atlas_owners: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def build(
@@ -252,6 +263,12 @@ def prepare(
         rendered,
         renderer,
         warnings,
+        {
+            i: pub.name
+            for pub in content.publications
+            for i, s in specs.items()
+            if s.source == pub.atlases_toml
+        },
     )
 
 
@@ -288,8 +305,10 @@ def write(prepared: Prepared) -> BuildReport:
         feed = atom_feed(config.site, entries, config.site.site_url + "feed.xml")
         (tmp / "feed.xml").write_text(feed, encoding="utf-8")
         (tmp / "404.html").write_text(p.renderer.render_template("404.html"), encoding="utf-8")
-        files, total, parts = measure(tmp)
-        check_budget(config, files, total, parts)
+        size = measure(tmp)
+        publications = sorted({page.publication for page in p.pages if page.publication})
+        owners = owners_of(publications, p.atlas_owners)
+        budget_warnings = check_budget(config, size, owners)
     p.new_state.save()
     p.file_digests.save()
     return BuildReport(
@@ -297,10 +316,12 @@ def write(prepared: Prepared) -> BuildReport:
         len(p.pages),
         len(p.rendered),
         len(p.bundles),
-        files,
-        total,
+        size.files,
+        size.bytes,
         time.perf_counter() - p.started,
         p.warnings,
+        by_publication(size.parts, publications, p.atlas_owners),
+        budget_warnings,
     )
 
 

@@ -35,9 +35,33 @@ def register(subparsers: Any) -> None:
     p.add_argument("target", metavar="PUBLICATION[/ARTICLE]")
     p.set_defaults(func=cmd_new)
 
-    p = subparsers.add_parser("deploy", help="publish with GitHub Pages (see --init)")
+    p = subparsers.add_parser(
+        "deploy",
+        help="build the site and push it to the gh-pages branch (GitHub Pages)",
+        description="Build the site (--strict unless --no-strict), commit site/ to the gh-pages"
+        " branch without touching the working tree, the index or HEAD, and push it. With --init:"
+        " write a GitHub Actions workflow that builds and publishes on every push instead.",
+    )
+    p.add_argument("--remote", default="origin", help="the remote to push to (default origin)")
+    p.add_argument("--branch", default="gh-pages", help="the branch to publish (default gh-pages)")
+    p.add_argument(
+        "--message", "-m", help='the commit message (default "Deploy <sha> of <branch>")'
+    )
+    p.add_argument("--cname", metavar="DOMAIN", help="publish a CNAME file for a custom domain")
+    p.add_argument(
+        "--no-strict",
+        dest="strict",
+        action="store_false",
+        help="publish even with warnings; publications this machine cannot compute are left"
+        " out (a notice replaces their pages)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="force the push (replaces a published branch this one does not build on);"
+        " with --init: replace an existing workflow",
+    )
     p.add_argument("--init", action="store_true", help="write .github/workflows/pages.yml")
-    p.add_argument("--force", action="store_true", help="replace an existing workflow")
     p.set_defaults(func=cmd_deploy)
 
 
@@ -87,20 +111,43 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from generator.config import find_config
-    from generator.site.scaffold import WORKFLOW_PATH, deploy_init
+    from generator.config import find_config, load_config
+    from generator.site.deploy import Target, deploy
+    from generator.site.output import human_bytes
+    from generator.site.scaffold import deploy_init
 
-    project = find_config(args.config).parent
     if args.init:
-        path = deploy_init(project, force=args.force)
+        path = deploy_init(find_config(args.config).parent, force=args.force)
         print(f"wrote {path}")
         print("next: commit it, then in the repository's Settings -> Pages choose")
         print('"GitHub Actions" as the source; every push to main publishes site/.')
         return 0
-    workflow = project / WORKFLOW_PATH
-    state = "present" if workflow.is_file() else "missing (run `atlas deploy --init`)"
-    print("atlas publishes with GitHub Actions: the workflow builds the site with")
-    print("`atlas build --strict` and uploads site/ with actions/upload-pages-artifact,")
-    print("then actions/deploy-pages publishes it.")
-    print(f"workflow {workflow}: {state}")
+    config = load_config(args.config)
+    target = Target(args.remote, args.branch, args.message, args.force, args.cname)
+    done = deploy(config, target, strict=args.strict)
+    files = f"{done.files:,} files, {human_bytes(done.bytes)}"
+    if done.changed:
+        after = f"after {done.parent[:12]}" if done.parent else "the branch's first commit"
+        print(f"pushed {done.commit[:12]} ({files}; {after}) to {target.remote} {target.branch}")
+    else:
+        print(
+            f"the site is unchanged since {done.commit[:12]} ({files}): nothing new committed;"
+            f" pushed it to {target.remote} {target.branch}"
+        )
+    if done.url is None:
+        print(
+            f"cannot tell where the site will appear: {done.remote_url} is not on github.com;"
+            " see your host's Pages settings"
+        )
+        return 0
+    print(f"the site will appear at {done.url}")
+    print(
+        f'(once, in the repository\'s Settings -> Pages: Source "Deploy from a branch",'
+        f" {target.branch} / (root); GitHub takes a minute or two to publish)"
+    )
+    if done.url != config.site.site_url:
+        print(
+            f"note: [site] site_url is {config.site.site_url}: the sitemap, feed and canonical"
+            f" links point there; set it to {done.url} in {config.path} if that is the address"
+        )
     return 0

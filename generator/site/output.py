@@ -6,9 +6,11 @@ path. The budget is checked on the finished temporary folder, before it replaces
 
 from __future__ import annotations
 
+import heapq
 import os
 import posixpath
 import shutil
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,22 +136,81 @@ def clean_leftovers(output: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def measure(folder: Path) -> tuple[int, int, dict[str, int]]:
-    """(files, bytes, bytes per top-level part such as ``atlases/<id>``) under ``folder``.
+#: How many of the largest files :func:`measure` remembers (a budget error names them).
+LARGEST_FILES = 5
 
-    Hard-linked files count fully: the deployed site holds a copy of each.
+#: The name :func:`by_publication` gives to what no publication owns: root pages, static
+#: files, the feed and sitemap.
+SHARED = "(shared)"
+
+
+@dataclass(frozen=True)
+class SiteSize:
+    """What a built site weighs (hard-linked files count fully: the deployed site holds a
+    copy of each).
+
+    Attributes:
+        files: how many files.
+        bytes: their total size.
+        parts: bytes per top-level part: ``atlases/<id>``, a publication's folder,
+            ``static``, ``(root)`` (the files at the top).
+        largest: the :data:`LARGEST_FILES` largest files as (site-relative POSIX path, bytes),
+            largest first.
     """
+
+    files: int
+    bytes: int
+    parts: dict[str, int]
+    largest: tuple[tuple[str, int], ...]
+
+
+def part_of(folder: tuple[str, ...]) -> str:
+    """The part (see :class:`SiteSize`) of the files in ``folder`` (site-relative parts)."""
+    if folder[:1] == ("atlases",):
+        return "/".join(folder[:2])
+    return folder[0] if folder else "(root)"
+
+
+def measure(folder: Path) -> SiteSize:
+    """Files, bytes, bytes per part and the largest files under ``folder``."""
     files = total = 0
     parts: dict[str, int] = {}
+    largest: list[tuple[int, str]] = []  # a min-heap of the largest (size, path)
     for root, _dirs, names in os.walk(folder):
         rel = Path(root).relative_to(folder).parts
-        part = "/".join(rel[:2]) if rel[:1] == ("atlases",) else (rel[0] if rel else "(root)")
+        part = part_of(rel)
         for name in names:
             size = os.stat(os.path.join(root, name)).st_size
             files += 1
             total += size
             parts[part] = parts.get(part, 0) + size
-    return files, total, parts
+            item = (size, "/".join((*rel, name)))
+            if len(largest) < LARGEST_FILES:
+                heapq.heappush(largest, item)
+            elif item > largest[0]:
+                heapq.heapreplace(largest, item)
+    ordered = sorted(largest, key=lambda item: (-item[0], item[1]))
+    return SiteSize(files, total, parts, tuple((path, size) for size, path in ordered))
+
+
+def by_publication(
+    parts: Mapping[str, int], publications: Iterable[str], atlases: Mapping[str, str]
+) -> dict[str, int]:
+    """Bytes per publication (its folder and its atlases; ``atlases``: atlas id ->
+    publication), largest first; the rest under :data:`SHARED`."""
+    owners = owners_of(publications, atlases)
+    sizes: dict[str, int] = {name: 0 for name in publications}
+    for part, size in parts.items():
+        owner = owners.get(part, SHARED)
+        sizes[owner] = sizes.get(owner, 0) + size
+    return dict(sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def owners_of(publications: Iterable[str], atlases: Mapping[str, str]) -> dict[str, str]:
+    """Part (see :class:`SiteSize`) -> the publication it belongs to."""
+    owners = {name: name for name in publications}
+    owners.update({f"atlases/{atlas_id}": pub for atlas_id, pub in atlases.items()})
+    return owners
 
 
 def human_bytes(count: int) -> str:
@@ -161,19 +222,54 @@ def human_bytes(count: int) -> str:
     return f"{count} B"  # pragma: no cover - the loop always returns
 
 
-def check_budget(config: Config, files: int, total: int, parts: dict[str, int]) -> None:
-    """Raise a BudgetError naming the largest parts when the site exceeds ``[budget]``."""
+def check_budget(
+    config: Config, size: SiteSize, owners: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """Raise a BudgetError when a file or the site exceeds ``[budget]``, naming the files or
+    the largest parts (and their publications: ``owners``, part -> publication); return a
+    warning when the site passes ``warn_fraction`` of ``max_bytes``."""
     budget = config.budget
-    if files <= budget.max_files and total <= budget.max_bytes:
-        return
-    largest = sorted(parts.items(), key=lambda kv: -kv[1])[:5]
-    raise BudgetError(
-        f"the site is {human_bytes(total)} in {files:,} files, over its budget"
-        f" ({human_bytes(budget.max_bytes)}, {budget.max_files:,} files);"
-        f" largest parts: " + ", ".join(f"{name} {human_bytes(size)}" for name, size in largest),
-        where=f"{config.path} [budget]",
-        expected=f"at most {budget.max_bytes:,} bytes and {budget.max_files:,} files",
-        got=f"{total:,} bytes, {files:,} files",
-        fix='lower [tiles] quality or use format = "webp", publish fewer or smaller atlases,'
-        " or raise [budget] max_bytes / max_files in atlas.toml; site/ was left as it was",
-    )
+    owners = owners or {}
+
+    def owned(path: str) -> str:
+        owner = owners.get(part_of(tuple(path.split("/")[:-1])))
+        return f" (publication {owner!r})" if owner else ""
+
+    too_big = [(path, n) for path, n in size.largest if n > budget.max_file_bytes]
+    if too_big:
+        path, n = too_big[0]
+        raise BudgetError(
+            f"{path}{owned(path)} is {human_bytes(n)}, over the largest file the budget allows"
+            f" ({human_bytes(budget.max_file_bytes)}); GitHub refuses files over 100 MiB",
+            where=f"{config.path} [budget] max_file_bytes",
+            expected=f"files of at most {budget.max_file_bytes:,} bytes",
+            got=", ".join(f"{p}{owned(p)} {b:,} bytes" for p, b in too_big),
+            fix="make the file smaller (an atlas image: fewer or smaller icons, [tiles] quality),"
+            " or raise [budget] max_file_bytes in atlas.toml; site/ was left as it was",
+        )
+    largest = sorted(size.parts.items(), key=lambda kv: -kv[1])[:5]
+    parts = ", ".join(f"{name}{_of(name, owners)} {human_bytes(n)}" for name, n in largest)
+    if size.files > budget.max_files or size.bytes > budget.max_bytes:
+        raise BudgetError(
+            f"the site is {human_bytes(size.bytes)} in {size.files:,} files, over its budget"
+            f" ({human_bytes(budget.max_bytes)}, {budget.max_files:,} files);"
+            f" largest parts: {parts}",
+            where=f"{config.path} [budget]",
+            expected=f"at most {budget.max_bytes:,} bytes and {budget.max_files:,} files",
+            got=f"{size.bytes:,} bytes, {size.files:,} files",
+            fix='lower [tiles] quality or use format = "webp", publish fewer or smaller atlases,'
+            " or raise [budget] max_bytes / max_files in atlas.toml; site/ was left as it was",
+        )
+    if size.bytes > budget.warn_fraction * budget.max_bytes:
+        share = size.bytes / budget.max_bytes
+        return (
+            f"the site is {human_bytes(size.bytes)}, {share:.0%} of its budget"
+            f" ({human_bytes(budget.max_bytes)}, [budget] max_bytes; the warning starts at"
+            f" warn_fraction = {budget.warn_fraction:g}); largest parts: {parts}",
+        )
+    return ()
+
+
+def _of(part: str, owners: Mapping[str, str]) -> str:
+    owner = owners.get(part)
+    return f" ({owner})" if owner and owner != part else ""

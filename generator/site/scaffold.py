@@ -18,6 +18,9 @@ WORKFLOW_PATH = Path(".github/workflows/pages.yml")
 WORKFLOW = """\
 # Builds the site with `atlas build --strict` and publishes site/ to GitHub Pages.
 # Enable it once: repository Settings -> Pages -> Source: "GitHub Actions".
+# The runner has no GPU, model weights or image sets: it installs the site half only (no
+# [compute] extras, so no torch) and builds computed atlases from the committed _freeze/
+# folder (`atlas freeze` where they were computed, then commit _freeze/).
 # Written by `atlas deploy --init`.
 name: Publish the site
 
@@ -48,13 +51,13 @@ jobs:
         with:
           node-version: 20
           cache: npm
-      - run: npm ci --no-audit --no-fund
-      - run: python -m pip install -e .
+      - run: npm ci --no-audit --no-fund  # OpenSeadragon, copied into the site
+      - run: python -m pip install -e .  # the site half: no torch
       - name: Cache atlas pyramids
         uses: actions/cache@v4
         with:
           path: .atlas-cache
-          key: atlas-${{ hashFiles('atlas.toml', 'content/**') }}
+          key: atlas-${{ hashFiles('atlas.toml', 'content/**', '_freeze/**') }}
           restore-keys: atlas-
       - run: atlas build --strict
       - uses: actions/configure-pages@v5
@@ -92,7 +95,9 @@ format = "jpg"
 quality = 85
 
 [budget]
-max_bytes = 1_000_000_000   # GitHub Pages' limit
+max_bytes = 1_000_000_000      # GitHub Pages' limit
+warn_fraction = 0.75           # warn when the site passes this fraction of max_bytes
+max_file_bytes = 100_000_000   # GitHub refuses files over 100 MiB
 """
 
 PUBLICATION_INDEX = """\

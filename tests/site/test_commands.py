@@ -41,12 +41,16 @@ def test_deploy_init_writes_the_pages_workflow(
 ) -> None:
     write(tmp_path / "atlas.toml", '[site]\ntitle = "T"\nsite_url = "https://e.org/"\n')
     monkeypatch.chdir(tmp_path)
-    assert main(["deploy"]) == 0
-    assert "missing" in capsys.readouterr().out
     assert main(["deploy", "--init"]) == 0
-    workflow = yaml.safe_load((tmp_path / WORKFLOW_PATH).read_text())
+    assert "wrote" in capsys.readouterr().out
+    text = (tmp_path / WORKFLOW_PATH).read_text()
+    workflow = yaml.safe_load(text)
     steps = [s.get("uses", s.get("run")) for s in workflow["jobs"]["build"]["steps"]]
     assert "atlas build --strict" in steps
+    # the runner builds from the committed _freeze/ folder: the site half only, no torch
+    assert "python -m pip install -e ." in steps and "npm ci --no-audit --no-fund" in steps
+    assert "torch" not in " ".join(s for s in steps if s.startswith(("python", "pip")))
+    assert "[compute]" not in " ".join(steps) and "_freeze/" in text
     assert "actions/upload-pages-artifact@v3" in steps
     assert workflow["jobs"]["deploy"]["steps"][0]["uses"] == "actions/deploy-pages@v4"
     assert workflow["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}

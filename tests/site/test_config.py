@@ -27,6 +27,7 @@ def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
     assert config.paths.content == tmp_path / "content"
     assert (config.tiles.tile_size, config.tiles.overlap, config.tiles.format) == (254, 1, "jpg")
     assert config.budget.max_bytes == DEFAULT_MAX_BYTES
+    assert (config.budget.warn_fraction, config.budget.max_file_bytes) == (0.75, 100_000_000)
     assert config.warnings == ()
     settings = config.tile_settings()
     assert (settings.tile_size, settings.quality) == (254, 85)
@@ -45,6 +46,18 @@ def test_every_problem_is_reported_with_key_value_and_expectation(tmp_path: Path
     assert "[site] site_url = 'example.org'; expected an absolute http(s) URL" in message
     assert f"{path}:6: [tiles] quality = 150; expected an integer from 1 to 100" in message
     assert '[tiles] format = \'gif\'; expected "jpg" | "webp" | "png"' in message
+
+
+def test_budget_limits_are_checked(tmp_path: Path) -> None:
+    budget = "[budget]\nwarn_fraction = 1.5\nmax_file_bytes = 0\nmax_bytes = 2_000_000_000\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path / "atlas.toml", MINIMAL + budget))
+    message = info.value.message()
+    assert "2 problems" in message
+    assert "[budget] warn_fraction = 1.5; expected a number from 0 to 1" in message
+    assert "[budget] max_file_bytes = 0; expected an integer from 1 to" in message
+    config = load_config(write(tmp_path / "atlas.toml", MINIMAL + "[budget]\nwarn_fraction = 1\n"))
+    assert config.budget.warn_fraction == 1.0 and config.budget.max_bytes == DEFAULT_MAX_BYTES
 
 
 def test_missing_required_key(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,15 @@ from sitekit import write
 
 from generator.config import load_config
 from generator.errors import BudgetError, ContentError, SetupError
-from generator.site.output import OutputPlan, check_budget, human_bytes, measure
+from generator.site.output import (
+    SHARED,
+    OutputPlan,
+    by_publication,
+    check_budget,
+    human_bytes,
+    measure,
+    owners_of,
+)
 from generator.site.state import BuildState, PageState
 
 
@@ -28,9 +37,11 @@ def test_measure_and_budget(tmp_path: Path) -> None:
     write(tmp_path / "index.html", "x" * 100)
     write(tmp_path / "atlases/big/tile.jpg", "x" * 5000)
     write(tmp_path / "atlases/small/tile.jpg", "x" * 10)
-    files, total, parts = measure(tmp_path)
-    assert (files, total) == (3, 5110)
-    assert parts == {"(root)": 100, "atlases/big": 5000, "atlases/small": 10}
+    size = measure(tmp_path)
+    assert (size.files, size.bytes) == (3, 5110)
+    assert size.parts == {"(root)": 100, "atlases/big": 5000, "atlases/small": 10}
+    assert size.largest == (("atlases/big/tile.jpg", 5000), ("index.html", 100), (
+        "atlases/small/tile.jpg", 10))  # fmt: skip
     assert [human_bytes(n) for n in (999, 5110, 2_500_000, 3 * 10**9)] == [
         "999 B",
         "5.1 KB",
@@ -43,8 +54,41 @@ def test_measure_and_budget(tmp_path: Path) -> None:
     )
     config = load_config(tmp_path / "atlas.toml")
     with pytest.raises(BudgetError, match=r"largest parts: atlases/big 5\.0 KB, \(root\) 100 B"):
-        check_budget(config, files, total, parts)
-    check_budget(config, files, 5000, parts)  # at the limit is fine
+        check_budget(config, size)
+    assert check_budget(config, dataclasses.replace(size, bytes=3750)) == ()  # 75%: no warning
+    assert check_budget(config, dataclasses.replace(size, bytes=5000))  # at the limit: a warning
+
+
+def test_budget_warns_past_its_fraction_and_names_files_over_the_file_limit(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path / "study/index.html", "x" * 300)
+    write(tmp_path / "atlases/grid/fallback.jpg", "x" * 2500)
+    write(tmp_path / "static/site.css", "x" * 1200)
+    size = measure(tmp_path)
+    owners = owners_of(["study"], {"grid": "study"})
+    assert by_publication(size.parts, ["study"], {"grid": "study"}) == {
+        "study": 2800,
+        SHARED: 1200,
+    }
+    budget = "[budget]\nmax_bytes = 5000\nwarn_fraction = 0.5\nmax_file_bytes = 2000\n"
+    write(tmp_path / "atlas.toml", f'[site]\ntitle = "T"\nsite_url = "https://e.org/"\n{budget}')
+    config = load_config(tmp_path / "atlas.toml")
+    with pytest.raises(BudgetError) as info:
+        check_budget(config, size, owners)
+    assert info.value.what.startswith("atlases/grid/fallback.jpg (publication 'study') is 2.5 KB")
+    assert info.value.where == f"{config.path} [budget] max_file_bytes"
+    assert "site/ was left as it was" in (info.value.fix or "")
+    config = dataclasses.replace(
+        config, budget=dataclasses.replace(config.budget, max_file_bytes=2500)
+    )  # at the file limit is fine
+    (warning,) = check_budget(config, size, owners)
+    assert warning.startswith("the site is 4.0 KB, 80% of its budget (5.0 KB")
+    assert "atlases/grid (study) 2.5 KB" in warning
+    config = dataclasses.replace(
+        config, budget=dataclasses.replace(config.budget, warn_fraction=0.8)
+    )
+    assert check_budget(config, size, owners) == ()  # 80% is not over 0.8
 
 
 def test_state_round_trips_and_belongs_to_one_output(tmp_path: Path) -> None:
