@@ -151,7 +151,12 @@ def compute_bundle(
 
         # 7. Compose: level images, cells, dataset examples, class heat maps, bundle.json.
         info = bundle_info(spec, sources, grids, icons, render, looks, field)
-        with atomic_dir(folder) as tmp, tempfile.TemporaryDirectory(dir=cache_dir) as scratch:
+        with (
+            atomic_dir(folder) as tmp,
+            tempfile.TemporaryDirectory(
+                prefix=".scratch-", suffix=".tmp", dir=cache_dir
+            ) as scratch,
+        ):
             examples = None
             if looks.examples:
                 from generator.atlas.examples import example_thumbnails

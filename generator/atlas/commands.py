@@ -134,30 +134,34 @@ def cmd_compute(args: argparse.Namespace) -> int:
     from generator.atlas.environment import ComputeEnvironment
     from generator.atlas.pipeline import compute_many, describe
     from generator.atlas.progress import Progress
+    from generator.lock import project_lock
 
-    env = ComputeEnvironment.from_config(config, device=args.device)
-    env = dataclasses.replace(
-        env,
-        batch_size=_first(args.batch_size, env.batch_size),
-        workers=_first(args.workers, env.workers),
-    )
-    device = env.device
-    start = time.monotonic()
-    with env.threads_capped():
-        results = compute_many(specs, env, progress=Progress())
-    for result in results:
-        print(describe(result))
-    if args.bundle:
-        from generator.atlas.bundle_stage import compute_bundle
+    with project_lock(config.paths.cache, "atlas compute"):
+        env = ComputeEnvironment.from_config(config, device=args.device)
+        env = dataclasses.replace(
+            env,
+            batch_size=_first(args.batch_size, env.batch_size),
+            workers=_first(args.workers, env.workers),
+        )
+        device = env.device
+        start = time.monotonic()
+        with env.threads_capped():
+            results = compute_many(specs, env, progress=Progress())
+        for result in results:
+            print(describe(result))
+        if args.bundle:
+            from generator.atlas.bundle_stage import compute_bundle
 
-        for spec in specs:
-            bundle = compute_bundle(spec, config=config, progress=Progress(), device=str(device))
-            fidelity = bundle.info.get("fidelity", {}).get("all", {})
-            print(
-                f"  bundle: {bundle.root} (levels {list(bundle.grids)}, icon fidelity mean "
-                f"{fidelity.get('mean')}, quartiles {fidelity.get('q25')}/"
-                f"{fidelity.get('median')}/{fidelity.get('q75')})"
-            )
+            for spec in specs:
+                bundle = compute_bundle(
+                    spec, config=config, progress=Progress(), device=str(device)
+                )
+                fidelity = bundle.info.get("fidelity", {}).get("all", {})
+                print(
+                    f"  bundle: {bundle.root} (levels {list(bundle.grids)}, icon fidelity mean "
+                    f"{fidelity.get('mean')}, quartiles {fidelity.get('q25')}/"
+                    f"{fidelity.get('median')}/{fidelity.get('q75')})"
+                )
     print(
         f"{len(results)} atlas(es) in {time.monotonic() - start:.1f}s on {device}; "
         f"cache: {config.paths.cache}",

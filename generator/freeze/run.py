@@ -41,7 +41,16 @@ def freeze(
     log: Callable[[str], None] = print,
 ) -> FreezeReport:
     """Freeze the computed atlases and experiments named by ``ids`` (atlas or experiment
-    ids), or every one with ``everything``; see the module doc."""
+    ids), or every one with ``everything``; see the module doc. Holds the project lock."""
+    from generator.lock import project_lock
+
+    with project_lock(config.paths.cache, "atlas freeze", log=log):
+        return _freeze(config, ids, everything=everything, log=log)
+
+
+def _freeze(
+    config: Config, ids: Sequence[str], *, everything: bool, log: Callable[[str], None]
+) -> FreezeReport:
     from generator.atlas.spec import parse_computed_atlas
     from generator.freeze.compare import recipe_key
     from generator.freeze.recipe import atlas_recipe, experiment_recipe

@@ -30,6 +30,7 @@ from generator.bundle import AtlasBundle
 from generator.cache import CacheLayout, atomic_dir, bytes_digest, digest
 from generator.config import Config
 from generator.errors import ConfigError, ContentError
+from generator.lock import project_lock
 from generator.site import atlases as atlas_specs
 from generator.site.bibtex import read_bibtex
 from generator.site.blocks.patch_results_block import experiment_inputs
@@ -127,8 +128,9 @@ def build(
 ) -> BuildReport:
     """Build the site described by ``config`` into ``[paths] output``; see the module doc."""
     say = log or (lambda _message: None)
-    prepared = prepare(config, strict=strict, include_drafts=include_drafts, log=say)
-    report = write(prepared)
+    with project_lock(config.paths.cache, "atlas build", log=say, output=config.paths.output):
+        prepared = prepare(config, strict=strict, include_drafts=include_drafts, log=say)
+        report = write(prepared)
     say(report.summary())
     return report
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from generator.config import Config
 from generator.errors import ContentError
+from generator.lock import project_lock
 from generator.site.build import prepare
 from generator.site.links import PageLinks, check_links, scan_html
 from generator.site.skipped import accept_anchors, notice_pages
@@ -36,7 +37,8 @@ def check_site(
     config: Config, *, strict: bool = False, log: Callable[[str], None] = print
 ) -> CheckReport:
     """Validate the sources and the built output; raise a ContentError listing problems."""
-    prepared = prepare(config, strict=strict, log=log)
+    with project_lock(config.paths.cache, "atlas check", log=log, output=config.paths.output):
+        prepared = prepare(config, strict=strict, log=log)
     report = CheckReport(pages=len(prepared.pages))
     output = config.paths.output
     if output.is_dir():
