@@ -6,6 +6,7 @@ weight without tiles < 300 KB (as served, gzip-compressed like GitHub Pages does
 is reported too).
 
     python bench/site_build.py [--articles 50] [--atlases 3] [--side 1600] [--repeat 5]
+    python bench/site_build.py --scale 500,2000,10000    # how rebuilds grow with the pages
 
 "Full build" = no previous site/ and no build state, but the atlas bundles and pyramids are in
 the cache (cut once before timing). The project is written under bench/out/site-build/.
@@ -134,7 +135,16 @@ def main() -> None:
     parser.add_argument("--atlases", type=int, default=3)
     parser.add_argument("--side", type=int, default=1600, help="atlas image side in px")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--scale",
+        default=None,
+        help="comma-separated article counts: time a full build, a no-change rebuild and a"
+        " one-article rebuild at each (atlases of 400 px), to show rebuilds grow linearly",
+    )
     args = parser.parse_args()
+    if args.scale:
+        scale([int(n) for n in args.scale.split(",")], args.atlases, min(args.repeat, 3))
+        return
 
     root = ROOT / "bench" / "out" / "site-build"
     make_project(root, args.articles, args.atlases, args.side)
@@ -176,6 +186,28 @@ def main() -> None:
     row("rebuild, one article edited", incremental)
     print(f"article page weight without tiles: {raw / 1000:.1f} KB raw, {packed / 1000:.1f} KB gzip"
           f" ({len(loaded)} files: {', '.join(loaded)})")  # fmt: skip
+
+
+def scale(counts: list[int], atlases: int, repeat: int) -> None:
+    """Rebuild times at several site sizes, per page (a linear build keeps them flat)."""
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average"
+          f" {os.getloadavg()[0]:.1f}, Python {platform.python_version()}")  # fmt: skip
+    for count in counts:
+        root = ROOT / "bench" / "out" / f"site-scale-{count}"
+        make_project(root, count, atlases, 400)
+        config = root / "atlas.toml"
+        full, _, _ = timed(config)
+        unchanged = min(timed(config)[0] for _ in range(repeat))
+        target = root / "content/alpha/article-00.md"
+        edited = []
+        for i in range(repeat):
+            target.write_text(target.read_text() + f"\nAn edit, number {i}.\n")
+            edited.append(timed(config)[0])
+        pages = count + 3
+        print(f"{pages:>6} pages: full {full:7.1f} s; nothing changed {unchanged:6.2f} s"
+              f" ({1000 * unchanged / pages:.2f} ms/page); one article edited {min(edited):6.2f} s"
+              f" ({1000 * min(edited) / pages:.2f} ms/page)")  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -224,14 +224,15 @@ def prepare(
         experiment_keys[pub_name].append(str(results.folder))  # a content-addressed folder
     rendered: dict[str, RenderedPage] = {}
     new_state = BuildState(state.path, str(output))
+    navigation = Navigation(content)
     for page in pages:
-        nav = navigation(page, content)
+        nav, nav_key = navigation.of(page)
         pub_name = page.publication or ""
         key = _json_key(
             shared_key,
             page.text,
             bib_keys.get(pub_name, ""),
-            nav,
+            nav_key,
             experiment_keys.get(pub_name),
             list(computed.skipped[pub_name].missing) if pub_name in computed.skipped else None,
         )
@@ -327,9 +328,27 @@ def write(prepared: Prepared) -> BuildReport:
     )
 
 
-def navigation(page: Page, content: Content) -> dict[str, Any]:
-    """The JSON-able navigation a page shows (its digest is part of the page's key)."""
+class Navigation:
+    """The JSON-able navigation each page shows, made once per build (each publication's
+    article list is shared by its pages, so a build is linear in its pages), and the part of
+    each page's key that stands for it."""
 
+    def __init__(self, content: Content) -> None:
+        self.content = content
+        self.publications: dict[str, tuple[dict[str, Any], list[dict[str, Any]], str]] = {}
+        self.position: dict[str, int] = {}
+        for pub in content.publications:
+            articles = [self.item(a) for a in pub.articles]
+            self.publications[pub.name] = (self.item(pub.index), articles, digest(articles))
+            self.position.update({a.url: i for i, a in enumerate(pub.articles)})
+        self.site = {
+            "publications": [
+                {**self.item(pub.index), "articles": len(pub.articles)}
+                for pub in content.publications
+            ]
+        }
+
+    @staticmethod
     def item(p: Page) -> dict[str, Any]:
         m = p.meta
         return {
@@ -340,20 +359,18 @@ def navigation(page: Page, content: Content) -> dict[str, Any]:
             "authors": list(m.authors),
         }
 
-    if page.kind == "site":
-        return {
-            "publications": [
-                {**item(pub.index), "articles": len(pub.articles)} for pub in content.publications
-            ]
-        }
-    pub = next(p for p in content.publications if p.name == page.publication)
-    articles = [item(a) for a in pub.articles]
-    nav: dict[str, Any] = {"publication": item(pub.index), "articles": articles}
-    if page.kind == "article":
-        index = pub.articles.index(page)
-        nav["prev"] = articles[index - 1] if index > 0 else None
-        nav["next"] = articles[index + 1] if index + 1 < len(articles) else None
-    return nav
+    def of(self, page: Page) -> tuple[dict[str, Any], Any]:
+        """(the page's navigation, what stands for it in the page's key)."""
+        if page.kind == "site":
+            return self.site, self.site
+        index, articles, listed = self.publications[str(page.publication)]
+        nav: dict[str, Any] = {"publication": index, "articles": articles}
+        key: dict[str, Any] = {"publication": index, "articles": listed}
+        if page.kind == "article":
+            at = self.position[page.url]
+            nav["prev"] = key["prev"] = articles[at - 1] if at > 0 else None
+            nav["next"] = key["next"] = articles[at + 1] if at + 1 < len(articles) else None
+        return nav, key
 
 
 def _asset_sources(content: Content, atlas_images: set[Path]) -> dict[str, Path]:

@@ -49,6 +49,8 @@ def accept_anchors(
     """``pages`` with every ``#fragment`` that some page links to on a stub page added to the
     stub's ids, so the link check accepts anchors into pages that were not built."""
     wanted: dict[str, set[str]] = {url: set() for url in stubs}
+    if not wanted:
+        return dict(pages)
     for url, page in pages.items():
         for href, _ in page.refs:
             if is_external(href):

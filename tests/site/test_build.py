@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sitekit import snapshot, write
+from sitekit import CONFIG, snapshot, write
 
 from generator.config import Config
 from generator.errors import ConfigError, ContentError
@@ -202,3 +202,32 @@ def test_citations_on_a_publication_index_get_its_reference_list(
     assert page.index('id="references"') < page.index('id="articles-title"')
     assert 'id="references"' in (project / "site/study/first-look.html").read_text()
     assert 'id="references"' not in (project / "site/index.html").read_text()  # no citations
+
+
+def test_navigation_is_made_once_per_build_not_once_per_page(tmp_path: Path, monkeypatch) -> None:
+    """A rebuild stays linear in the pages: each page's navigation item is made once (it was
+    made again for every page of its publication: 18 s for a no-change rebuild of 2,000)."""
+    from generator.site import build as build_module
+    from generator.site.content import gather_content
+
+    root = tmp_path / "p"
+    write(root / "atlas.toml", CONFIG)
+    for n in range(40):
+        write(
+            root / f"content/pub/a{n:02d}.md", f"---\ntitle: A{n}\norder: {n}\n---\n\nText {n}.\n"
+        )
+    write(root / "content/pub/index.md", "---\ntitle: Pub\n---\n\nThe publication.\n")
+    calls = []
+    original = build_module.Navigation.item
+    monkeypatch.setattr(
+        build_module.Navigation, "item", staticmethod(lambda p: calls.append(p) or original(p))
+    )
+    content = gather_content(root / "content")
+    navigation = build_module.Navigation(content)
+    pages = [content.publications[0].index, *content.publications[0].articles]
+    navs = [navigation.of(page) for page in pages]
+    assert len(calls) == 40 + 2  # every article, and the publication's index twice
+    nav, key = navs[5]
+    assert nav["prev"]["title"] == "A3" and nav["next"]["title"] == "A5"  # articles 0-based
+    assert [a["title"] for a in nav["articles"]] == [f"A{n}" for n in range(40)]
+    assert key["articles"] == navs[6][1]["articles"] and isinstance(key["articles"], str)
