@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from generator import __version__
-from generator.errors import AtlasError, SetupError
+from generator.errors import AtlasError, SetupError, storage_error
 
 #: The compute extras (pyproject ``[compute]``): a command that imports one of them on an
 #: install without them gets a clear error, not a traceback.
@@ -59,6 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished work is kept and the next run resumes", file=sys.stderr)
         return 130
+    except OSError as err:  # a full, read-only or unwritable folder: say which
+        storage = storage_error(err)
+        if storage is None:
+            raise
+        print(f"error: {storage.message()}", file=sys.stderr)
+        return storage.exit_code
     except ModuleNotFoundError as err:
         if (err.name or "").split(".")[0] not in COMPUTE_PACKAGES:
             raise

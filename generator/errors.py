@@ -7,6 +7,7 @@ message and exits with its ``exit_code``; nothing else in the package prints tra
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from collections.abc import Iterable
 
@@ -116,4 +117,62 @@ def unknown_name(
         expected=f"one of: {shown}",
         got=name,
         fix=fix or (f"use {guess!r}" if guess else None),
+    )
+
+
+#: ``errno`` values of a file system that cannot take what is written: full, over quota,
+#: read-only, or not writable by this user.
+STORAGE_ERRNOS = {28: "no space left", 122: "over the disk quota", 30: "a read-only file system"}
+PERMISSION_ERRNOS = {13: "permission denied", 1: "operation not permitted"}
+
+
+def storage_error(err: OSError) -> SetupError | None:
+    """The :class:`SetupError` of an ``OSError`` from a full, read-only or unwritable folder
+    (naming the folder, its free space and the fix), or None for other errors."""
+    import os
+    import shutil
+
+    reason = STORAGE_ERRNOS.get(err.errno or 0) or PERMISSION_ERRNOS.get(err.errno or 0)
+    if reason is None:
+        return None
+    path = err.filename2 if err.filename2 is not None else err.filename
+    folder = os.path.dirname(os.fsdecode(path)) if path is not None else None
+    folder = _kept_folder(folder)
+    facts = []
+    if err.filename2 is not None and os.path.isfile(err.filename):
+        facts.append(f"{os.path.getsize(err.filename) / 1e6:.1f} MB needed for {err.filename}")
+    if folder:
+        with contextlib.suppress(OSError):
+            facts.append(f"{shutil.disk_usage(folder).free / 1e6:.1f} MB free there now")
+    shown = f" ({'; '.join(facts)})" if facts else ""
+    return no_room(folder, reason + shown, full=err.errno in (28, 122))
+
+
+def _kept_folder(folder: str | None) -> str | None:
+    """The nearest existing folder at or above ``folder`` that is not a writer's temporary
+    (``.name.tmp``, ``.cut-...``: gone once the write failed)."""
+    import os
+
+    while folder and (not os.path.isdir(folder) or os.path.basename(folder).startswith(".")):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return folder
+
+
+def no_room(folder: str | None, reason: str, *, full: bool) -> SetupError:
+    """A write that failed for lack of space or permission in ``folder``."""
+    folder = _kept_folder(folder)
+    return SetupError(
+        f"cannot write: {reason}",
+        where=folder,
+        fix=(
+            "free some space on that disk, or set [paths] cache / output in atlas.toml to a"
+            " folder on a larger one"
+            if full
+            else "make the folder writable, or set [paths] cache / output to a writable folder"
+        )
+        + "; nothing was replaced (the previous site and cache are intact) and the next run"
+        " resumes",
     )

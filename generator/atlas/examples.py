@@ -86,11 +86,8 @@ def example_thumbnails(
     wanted: list[np.ndarray] = []  # rows (level, cell, slot, sample)
     for size, grid in grids.items():
         chosen = pick_examples(grid.sample_cell, grid.kept, per_cell, seed=seed + size)
-        thumbs = np.lib.format.open_memmap(
-            scratch / f"thumbs-{size}.npy",
-            mode="w+",
-            dtype=np.uint8,
-            shape=(grid.kept, per_cell, thumb, thumb, 3),
+        thumbs = reserved_memmap(
+            scratch / f"thumbs-{size}.npy", (grid.kept, per_cell, thumb, thumb, 3)
         )
         levels[size] = LevelExamples(thumbs, np.zeros(grid.kept, np.int64), chosen)
         hit_cells, hit_slots = np.nonzero(chosen >= 0)
@@ -144,3 +141,15 @@ def _compact(levels: dict[int, LevelExamples], rows: np.ndarray, found: np.ndarr
             level.thumbs[cell, : len(keep)] = level.thumbs[cell, keep]
             level.samples[cell, : len(keep)] = level.samples[cell, keep]
             level.samples[cell, len(keep) :] = -1
+
+
+def reserved_memmap(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """A ``uint8`` array memory-mapped from a new ``.npy`` file whose every block is allocated
+    now: on a full disk this raises ``OSError`` (ENOSPC) here, where a sparse file would kill
+    the process with SIGBUS at the first write to a page that has no block."""
+    import os
+
+    array = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+    with open(path, "r+b") as f:
+        os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+    return array

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator.errors import ConfigError, ContentError
+from generator.errors import ConfigError, ContentError, no_room
 from generator.tiles.dzi import DziInfo, max_level, write_dzi
 
 if TYPE_CHECKING:
@@ -270,6 +270,8 @@ def _dzsave(image: pyvips.Image, base: Path, settings: TileSettings, *, depth: s
             depth=depth,
         )
     except pyvips.Error as err:
+        if "No space left" in str(err) or "Disk quota" in str(err):
+            raise no_room(str(base.parent), "no space left while cutting tiles", full=True) from err
         raise ContentError(
             "cannot tile atlas image (corrupt or truncated?)",
             where=str(base),
