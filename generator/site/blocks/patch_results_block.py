@@ -48,6 +48,8 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import ContentError
+from generator.errors import shown as shown_value
+from generator.paths import confine, is_relative, within
 from generator.site.blocks.blockyaml import check_keys, load_block
 from generator.site.mdext import PageContext
 
@@ -91,7 +93,7 @@ def render_patch_results(text: str, line: int, ctx: PageContext) -> str:
             f"patch-results key '{key}' is invalid",
             where=block.where(key),
             expected=PATCH_KEYS[key],
-            got=repr(data.get(key, "<missing>")),
+            got=shown_value(data.get(key, "<missing>")),
             fix=f"set '{key}' to {PATCH_KEYS[key]}",
         )
 
@@ -109,6 +111,13 @@ def render_patch_results(text: str, line: int, ctx: PageContext) -> str:
         raise bad("caption")
     computed = ctx.figures.experiments.get((ctx.page.publication or "", experiment))
     path = computed or results_path(ctx.page.source, experiment)
+    if computed is None and path.exists():  # committed: it must be the publication's own
+        confine(
+            path,
+            ctx.page.source.parent,
+            where=block.where("experiment"),
+            what=f"the results file of experiment {experiment!r}",
+        )
     results = load_results(path, block.where("experiment"))
     base = posixpath.dirname(ctx.page.rel)
     folder = (f"{base}/" if base else "") + f"experiments/{experiment}/"
@@ -210,14 +219,14 @@ class _Checker:
                 f"the patch results are malformed at {key}",
                 where=f"{self.path} ({key})",
                 expected=expected,
-                got=repr(got)[:200],
+                got=shown_value(got),
                 fix="rerun the patch experiment, or correct the file (format: generator/site/blocks/patch_results_block.py)",
             )
 
     def image(self, rel: str, key: str) -> None:
         folder = self.path.parent.resolve()
-        target = (folder / rel).resolve()
-        inside = target.is_relative_to(folder) and not rel.startswith("/")
+        target = folder / rel
+        inside = is_relative(rel) and within(target, folder)  # the site's one confinement rule
         self.that(inside and target.is_file(), key, rel, f"an image file inside {folder}")
 
 
