@@ -12,8 +12,10 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generator.cache import CacheLayout
 from generator.config import Config
 from generator.errors import BudgetError, ConfigError, ContentError, SetupError
+from generator.site.state import STATE_FILE, built_output
 
 #: Where OpenSeadragon's browser build lives inside node_modules.
 OSD_BUILD = Path("node_modules/openseadragon/build/openseadragon")
@@ -101,7 +103,9 @@ def versioned(url: str, source: Path) -> str:
 
 
 def check_output_folder(config: Config) -> None:
-    """Refuse an output folder whose replacement would destroy the project or foreign files."""
+    """Refuse an output folder whose replacement would destroy the project or foreign files:
+    a non-empty folder is replaced only when the build state in the cache names it
+    (:func:`generator.site.state.built_output`), which no folder the tool did not write has."""
     out = config.paths.output
     protected = [config.root, config.paths.content, config.paths.templates, config.paths.cache]
     if any(p == out or p.is_relative_to(out) for p in protected) or out.is_relative_to(
@@ -114,13 +118,16 @@ def check_output_folder(config: Config) -> None:
             got=str(out),
             fix='set [paths] output = "site"',
         )
-    if out.is_dir() and any(out.iterdir()) and not (out / ".nojekyll").exists():
-        raise ConfigError(
-            "refusing to replace a folder that atlas did not build",
-            where=str(out),
-            expected="an empty folder or a previous atlas build (it has .nojekyll)",
-            fix=f"move {out} away, or set [paths] output to another folder",
-        )
+    if out.is_dir() and any(out.iterdir()):
+        state = CacheLayout(config.paths.cache).site_state() / STATE_FILE
+        if built_output(state) != str(out):  # only a folder this project's build wrote
+            raise ConfigError(
+                "refusing to replace a folder that atlas did not build",
+                where=str(out),
+                expected=f"an empty folder, or the one the last build wrote (recorded in {state})",
+                fix=f"move {out} away, or set [paths] output to another folder (if an earlier"
+                " `atlas build` wrote it and the cache was deleted since, delete the folder)",
+            )
 
 
 def clean_leftovers(output: Path) -> None:
