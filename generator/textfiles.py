@@ -1,5 +1,5 @@
-"""The text files users write (Markdown pages, ``atlas.toml``, ``atlases.toml``, ``.bib``),
-read with limits.
+"""The text files users write (Markdown pages, ``atlas.toml``, ``atlases.toml``, ``.bib``,
+a committed ``results.json``), read with limits.
 
 Every one is read by :func:`read_text`: at most a documented number of bytes (so a runaway
 file fails at once instead of taking minutes and gigabytes), UTF-8 (a leading byte-order mark,
@@ -27,6 +27,10 @@ MAX_TOML_BYTES = 1_000_000
 
 #: Largest ``.bib`` file: shared bibliographies (an anthology export) reach several MB.
 MAX_BIB_BYTES = 20_000_000
+
+#: Largest patch-experiment results file (``results.json``, committed or computed): a few KB
+#: per pair of classes.
+MAX_RESULTS_BYTES = 10_000_000
 
 #: Deepest nesting of lists and mappings in front matter, blocks and TOML: the deepest the
 #: project reads (a tour stop's highlight rectangle, a patch icon's query) is 5 levels.

@@ -210,6 +210,20 @@ def test_read_text_reads_no_more_than_its_limit(tmp_path: Path) -> None:
     assert read_text(path, limit=5000, error=ContentError) == "x" * 5000
 
 
+def test_a_results_file_is_read_with_the_same_limits(tmp_path: Path) -> None:
+    from generator.site.blocks.patch_results_block import load_results
+
+    path = write(tmp_path / "experiments/e/results.json", "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ContentError, match=r"not valid JSON|nests arrays and objects too deeply"):
+        load_results(path, "a.md:3")
+    path.write_text("[" * 40 + "]" * 40)
+    with pytest.raises(ContentError, match="nests arrays and objects too deeply"):
+        load_results(path, "a.md:3")
+    path.write_bytes(b'\xef\xbb\xbf{"format": 0}')  # a BOM is dropped: the format is checked
+    with pytest.raises(ContentError, match="malformed at format"):
+        load_results(path, "a.md:3")
+
+
 # --- confinement -----------------------------------------------------------------------------
 
 
@@ -415,6 +429,7 @@ def test_every_limit_is_documented() -> None:
         ("MAX_PAGE_BYTES", textfiles.MAX_PAGE_BYTES),
         ("MAX_TOML_BYTES", textfiles.MAX_TOML_BYTES),
         ("MAX_BIB_BYTES", textfiles.MAX_BIB_BYTES),
+        ("MAX_RESULTS_BYTES", textfiles.MAX_RESULTS_BYTES),
         ("MAX_NESTING", textfiles.MAX_NESTING),
         ("VALUE_LIMIT", errors.VALUE_LIMIT),
         ("GOT_LIMIT", errors.GOT_LIMIT),

@@ -47,11 +47,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from generator.errors import ContentError
+from generator.errors import ContentError, excerpt
 from generator.errors import shown as shown_value
 from generator.paths import confine, is_relative, within
 from generator.site.blocks.blockyaml import check_keys, load_block
 from generator.site.mdext import PageContext
+from generator.textfiles import MAX_NESTING, MAX_RESULTS_BYTES, nesting, read_text
 
 PATCH_KEYS = {
     "experiment": "an experiment id: an [experiment.<id>] of the publication's atlases.toml,"
@@ -157,14 +158,22 @@ def load_results(path: Path, where: str) -> dict[str, Any]:
             " publication's atlases.toml (computed when the site builds), or commit its"
             " experiments/<id>/results.json; or fix 'experiment'",
         )
+    text = read_text(path, limit=MAX_RESULTS_BYTES, error=ContentError, kind="results file")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
+        doc = json.loads(text)
+    except (ValueError, RecursionError) as err:
         raise ContentError(
-            f"the results file is not valid JSON: {err}",
+            f"the results file is not valid JSON: {excerpt(str(err), 200)}",
             where=str(path),
             fix="rerun the experiment",
-        ) from err
+        ) from None
+    if nesting(doc) > MAX_NESTING:
+        raise ContentError(
+            "the results file nests arrays and objects too deeply",
+            where=str(path),
+            expected=f"at most {MAX_NESTING} levels (the format has 5)",
+            fix="rerun the experiment",
+        )
     check = _Checker(path)
     check.that(isinstance(doc, dict), "the document", doc, "a JSON object")
     check.that(
