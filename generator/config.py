@@ -15,14 +15,14 @@ Paths are relative to the folder holding ``atlas.toml``.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from generator.checks import choice, integer, number, string, text
-from generator.errors import ConfigError, closest
+from generator.errors import ConfigError, closest, excerpt, shown
+from generator.textfiles import load_toml
 
 if TYPE_CHECKING:
     from generator.tiles import TileSettings
@@ -272,16 +272,7 @@ def load_config(path: str | Path | None = None) -> Config:
     :attr:`Config.warnings`.
     """
     file = find_config(path)
-    text = file.read_text(encoding="utf-8")
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(
-            f"not valid TOML: {err}",
-            where=str(file),
-            expected="TOML (https://toml.io)",
-            fix="fix the syntax at the line and column named above",
-        ) from err
+    text, raw = load_toml(file)  # size, encoding and nesting limits: generator.textfiles
     lines = key_lines(text)
 
     def where(table: str, key: str = "") -> str:
@@ -294,7 +285,7 @@ def load_config(path: str | Path | None = None) -> Config:
     for table, keys in SCHEMA.items():
         given = raw.get(table, {})
         if not isinstance(given, dict):
-            problems.append(f"{where(table)}: [{table}] must be a table, got {given!r}")
+            problems.append(f"{where(table)}: [{table}] must be a table, got {shown(given)}")
             given = {}
         values[table] = {}
         for key in keys:
@@ -311,19 +302,24 @@ def load_config(path: str | Path | None = None) -> Config:
                 values[table][key.name] = key.check(value)
             except ValueError as err:
                 problems.append(
-                    f"{where(table, key.name)}: [{table}] {key.name} = {value!r}; expected {err}"
+                    f"{where(table, key.name)}: [{table}] {key.name} = {shown(value)};"
+                    f" expected {err}"
                 )
         names = [k.name for k in keys]
         for unknown in sorted(set(given) - set(names)):
             guess = closest(unknown, names)
             hint = f" (did you mean {guess!r}?)" if guess else ""
-            warnings.append(f"{where(table, unknown)}: unknown key [{table}] {unknown}{hint}")
+            warnings.append(
+                f"{where(table, unknown)}: unknown key [{table}] {excerpt(unknown)}{hint}"
+            )
     passthrough = _check_passthrough(raw, where, problems)
     known = set(SCHEMA) | set(PASSTHROUGH)
     for unknown in sorted(set(raw) - known):
         guess = closest(unknown, known)
         hint = f" (did you mean [{guess}]?)" if guess else ""
-        warnings.append(f"{where(unknown)}: unknown table [{unknown}]{hint}; it is ignored")
+        warnings.append(
+            f"{where(unknown)}: unknown table [{excerpt(unknown)}]{hint}; it is ignored"
+        )
     if problems:
         raise _problems_error(file, problems)
     root = file.parent
@@ -365,7 +361,7 @@ def _check_passthrough(
             if not isinstance(entry, dict):
                 problems.append(
                     f"{where(f'{table}.{name}')}: [{table}.{name}] must be a table"
-                    f" (e.g. [{table}.{name}] with keys), got {entry!r}"
+                    f" (e.g. [{table}.{name}] with keys), got {shown(entry)}"
                 )
         out[table] = {n: dict(e) for n, e in given.items() if isinstance(e, dict)}
     return out

@@ -9,7 +9,63 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import itertools
+import reprlib
 from collections.abc import Iterable
+
+#: The most characters of a value an error shows (:func:`shown`: ``got`` and values quoted in
+#: messages): a value as long as a whole file (a 2 GB expanded YAML alias once) must not
+#: become the message.
+VALUE_LIMIT = 80
+
+#: The most characters of any ``got`` (a value already shown, or a description that names
+#: files: "also declared at <path>:3"): the cap every error applies, whatever its caller did.
+GOT_LIMIT = 240
+
+#: The most characters of any one line of a message (paths and lists of names included).
+LINE_LIMIT = 1000
+
+
+def excerpt(text: str, limit: int = VALUE_LIMIT) -> str:
+    """``text`` when it has at most ``limit`` characters, else its start and end around
+    ``...`` and its length (``'aaaa ... aa' (12,345 characters)``)."""
+    if len(text) <= limit:
+        return text
+    head, tail = text[: limit * 2 // 3], text[-(limit // 4) :]
+    return f"{head} ... {tail} ({len(text):,} characters)"
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = VALUE_LIMIT
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = _SHOWN.maxset = _SHOWN.maxfrozenset = 6
+_SHOWN.maxlevel = 2
+
+
+def shown(value: object) -> str:
+    """A value as an error shows it: its ``repr``, cut to :data:`VALUE_LIMIT` characters. A
+    big value (a long text, a large or deep nesting) is abbreviated by :mod:`reprlib` before
+    anything is built, so showing it costs little whatever its size."""
+    if _size(value, 10_000) < 10_000:
+        return excerpt(repr(value))
+    return excerpt(_SHOWN.repr(value))
+
+
+def _size(value: object, budget: int) -> int:
+    """Characters and items in ``value``, counted up to ``budget`` (no recursion)."""
+    count, stack = 0, [value]
+    while stack and count < budget:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            count += len(item) + 1
+        elif isinstance(item, dict):
+            count += 1
+            stack.extend(itertools.islice(item.items(), budget))
+        elif isinstance(item, list | tuple | set | frozenset):
+            count += 1
+            stack.extend(itertools.islice(item, budget))
+        else:
+            count += 1
+    return count
 
 
 class AtlasError(Exception):
@@ -19,7 +75,8 @@ class AtlasError(Exception):
         what: one sentence saying what is wrong.
         where: the file (``path:line``), config key or object the problem is in.
         expected: what would have been valid.
-        got: the offending value, as the user wrote it.
+        got: the offending value, as the user wrote it (callers format values with
+            :func:`shown`; at most :data:`GOT_LIMIT` characters are kept in any case).
         fix: the exact action (command, option, edit) that resolves it.
         exit_code: the process exit status the CLI uses (1 = bad content, 2 = bad setup/usage).
     """
@@ -39,7 +96,7 @@ class AtlasError(Exception):
         self.what = what
         self.where = where
         self.expected = expected
-        self.got = got
+        self.got = None if got is None else excerpt(got, GOT_LIMIT)
         self.fix = fix
         if exit_code is not None:
             self.exit_code = exit_code
@@ -54,7 +111,7 @@ class AtlasError(Exception):
             lines.append(f"  got: {self.got}")
         if self.fix is not None:
             lines.append(f"  fix: {self.fix}")
-        return "\n".join(lines)
+        return "\n".join(excerpt(line, LINE_LIMIT) for line in "\n".join(lines).split("\n"))
 
 
 class ConfigError(AtlasError):
@@ -110,11 +167,11 @@ def unknown_name(
     valid = list(choices)
     guess = closest(name, valid)
     hint = f"did you mean {guess!r}?" if guess else None
-    shown = ", ".join(valid[:60]) + (", ..." if len(valid) > 60 else "")
+    listed = ", ".join(valid[:60]) + (", ..." if len(valid) > 60 else "")
     return UnknownNameError(
-        f"unknown {kind} {name!r}" + (f" ({hint})" if hint else ""),
+        f"unknown {kind} {shown(name)}" + (f" ({hint})" if hint else ""),
         where=where,
-        expected=f"one of: {shown}",
+        expected=f"one of: {listed}",
         got=name,
         fix=fix or (f"use {guess!r}" if guess else None),
     )

@@ -14,14 +14,14 @@ atlases), :mod:`generator.experiments.spec` (experiments).
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from generator.config import key_lines
-from generator.errors import ConfigError
+from generator.errors import ConfigError, shown
+from generator.textfiles import load_toml
 
 #: The file of a publication that declares its atlases and experiments.
 SPEC_FILE = "atlases.toml"
@@ -50,13 +50,7 @@ def read_id_tables(path: Path, kind: str) -> tuple[dict[str, Any], list[IdTable]
     """Parse ``path`` (an ``atlases.toml``) and list its ``[<kind>.<id>]`` tables in file
     order: ``(the whole document, the tables)``. Raises :class:`ConfigError` for invalid TOML
     or a ``kind`` key that is not a table of tables."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(
-            f"not valid TOML: {err}", where=str(path), fix="fix the syntax at the line named"
-        ) from err
+    text, raw = load_toml(path)  # size, encoding and nesting limits: generator.textfiles
     tables = raw.get(kind, {})
     if not isinstance(tables, dict):
         raise ConfigError(f"'{kind}' must be a table of [{kind}.<id>] tables", where=str(path))
@@ -107,7 +101,7 @@ def read_atlas_entries(files: Iterable[Path]) -> tuple[dict[str, AtlasEntry], li
         raw, tables = read_id_tables(path, "atlas")
         for key in sorted(set(raw) - set(KINDS)):
             warnings.append(
-                f"{path}: unknown table or key {key!r} (atlases are [atlas.<id>] tables,"
+                f"{path}: unknown table or key {shown(key)} (atlases are [atlas.<id>] tables,"
                 " patch experiments [experiment.<id>] tables)"
             )
         for found in tables:
@@ -116,7 +110,7 @@ def read_atlas_entries(files: Iterable[Path]) -> tuple[dict[str, AtlasEntry], li
                     "an atlas id becomes a folder name and URL",
                     where=found.where,
                     expected="letters, digits, '-' and '_' (starting with a letter or digit)",
-                    got=repr(found.id),
+                    got=shown(found.id),
                     fix="rename the [atlas.<id>] table",
                 )
             if not isinstance(found.table, dict):
@@ -145,7 +139,7 @@ def read_experiment_entries(path: Path) -> list[IdTable]:
                 "an experiment id names a folder and its table holds the experiment",
                 where=entry.where,
                 expected="[experiment.<id>] with letters, digits, '-', '_' or '.' in the id",
-                got=repr(entry.id),
+                got=shown(entry.id),
                 fix="rename the table",
             )
     return entries

@@ -70,8 +70,9 @@ def test_unknown_top_level_keys_are_warnings(tmp_path: Path) -> None:
 
 
 def test_only_config_and_specs_parse_toml() -> None:
-    """atlases.toml is opened and parsed by one module (atlas.toml by the config's)."""
-    parsers = set()
+    """atlases.toml is opened and parsed by one module (atlas.toml by the config's), both
+    through the one reader with limits (generator/textfiles.py), the only user of tomllib."""
+    parsers, readers = set(), set()
     for path in sorted((ROOT / "generator").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
@@ -82,7 +83,10 @@ def test_only_config_and_specs_parse_toml() -> None:
                 and node.attr in ("load", "loads")
             ):
                 parsers.add(path.relative_to(ROOT).as_posix())
-    assert parsers == {"generator/config.py", "generator/specs.py"}
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "load_toml":
+                readers.add(path.relative_to(ROOT).as_posix())
+    assert parsers == {"generator/textfiles.py"}
+    assert readers == {"generator/config.py", "generator/specs.py"}
 
 
 def test_experiment_entries_keep_order_and_check_ids(tmp_path: Path) -> None:

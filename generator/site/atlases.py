@@ -31,7 +31,8 @@ from generator.bundle import CELL_ARRAYS, AtlasBundle
 from generator.cache import CacheLayout, atomic_write_json, digest, file_digest
 from generator.checks import integer, text
 from generator.config import Config
-from generator.errors import ConfigError, ContentError, SetupError, closest
+from generator.errors import ConfigError, ContentError, SetupError, closest, shown
+from generator.paths import confine
 from generator.specs import AtlasEntry, read_atlas_entries
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ def load_specs(content: Content) -> tuple[dict[str, AtlasSpec], list[str]]:
     specs: dict[str, AtlasSpec] = {}
     for entry in entries.values():
         if entry.is_image:
-            specs[entry.id] = _image_spec(entry, warnings)
+            specs[entry.id] = _image_spec(entry, warnings, content.root)
         else:
             title = str(entry.table.get("title", entry.id))
             specs[entry.id] = AtlasSpec(
@@ -128,7 +129,7 @@ def load_specs(content: Content) -> tuple[dict[str, AtlasSpec], list[str]]:
     return specs, warnings
 
 
-def _image_spec(entry: AtlasEntry, warnings: list[str]) -> AtlasSpec:
+def _image_spec(entry: AtlasEntry, warnings: list[str], root: Path) -> AtlasSpec:
     atlas_id, table, path, line, where = (
         entry.id, entry.table, entry.source, entry.line, entry.where
     )  # fmt: skip
@@ -137,7 +138,7 @@ def _image_spec(entry: AtlasEntry, warnings: list[str]) -> AtlasSpec:
         if key not in IMAGE_KEYS:
             guess = closest(key, IMAGE_KEYS)
             hint = f" (did you mean {guess!r}?)" if guess else ""
-            warnings.append(f"{where}: unknown key {key!r} in [atlas.{atlas_id}]{hint}")
+            warnings.append(f"{where}: unknown key {shown(key)} in [atlas.{atlas_id}]{hint}")
     checks = {
         "image": text,
         "grid": integer(1, 4096),
@@ -157,7 +158,13 @@ def _image_spec(entry: AtlasEntry, warnings: list[str]) -> AtlasSpec:
     if problems:
         raise _image_problems(atlas_id, where, table, problems)
     image, title, background = values["image"], values["title"], values["background"]
-    image_path = (path.parent / image).resolve()
+    image_path = confine(
+        path.parent / image,
+        root,
+        where=f"{where} (key 'image')",
+        what=f"the atlas image of [atlas.{atlas_id}]",
+        written=image,
+    )
     if not image_path.is_file():
         raise ContentError(
             f"the atlas image of [atlas.{atlas_id}] does not exist",

@@ -18,6 +18,7 @@ from pathlib import Path
 from markupsafe import Markup, escape
 
 from generator.errors import ContentError
+from generator.textfiles import MAX_BIB_BYTES, read_text
 
 #: Month macros BibTeX predefines.
 MONTHS = {
@@ -206,7 +207,8 @@ def read_bibtex(paths: list[Path]) -> dict[str, Entry]:
     """The entries of several .bib files; a key defined twice is an error."""
     entries: dict[str, Entry] = {}
     for path in paths:
-        for key, entry in parse_bibtex(path.read_text(encoding="utf-8"), str(path)).items():
+        text = read_text(path, limit=MAX_BIB_BYTES, error=ContentError, kind="bibliography")
+        for key, entry in parse_bibtex(text, str(path)).items():
             if key in entries:
                 raise ContentError(
                     f"duplicate BibTeX key {key!r}",

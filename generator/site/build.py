@@ -40,6 +40,8 @@ from generator.site.content import Content, Page, default_site_index, gather_con
 from generator.site.feed import FeedEntry, atom_feed, sitemap_xml
 from generator.site.links import PageLinks, check_links
 from generator.site.output import (
+    OWNER_FILE,
+    OWNER_TEXT,
     OutputPlan,
     by_publication,
     check_budget,
@@ -304,6 +306,7 @@ def write(prepared: Prepared) -> BuildReport:
             (tmp / out).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, tmp / out)
         (tmp / ".nojekyll").write_text("")
+        (tmp / OWNER_FILE).write_text(OWNER_TEXT)
         (tmp / "sitemap.xml").write_text(sitemap_xml(entries), encoding="utf-8")
         feed = atom_feed(config.site, entries, config.site.site_url + "feed.xml")
         (tmp / "feed.xml").write_text(feed, encoding="utf-8")

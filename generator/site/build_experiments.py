@@ -34,6 +34,7 @@ from generator.bundle import AtlasBundle
 from generator.cache import CacheLayout
 from generator.errors import ConfigError, ContentError, SetupError, closest
 from generator.experiments.spec import ExperimentSpec, IconSpec, parse_experiment
+from generator.paths import confine
 from generator.specs import read_experiment_entries
 
 if TYPE_CHECKING:
@@ -73,6 +74,15 @@ def load_experiments(content: Content) -> dict[str, list[ExperimentSpec]]:
             continue
         specs = read_experiments(pub.atlases_toml)
         for spec in specs:
+            for index, pair in enumerate(spec.pairs):
+                if pair.icon.path is not None:  # an image file: it must be content
+                    confine(
+                        pair.icon.path,
+                        content.root,
+                        where=f"{spec.where} (pairs[{index}].icon)",
+                        what=f"the icon image of [experiment.{spec.id}]",
+                        written=pair.icon.written,
+                    )
             committed = pub.folder / "experiments" / spec.id / "results.json"
             if committed.is_file():
                 raise ConfigError(

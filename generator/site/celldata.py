@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from generator.bundle import AtlasBundle, Level, load_cell_array
-from generator.errors import ContentError, closest
+from generator.errors import ContentError, closest, shown
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def class_index(bundle: AtlasBundle, name: str, where: str) -> int:
         return folded[0]
     guess = closest(name, labels)
     raise ContentError(
-        f"unknown class {name!r} in atlas {bundle.id!r}"
+        f"unknown class {shown(name)} in atlas {bundle.id!r}"
         + (f" (did you mean {guess!r}?)" if guess else ""),
         where=where,
         expected="a class name of the atlas's labels"

@@ -20,7 +20,11 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_build)
 
     p = subparsers.add_parser("serve", help="build, serve on localhost, rebuild on change")
-    p.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="loopback address: 127.0.0.1 (default), ::1 or localhost",
+    )
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
     p.add_argument("--no-drafts", action="store_true", help="leave out draft pages")
     p.set_defaults(func=cmd_serve)

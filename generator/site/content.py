@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from generator.errors import ContentError, closest
+from generator.errors import ContentError, closest, shown
+from generator.paths import confine
+from generator.site.yamldoc import YamlProblem, load_yaml
+from generator.textfiles import MAX_PAGE_BYTES, read_text
 
 #: Folder names the build itself writes at the site root.
 RESERVED = ("static", "atlases")
@@ -40,8 +42,6 @@ FRONT_MATTER_KEYS = {
 }
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
-
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,12 @@ def split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str, int]
     Returns (front matter mapping, body, 1-based line where the body starts).
     Raises a ContentError naming ``where`` and the line for malformed front matter.
     """
+    data, body, body_line, _lines = _split_front_matter(text, where)
+    return data, body, body_line
+
+
+def _split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str, int, dict[str, int]]:
+    """:func:`split_front_matter`, and the 1-based line of each top-level key."""
     lines = text.splitlines(keepends=True)
     if not lines or lines[0].strip() != "---":
         raise ContentError(
@@ -148,17 +154,15 @@ def split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str, int]
         )
     yaml_text = "".join(lines[1:number])
     try:
-        data = yaml.load(yaml_text, Loader=_Loader)  # a safe loader (C if available)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = 2 + mark.line if mark is not None else 1
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        doc = load_yaml(yaml_text)  # the site's YAML loader: safe, no aliases, bounded
+    except YamlProblem as err:
         raise ContentError(
-            f"malformed front matter: {problem}",
-            where=f"{where}:{line}",
+            f"malformed front matter: {err.problem}",
+            where=f"{where}:{2 + err.line}",
             expected="YAML 'key: value' lines",
-            fix="quote values containing ':' or '#', e.g. title: \"Atlas: a tour\"",
-        ) from err
+            fix=err.fix or "quote values containing ':' or '#', e.g. title: \"Atlas: a tour\"",
+        ) from None
+    data = doc.data
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -166,29 +170,43 @@ def split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str, int]
             "the front matter is not a mapping of keys to values",
             where=f"{where}:2",
             expected="YAML 'key: value' lines",
-            got=repr(data),
+            got=shown(data),
             fix="write one 'key: value' per line",
         )
-    return data, "".join(lines[number + 1 :]), number + 2
+    key_lines = {str(path[0]): 2 + at for path, at in doc.lines.items() if len(path) == 1}
+    return data, "".join(lines[number + 1 :]), number + 2, key_lines
 
 
-def parse_front_matter(data: dict[str, Any], where: str, warnings: list[str]) -> FrontMatter:
-    """Validate front matter keys; unknown keys are appended to ``warnings``."""
+def parse_front_matter(
+    data: dict[str, Any],
+    where: str,
+    warnings: list[str],
+    lines: Mapping[str, int] | None = None,
+) -> FrontMatter:
+    """Validate front matter keys; unknown keys are appended to ``warnings``. ``lines``
+    (key -> line in the file) lets errors name ``file:line``."""
+
+    def at(key: Any) -> str:
+        line = (lines or {}).get(str(key))
+        return f"{where}:{line}" if line else where
 
     def bad(key: str, value: Any) -> ContentError:
         return ContentError(
             f"front matter '{key}' is invalid",
-            where=f"{where} (front matter key '{key}')",
+            where=f"{at(key)} (front matter key '{key}')",
             expected=FRONT_MATTER_KEYS[key],
-            got=repr(value),
-            fix=f"set '{key}' to {FRONT_MATTER_KEYS[key]}",
+            got=shown(value),
+            fix=f"set '{key}' to {FRONT_MATTER_KEYS[key]}"
+            + (' (quoted: "...")' if key in ("title", "description") else ""),
         )
 
     for key in data:
         if key not in FRONT_MATTER_KEYS:
             guess = closest(str(key), FRONT_MATTER_KEYS)
             hint = f" (did you mean {guess!r}?)" if guess else ""
-            warnings.append(f"{where}: unknown front matter key {key!r}{hint}; it is ignored")
+            warnings.append(
+                f"{at(key)}: unknown front matter key {shown(key)}{hint}; it is ignored"
+            )
     title = data.get("title")
     if not isinstance(title, str) or not title.strip():
         raise bad("title", title)
@@ -236,17 +254,14 @@ def slugify(stem: str) -> str:
 
 
 def read_page(source: Path, root: Path, kind: str, warnings: list[str]) -> Page:
-    """Read one Markdown file and validate its front matter."""
+    """Read one Markdown file (inside ``root``, symlinks followed) and validate its front
+    matter."""
     rel = source.relative_to(root).as_posix()
     where = str(source)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ContentError(
-            "the page is not UTF-8 text", where=where, fix="save the file as UTF-8"
-        ) from err
-    data, body, body_line = split_front_matter(text, where)
-    meta = parse_front_matter(data, where, warnings)
+    _inside(source, root)
+    text = read_text(source, limit=MAX_PAGE_BYTES, error=ContentError, kind="page")
+    data, body, body_line, lines = _split_front_matter(text, where)
+    meta = parse_front_matter(data, where, warnings, lines)
     publication = None if kind == "site" else rel.split("/")[0]
     if kind == "site":
         url = "index.html"
@@ -255,6 +270,48 @@ def read_page(source: Path, root: Path, kind: str, warnings: list[str]) -> Page:
     else:
         url = f"{publication}/{meta.slug or slugify(source.stem)}.html"
     return Page(source, rel, url, kind, publication, meta, text, body, body_line)
+
+
+def _inside(path: Path, root: Path) -> None:
+    """Refuse a file of the content tree that is a symlink leading out of it."""
+    confine(path, root, where=str(path), what="this file")
+
+
+def check_publication_name(name: str, where: str, *, scaffold: bool = False) -> None:
+    """Raise the ContentError a build raises for a publication folder called ``name`` (the
+    build and ``atlas new`` share the rule): not a name the build writes at the site root,
+    and a slug, as the name becomes part of URLs. ``scaffold``: the fix names ``atlas new``."""
+    if name in RESERVED:
+        better = f"{name}-pub"
+        raise ContentError(
+            f"the publication name {name!r} is reserved for the build's own files",
+            where=where,
+            expected=f"any folder name except {', '.join(RESERVED)}",
+            fix=f"`atlas new {better}`" if scaffold else f"rename the folder, e.g. to {better}",
+        )
+    if not _SLUG.fullmatch(name):
+        better = slugify(name)
+        raise ContentError(
+            "a publication folder name becomes part of URLs",
+            where=where,
+            expected="lowercase letters, digits, '-' and '_'",
+            got=name,
+            fix=f"`atlas new {better}`" if scaffold else f"rename the folder to {better!r}",
+        )
+
+
+def check_article_name(name: str, where: str) -> None:
+    """Raise a ContentError unless ``<name>.md`` can be an article of a publication (a slug,
+    and not ``index``: ``index.md`` is the publication's own page)."""
+    if name == "index" or not _SLUG.fullmatch(name):
+        raise ContentError(
+            f"{name!r} cannot name an article",
+            where=where,
+            expected="lowercase letters, digits, '-' and '_', and not 'index' (index.md is"
+            " the publication's own page)",
+            got=name,
+            fix="choose another name, e.g. first-look",
+        )
 
 
 def default_site_index(root: Path, title: str) -> Page:
@@ -286,6 +343,7 @@ def gather_content(root: Path, *, include_drafts: bool = False) -> Content:
     for entry in sorted(root.iterdir()):
         if entry.name.startswith((".", "_")) or entry.is_dir() or entry.name == "index.md":
             continue
+        _inside(entry, root)
         if entry.suffix == ".md":
             warnings.append(
                 f"{entry}: Markdown directly in the content folder is ignored"
@@ -304,21 +362,7 @@ def gather_content(root: Path, *, include_drafts: bool = False) -> Content:
 def _gather_publication(
     folder: Path, root: Path, include_drafts: bool, warnings: list[str]
 ) -> Publication:
-    if folder.name in RESERVED:
-        raise ContentError(
-            f"the publication name {folder.name!r} is reserved for the build's own files",
-            where=str(folder),
-            expected=f"any folder name except {', '.join(RESERVED)}",
-            fix=f"rename the folder, e.g. to {folder.name}-pub",
-        )
-    if not _SLUG.fullmatch(folder.name):
-        raise ContentError(
-            "a publication folder name becomes part of URLs",
-            where=str(folder),
-            expected="lowercase letters, digits, '-' and '_'",
-            got=folder.name,
-            fix=f"rename the folder to {slugify(folder.name)!r}",
-        )
+    check_publication_name(folder.name, str(folder))
     index_md = folder / "index.md"
     if not index_md.is_file():
         raise ContentError(
@@ -332,6 +376,7 @@ def _gather_publication(
         rel_parts = path.relative_to(folder).parts
         if any(part.startswith(".") for part in rel_parts) or not path.is_file():
             continue
+        _inside(path, root)
         if path.parent == folder and path.suffix == ".md":
             if path.name != "index.md":
                 page = read_page(path, root, "article", warnings)

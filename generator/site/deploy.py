@@ -361,8 +361,9 @@ def push(git: _Git, target: Target, commit: str) -> None:
             else f"check the remote's URL (`git remote -v`) and that you may push to it;"
             f" `git push {target.remote} {commit}:refs/heads/{target.branch}` shows the same"
         )
+        why = " (non-fast-forward)" if rejected else ""
         raise DeployError(
-            f"the push of {commit[:12]} to {target.remote} {target.branch} was refused",
+            f"the push of {commit[:12]} to {target.remote} {target.branch} was refused{why}",
             got=err.excerpt(),
             fix=fix,
         ) from err

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from html import unescape
 from urllib.parse import unquote, urlsplit
 
-from generator.errors import ContentError, closest
+from generator.errors import ContentError, closest, excerpt, shown
 
 #: Attributes that hold a URL the browser will load or navigate to.
 _URL_ATTRS = {"href", "src", "poster", "data"}
@@ -105,11 +105,11 @@ def check_links(pages: Mapping[str, PageLinks], files: Collection[str]) -> None:
             target, fragment = resolve(url, href, files)
             if target.startswith("../"):
                 problems.append(
-                    f"{where}: {href!r} leaves the site (root-absolute or too many '../');"
+                    f"{where}: {shown(href)} leaves the site (root-absolute or too many '../');"
                     " use a relative link"
                 )
             elif target not in files:
-                problems.append(f"{where}: {href!r} points to a missing file {target!r}")
+                problems.append(f"{where}: {shown(href)} points to a missing file {shown(target)}")
                 guess = closest(
                     target, [f for f in files if f.endswith(posixpath.splitext(target)[1])]
                 )
@@ -120,16 +120,16 @@ def check_links(pages: Mapping[str, PageLinks], files: Collection[str]) -> None:
             elif fragment and target in ids and fragment not in ids[target]:
                 guess = closest(fragment, ids[target])
                 problems.append(
-                    f"{where}: {href!r}: no anchor #{fragment} in {target}"
+                    f"{where}: {shown(href)}: no anchor #{excerpt(fragment)} in {target}"
                     + (f" (did you mean #{guess}?)" if guess else "")
                 )
     if problems:
-        shown = problems[:50] + (
+        listed = problems[:50] + (
             [f"... and {len(problems) - 50} more"] if len(problems) > 50 else []
         )
         raise ContentError(
             f"{len(problems)} broken link{'s' if len(problems) > 1 else ''}:\n"
-            + "\n".join(f"  - {p}" for p in shown),
+            + "\n".join(f"  - {p}" for p in listed),
             expected="links to pages (other.md or other.md#heading), assets beside the page,"
             " or anchors on the page",
             fix="correct each link, or add the missing page, file or heading",

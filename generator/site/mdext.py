@@ -449,6 +449,16 @@ class PageMarkdown:
         outer, self.extension.context = self.extension.context, ctx
         try:
             return self.md.convert(text)
+        except RecursionError:
+            # Python-Markdown recurses once per level of lists, quotes and emphasis
+            raise ContentError(
+                "the Markdown is nested too deeply to convert",
+                where=str(ctx.page.source),
+                expected="lists, block quotes, emphasis and links nested at most a few dozen"
+                " levels (Python's recursion limit stops Python-Markdown at ~100-300)",
+                fix="flatten the nesting (a list inside a list inside a list ... is the usual"
+                " cause)",
+            ) from None
         finally:
             self.extension.context = outer
 

@@ -14,8 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generator.cache import CacheLayout
 from generator.config import Config
 from generator.errors import BudgetError, ConfigError, ContentError, SetupError
+from generator.site.state import STATE_FILE, built_output
 
 #: Where OpenSeadragon's browser build lives inside node_modules.
 OSD_BUILD = Path("node_modules/openseadragon/build/openseadragon")
@@ -102,8 +104,24 @@ def versioned(url: str, source: Path) -> str:
     return f"{url}?v={module_digest(module_graph(url, beside))}"
 
 
+#: A file every build writes into the site: the output folder is this tool's to replace.
+OWNER_FILE = ".atlas-build"
+OWNER_TEXT = "Written by `atlas build`; the next build replaces this whole folder.\n"
+
+
+def owned(out: Path) -> bool:
+    """Whether ``out`` holds the file every build writes (:data:`OWNER_FILE`)."""
+    try:
+        return (out / OWNER_FILE).read_text() == OWNER_TEXT
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def check_output_folder(config: Config) -> None:
-    """Refuse an output folder whose replacement would destroy the project or foreign files."""
+    """Refuse an output folder whose replacement would destroy the project or foreign files:
+    a non-empty folder is replaced only when a build wrote it: it holds :data:`OWNER_FILE`,
+    or the build state in the cache names it (:func:`generator.site.state.built_output`; a
+    site built before the marker existed)."""
     out = config.paths.output
     protected = [config.root, config.paths.content, config.paths.templates, config.paths.cache]
     if any(p == out or p.is_relative_to(out) for p in protected) or out.is_relative_to(
@@ -116,13 +134,15 @@ def check_output_folder(config: Config) -> None:
             got=str(out),
             fix='set [paths] output = "site"',
         )
-    if out.is_dir() and any(out.iterdir()) and not (out / ".nojekyll").exists():
-        raise ConfigError(
-            "refusing to replace a folder that atlas did not build",
-            where=str(out),
-            expected="an empty folder or a previous atlas build (it has .nojekyll)",
-            fix=f"move {out} away, or set [paths] output to another folder",
-        )
+    if out.is_dir() and any(out.iterdir()):
+        state = CacheLayout(config.paths.cache).site_state() / STATE_FILE
+        if not owned(out) and built_output(state) != str(out):  # only a folder a build wrote
+            raise ConfigError(
+                "refusing to replace a folder that atlas did not build",
+                where=str(out),
+                expected=f"an empty folder, or one a build wrote (it holds {OWNER_FILE})",
+                fix=f"move {out} away, or set [paths] output to another folder",
+            )
 
 
 def clean_leftovers(output: Path) -> None:

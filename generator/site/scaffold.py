@@ -11,6 +11,7 @@ from pathlib import Path
 
 from generator.config import CONFIG_NAME
 from generator.errors import AtlasError, ContentError
+from generator.site.content import check_article_name, check_publication_name
 
 #: The GitHub Pages workflow ``atlas deploy --init`` writes (and the repository ships).
 WORKFLOW_PATH = Path(".github/workflows/pages.yml")
@@ -142,29 +143,21 @@ ATLASES = """\
 # title = "My atlas"
 """
 
-_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
-
 
 def _title(slug: str) -> str:
     return re.sub(r"[-_]+", " ", slug).strip().capitalize()
-
-
-def _write_new(path: Path, text: str, created: list[Path]) -> None:
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    created.append(path)
 
 
 def new(target: str, project: Path, content: Path | None, today: dt.date) -> list[Path]:
     """Scaffold ``<publication>`` or ``<publication>/<article>``; returns the files created.
 
     ``content`` is the configured content folder, or None when the project has no atlas.toml
-    yet (one is created in ``project``).
+    yet (one is created in ``project``). Names obey the build's rules
+    (:func:`generator.site.content.check_publication_name`, ``check_article_name``), and
+    everything is checked before the first file is written: a refused target creates nothing.
     """
     parts = target.strip("/").split("/")
-    if len(parts) > 2 or not all(_NAME.fullmatch(p) for p in parts):
+    if len(parts) > 2 or not all(parts):
         raise ContentError(
             f"cannot scaffold {target!r}",
             expected="<publication> or <publication>/<article>, each lowercase letters, digits,"
@@ -172,24 +165,40 @@ def new(target: str, project: Path, content: Path | None, today: dt.date) -> lis
             got=target,
             fix="e.g. `atlas new my-study/first-look`",
         )
-    created: list[Path] = []
+    how = f"cannot scaffold {target!r}"
+    check_publication_name(parts[0], how, scaffold=True)
+    if len(parts) == 2:
+        check_article_name(parts[1], how)
+    files: list[tuple[Path, str]] = []  # (path, text), written only when absent
     if content is None:
-        _write_new(
-            project / CONFIG_NAME,
-            STARTER_CONFIG.format(title=_title(project.name) or "Atlas", slug=project.name),
-            created,
-        )
+        config = STARTER_CONFIG.format(title=_title(project.name) or "Atlas", slug=project.name)
+        files.append((project / CONFIG_NAME, config))
         content = project / "content"
     folder = content / parts[0]
-    _write_new(folder / "index.md", PUBLICATION_INDEX.format(title=_title(parts[0])), created)
-    _write_new(folder / "atlases.toml", ATLASES, created)
+    files.append((folder / "index.md", PUBLICATION_INDEX.format(title=_title(parts[0]))))
+    files.append((folder / "atlases.toml", ATLASES))
     if len(parts) == 2:
         article = folder / f"{parts[1]}.md"
         if article.exists():
             raise ContentError(
                 "the article already exists", where=str(article), fix="choose another name"
             )
-        _write_new(article, ARTICLE.format(title=_title(parts[1]), date=today.isoformat()), created)
+        files.append((article, ARTICLE.format(title=_title(parts[1]), date=today.isoformat())))
+    for path, _text in files:
+        blocker = next((p for p in (path.parent, *path.parent.parents) if p.is_file()), None)
+        if blocker is not None or path.is_dir():
+            raise ContentError(
+                "a file is in the way of the scaffold",
+                where=str(blocker or path),
+                expected=f"nothing at {path}, or a folder above it",
+                fix="move it away, or choose another name",
+            )
+    created: list[Path] = []
+    for path, text in files:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            created.append(path)
     return created
 
 

@@ -1,7 +1,8 @@
 """``atlas serve``: build, serve the output on localhost, rebuild on change, reload the browser.
 
-A development server only: it listens on a loopback address (127.0.0.1 by default) and refuses
-others. It reuses :func:`generator.site.build.build` (incremental), polls the content, template
+A development server only: it listens on a loopback address (127.0.0.1 by default; ``::1``
+too) and refuses others, and answers only requests whose ``Host`` header names it (localhost,
+127.0.0.1 or [::1] with its port): a page of another origin cannot reach it by DNS rebinding. It reuses :func:`generator.site.build.build` (incremental), polls the content, template
 and config files for changes, and injects a small script into HTML responses that reloads the
 page after a successful rebuild or shows the build error in a banner.
 
@@ -27,9 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from generator.config import Config, load_config
-from generator.errors import AtlasError, SetupError
+from generator.errors import AtlasError, SetupError, excerpt
 from generator.site.build import build
 from generator.site.pages import TEMPLATES, template_dirs
+
+#: An IPv4 or IPv6 address.
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 #: Seconds between two scans for changed sources.
 POLL_SECONDS = 0.5
@@ -70,19 +74,49 @@ _RELOAD_SCRIPT = """<script>
 </script>"""
 
 
-def check_loopback(host: str) -> None:
-    """Refuse any address that is not this machine's loopback."""
+def check_loopback(host: str) -> IPAddress:
+    """The loopback address ``host`` names (``127.0.0.1``, ``::1`` or ``[::1]``, or a name
+    such as ``localhost`` whose every address is loopback; IPv4 preferred, as before);
+    refuse any other."""
+    literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
-        address = ipaddress.ip_address(socket.gethostbyname(host))
-    except (OSError, ValueError) as err:
-        raise SetupError(f"cannot resolve host {host!r}", fix="use --host 127.0.0.1") from err
-    if not address.is_loopback:
+        addresses: list[IPAddress] = [ipaddress.ip_address(literal)]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(literal, None, type=socket.SOCK_STREAM)
+            addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+        except (OSError, UnicodeError, ValueError) as err:
+            raise SetupError(
+                f"cannot resolve host {excerpt(host)!r}", fix="use --host 127.0.0.1"
+            ) from err
+    if not addresses or not all(address.is_loopback for address in addresses):
         raise SetupError(
-            f"atlas serve only listens on this machine, not on {host!r}",
-            expected="a loopback address such as 127.0.0.1 or localhost",
+            f"atlas serve only listens on this machine, not on {excerpt(host)!r}",
+            expected="a loopback address such as 127.0.0.1, ::1 or localhost",
             got=host,
             fix="use --host 127.0.0.1; publish the built site/ (atlas build) to share it",
         )
+    return next((a for a in addresses if a.version == 4), addresses[0])
+
+
+def allowed_hosts(host: str, port: int) -> frozenset[str]:
+    """The ``Host`` header values the server answers (lowercase): the loopback names
+    (``localhost``, ``127.0.0.1``, ``[::1]``) and the ``--host`` given, each with the port
+    (bare too on port 80). Anything else is refused, so a page of another origin cannot read
+    the server through DNS rebinding (its name resolving to 127.0.0.1)."""
+    given = host.lower()
+    if ":" in given and not given.startswith("["):
+        given = f"[{given}]"  # an IPv6 literal, as a Host header writes it
+    names = {"localhost", "127.0.0.1", "[::1]", given}
+    return frozenset({f"{name}:{port}" for name in names} | (names if port == 80 else set()))
+
+
+class _HTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class _HTTPServer6(_HTTPServer):
+    address_family = socket.AF_INET6
 
 
 class SourceWatcher:
@@ -124,7 +158,7 @@ class DevServer:
         include_drafts: bool = True,
         log: Callable[[str], None] = print,
     ) -> None:
-        check_loopback(host)
+        address = check_loopback(host)
         self.config_path = config_path
         self.include_drafts = include_drafts
         self.log = log
@@ -134,14 +168,16 @@ class DevServer:
         self.rebuild()
         self.watcher = SourceWatcher(self._sources(self.config))
         handler = partial(_Handler, server_state=self)
-        self.httpd = http.server.ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
+        server = _HTTPServer6 if address.version == 6 else _HTTPServer
+        self.httpd = server((str(address), port), handler)
+        self.hosts = allowed_hosts(host, self.httpd.server_address[1])
         self.stopped = threading.Event()
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}/"
+        address, port = self.httpd.server_address[:2]
+        host = str(address, "ascii") if isinstance(address, bytes) else str(address)
+        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
     @property
     def output(self) -> Path:
@@ -201,7 +237,13 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the build log is what matters
 
+    def do_HEAD(self) -> None:
+        if self._host_allowed():
+            super().do_HEAD()
+
     def do_GET(self) -> None:
+        if not self._host_allowed():
+            return
         path = self.path.split("?", 1)[0]
         if path == RELOAD_PATH:
             self._send(200, "application/json", json.dumps(self.state.status()).encode())
@@ -224,6 +266,19 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             )
         else:
             super().do_GET()
+
+    def _host_allowed(self) -> bool:
+        """Whether the request names this server (see :func:`allowed_hosts`); else answer
+        403 and say why."""
+        host = (self.headers.get("Host") or "").strip().lower()
+        if host in self.state.hosts:
+            return True
+        body = (
+            f"403: atlas serve answers requests for {self.state.url} only (Host header"
+            f" {excerpt(host)!r} refused: it protects the server from other sites' pages)\n"
+        )
+        self._send(403, "text/plain; charset=utf-8", body.encode())
+        return False
 
     def _inject(self, page: bytes) -> bytes:
         script = (_RELOAD_SCRIPT % (self.state.generation, RELOAD_PATH)).encode()

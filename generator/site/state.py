@@ -1,6 +1,7 @@
 """What the last successful build produced, so the next one redoes only what changed.
 
-``<cache>/site/state.json`` records, for the output folder it describes:
+``<cache>/site/state.json`` records, for the output folder it describes (and the output
+folder's guard reads as the proof that a build wrote it, :func:`built_output`):
 
 - per page: the digest of everything its HTML depends on (its source, its publication's
   bibliography, its navigation, the atlases' facts, templates, config and the site code), the
@@ -22,6 +23,21 @@ from generator.cache import atomic_write_json
 
 #: Bump when the state's layout changes (older states are ignored).
 STATE_VERSION = 1
+
+#: The state's file in ``<cache>/site/``.
+STATE_FILE = "state.json"
+
+
+def built_output(path: Path) -> str | None:
+    """The output folder the state at ``path`` says a build wrote (its ``output``, whatever
+    the state's version), or None: no state, or an unreadable one. The output-folder guard
+    replaces only that folder (:func:`generator.site.output.check_output_folder`)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    output = doc.get("output") if isinstance(doc, dict) else None
+    return output if isinstance(output, str) else None
 
 
 @dataclass

@@ -25,7 +25,7 @@ def test_full_build_writes_a_complete_site(project: Path, config_of: ConfigOf) -
     site = project / "site"
     assert (report.pages, report.rendered, report.atlases) == (3, 3, 1)
     for rel in (
-        ".nojekyll", "404.html", "index.html", "sitemap.xml", "feed.xml",
+        ".nojekyll", ".atlas-build", "404.html", "index.html", "sitemap.xml", "feed.xml",
         "study/index.html", "study/first-look.html",
         "static/site.css", "static/site.js", "static/atlas-viewer.js", "static/atlas-viewer.css",
         "static/openseadragon/openseadragon.min.js", "static/openseadragon/images/home_rest.png",

@@ -9,13 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from generator.errors import ContentError, closest
-
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-Path_ = tuple[str | int, ...]
+from generator.errors import ContentError, closest, shown
+from generator.site.yamldoc import KeyPath, YamlProblem, load_yaml
 
 
 @dataclass(frozen=True)
@@ -26,7 +21,7 @@ class BlockYaml:
     data: Any
     source: str
     line: int
-    lines: dict[Path_, int] = field(default_factory=dict)
+    lines: dict[KeyPath, int] = field(default_factory=dict)
 
     def where(self, *path: str | int) -> str:
         """``file:line`` of the deepest known prefix of ``path`` (the fence line if none)."""
@@ -37,46 +32,31 @@ class BlockYaml:
 
 
 def load_block(text: str, *, source: str, line: int, kind: str, keys: str) -> BlockYaml:
-    """Parse a block's YAML (``line``: the fence line; the YAML starts on the next line).
+    """Parse a block's YAML (``line``: the fence line; the YAML starts on the next line) with
+    the site's YAML loader (:mod:`generator.site.yamldoc`: no aliases, bounded nesting).
 
     Raises ContentError for invalid YAML (at its line) and for anything but a mapping.
     """
     try:
-        data = yaml.load(text, Loader=_Loader)  # a safe loader (C if available)
-        node = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = line + 1 + (mark.line if mark is not None else 0)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        doc = load_yaml(text)
+    except YamlProblem as err:
         raise ContentError(
-            f"invalid YAML in an {kind} block: {problem}",
-            where=f"{source}:{at}",
+            f"invalid YAML in an {kind} block: {err.problem}",
+            where=f"{source}:{line + 1 + err.line}",
             expected=f"'key: value' lines ({keys})",
-            fix="fix the YAML; quote captions that contain ':' or start with '*'",
-        ) from err
+            fix=err.fix or "fix the YAML; quote captions that contain ':' or start with '*'",
+        ) from None
+    data = doc.data
     if not isinstance(data, dict):
         raise ContentError(
             f"an {kind} block must hold YAML keys",
             where=f"{source}:{line}",
             expected=keys,
-            got=repr(data),
+            got=shown(data),
             fix=f"write 'key: value' lines inside the {kind} block",
         )
-    lines: dict[Path_, int] = {}
-    _collect(node, (), line + 1, lines)
+    lines = {path: line + 1 + at for path, at in doc.lines.items()}
     return BlockYaml(data, source, line, lines)
-
-
-def _collect(node: Any, path: Path_, first: int, lines: dict[Path_, int]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                lines[(*path, key.value)] = first + key.start_mark.line
-                _collect(value, (*path, key.value), first, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            lines[(*path, index)] = first + item.start_mark.line
-            _collect(item, (*path, index), first, lines)
 
 
 def check_keys(
@@ -87,7 +67,8 @@ def check_keys(
         if key not in allowed:
             guess = closest(str(key), allowed)
             raise ContentError(
-                f"unknown {what} key {key!r}" + (f" (did you mean {guess!r}?)" if guess else ""),
+                f"unknown {what} key {shown(key)}"
+                + (f" (did you mean {guess!r}?)" if guess else ""),
                 where=where,
                 expected="one of " + ", ".join(allowed),
                 fix=f"rename it to {guess!r}" if guess else "remove it",

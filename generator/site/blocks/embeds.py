@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from generator.errors import ContentError, unknown_name
+from generator.errors import ContentError, shown, unknown_name
 from generator.site.atlases import AtlasFacts
 from generator.site.blocks.blockyaml import check_keys, load_block
 from generator.site.blocks.tour import TourStop, check_rect, parse_tour
@@ -113,7 +113,7 @@ def parse_embed(
             f"atlas block key '{key}' is invalid{hint}",
             where=f"{where} (key '{key}')",
             expected=EMBED_KEYS[key],
-            got=repr(value),
+            got=shown(value),
             fix=f"set '{key}' to {EMBED_KEYS[key]}",
         )
 

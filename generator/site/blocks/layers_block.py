@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from generator.errors import ContentError, unknown_name
+from generator.errors import ContentError, shown, unknown_name
 from generator.site.blocks.blockyaml import BlockYaml, check_keys, load_block
 from generator.site.blocks.embeds import WIDTHS, AtlasEmbed
 from generator.site.blocks.tour import Rect, check_rect
@@ -85,7 +85,7 @@ def parse_layers(block: BlockYaml, ctx: PageContext) -> LayersFigure:
             f"atlas-layers key '{key}' is invalid{hint}",
             where=block.where(key),
             expected=LAYERS_KEYS[key],
-            got=repr(value),
+            got=shown(value),
             fix=f"set '{key}' to {LAYERS_KEYS[key]}",
         )
 
@@ -118,7 +118,7 @@ def parse_layers(block: BlockYaml, ctx: PageContext) -> LayersFigure:
         facts = ctx.atlases[atlas_id]
         flip = maps["flip"].get(atlas_id)
         if flip is not None and flip not in FLIPS:
-            raise bad("flip", flip, f" for {atlas_id!r} (x, y or xy)")
+            raise bad("flip", flip, f" for {shown(atlas_id)} (x, y or xy)")
         title = maps["titles"].get(atlas_id, facts.title)
         if not isinstance(title, str):
             raise bad("titles", title)
@@ -139,10 +139,10 @@ def _per_atlas(
     for atlas_id in value:
         if atlas_id not in ids:
             raise ContentError(
-                f"atlas-layers '{key}' names {atlas_id!r}, which is not one of the figure's ids",
+                f"atlas-layers '{key}' names {shown(atlas_id)}, which is not one of the figure's ids",
                 where=block.where(key, atlas_id),
                 expected="one of " + ", ".join(ids),
-                fix=f"add {atlas_id!r} to 'ids' or remove it from '{key}'",
+                fix=f"add {shown(atlas_id)} to 'ids' or remove it from '{key}'",
             )
     return value
 
@@ -160,7 +160,9 @@ def _view(
         rect = check_rect(given, facts)
         if rect is None:
             raise bad(
-                "views", given, f" for {atlas_id!r} (inside its {facts.width}x{facts.height} px)"
+                "views",
+                given,
+                f" for {shown(atlas_id)} (inside its {facts.width}x{facts.height} px)",
             )
         return rect
     if klass is None:

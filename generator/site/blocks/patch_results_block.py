@@ -47,9 +47,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from generator.errors import ContentError
+from generator.errors import ContentError, excerpt
+from generator.errors import shown as shown_value
+from generator.paths import confine, is_relative, within
 from generator.site.blocks.blockyaml import check_keys, load_block
 from generator.site.mdext import PageContext
+from generator.textfiles import MAX_NESTING, MAX_RESULTS_BYTES, nesting, read_text
 
 PATCH_KEYS = {
     "experiment": "an experiment id: an [experiment.<id>] of the publication's atlases.toml,"
@@ -91,7 +94,7 @@ def render_patch_results(text: str, line: int, ctx: PageContext) -> str:
             f"patch-results key '{key}' is invalid",
             where=block.where(key),
             expected=PATCH_KEYS[key],
-            got=repr(data.get(key, "<missing>")),
+            got=shown_value(data.get(key, "<missing>")),
             fix=f"set '{key}' to {PATCH_KEYS[key]}",
         )
 
@@ -109,6 +112,13 @@ def render_patch_results(text: str, line: int, ctx: PageContext) -> str:
         raise bad("caption")
     computed = ctx.figures.experiments.get((ctx.page.publication or "", experiment))
     path = computed or results_path(ctx.page.source, experiment)
+    if computed is None and path.exists():  # committed: it must be the publication's own
+        confine(
+            path,
+            ctx.page.source.parent,
+            where=block.where("experiment"),
+            what=f"the results file of experiment {experiment!r}",
+        )
     results = load_results(path, block.where("experiment"))
     base = posixpath.dirname(ctx.page.rel)
     folder = (f"{base}/" if base else "") + f"experiments/{experiment}/"
@@ -148,14 +158,22 @@ def load_results(path: Path, where: str) -> dict[str, Any]:
             " publication's atlases.toml (computed when the site builds), or commit its"
             " experiments/<id>/results.json; or fix 'experiment'",
         )
+    text = read_text(path, limit=MAX_RESULTS_BYTES, error=ContentError, kind="results file")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
+        doc = json.loads(text)
+    except (ValueError, RecursionError) as err:
         raise ContentError(
-            f"the results file is not valid JSON: {err}",
+            f"the results file is not valid JSON: {excerpt(str(err), 200)}",
             where=str(path),
             fix="rerun the experiment",
-        ) from err
+        ) from None
+    if nesting(doc) > MAX_NESTING:
+        raise ContentError(
+            "the results file nests arrays and objects too deeply",
+            where=str(path),
+            expected=f"at most {MAX_NESTING} levels (the format has 5)",
+            fix="rerun the experiment",
+        )
     check = _Checker(path)
     check.that(isinstance(doc, dict), "the document", doc, "a JSON object")
     check.that(
@@ -210,14 +228,14 @@ class _Checker:
                 f"the patch results are malformed at {key}",
                 where=f"{self.path} ({key})",
                 expected=expected,
-                got=repr(got)[:200],
+                got=shown_value(got),
                 fix="rerun the patch experiment, or correct the file (format: generator/site/blocks/patch_results_block.py)",
             )
 
     def image(self, rel: str, key: str) -> None:
         folder = self.path.parent.resolve()
-        target = (folder / rel).resolve()
-        inside = target.is_relative_to(folder) and not rel.startswith("/")
+        target = folder / rel
+        inside = is_relative(rel) and within(target, folder)  # the site's one confinement rule
         self.that(inside and target.is_file(), key, rel, f"an image file inside {folder}")
 
 

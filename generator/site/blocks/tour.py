@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from generator.errors import ContentError
+from generator.errors import ContentError, shown
 from generator.site.atlases import AtlasFacts
 from generator.site.blocks.blockyaml import BlockYaml, check_keys
 from generator.site.blocks.tourquery import Query, TourQueries, parse_query
@@ -130,7 +130,7 @@ def _bad(
         what,
         where=block.where(*path),
         expected=expected,
-        got=repr(got),
+        got=shown(got),
         fix="correct it (coordinates are pixels of the atlas's finest level)",
     )
 

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from generator.bundle import AtlasBundle, cell_array_name
-from generator.errors import ContentError, closest
+from generator.errors import ContentError, closest, shown
 from generator.site.celldata import AtlasData, class_index, cosine, densest_region, one_hot
 
 Rect = tuple[float, float, float, float]
@@ -99,7 +99,7 @@ def parse_query(value: Any, where: str) -> Query:
     """Validate a stop's ``query:`` mapping (the YAML as loaded); ``where`` is ``file:line``."""
 
     def bad(what: str, got: Any, expected: str, fix: str) -> ContentError:
-        return ContentError(what, where=where, expected=expected, got=repr(got), fix=fix)
+        return ContentError(what, where=where, expected=expected, got=shown(got), fix=fix)
 
     if not isinstance(value, dict):
         raise bad(
@@ -113,7 +113,7 @@ def parse_query(value: Any, where: str) -> Query:
         if key not in QUERY_KINDS and key not in QUERY_OPTIONS:
             guess = closest(str(key), [*QUERY_KINDS, *QUERY_OPTIONS])
             raise bad(
-                f"unknown tour query key {key!r}"
+                f"unknown tour query key {shown(key)}"
                 + (f" (did you mean {guess!r}?)" if guess else ""),
                 key,
                 "one of " + ", ".join([*QUERY_KINDS, *QUERY_OPTIONS]),
@@ -143,7 +143,7 @@ def parse_query(value: Any, where: str) -> Query:
     }[kind]
     if not ok:
         raise bad(
-            f"the tour query {kind!r} is invalid",
+            f"the tour query {shown(kind)} is invalid",
             arg,
             QUERY_KINDS[kind],
             f"write '{kind}: ' followed by {QUERY_KINDS[kind]}",
@@ -251,7 +251,7 @@ class TourQueries:
             k = class_index(data.bundle, query.value, where)
             scores = values[:, k].astype(np.float64)
             keep = scores > 0
-            what = f"no cell attributes positively to {query.value!r}"
+            what = f"no cell attributes positively to {shown(query.value)}"
         elif query.kind == "channel":
             if query.value >= values.shape[1]:
                 raise ContentError(
@@ -293,7 +293,7 @@ class TourQueries:
         if other_id not in self.bundles:
             guess = closest(other_id, self.bundles)
             raise ContentError(
-                f"nearest_cell names an unknown atlas {other_id!r}"
+                f"nearest_cell names an unknown atlas {shown(other_id)}"
                 + (f" (did you mean {guess!r}?)" if guess else ""),
                 where=where,
                 expected="an atlas id declared in an atlases.toml",
