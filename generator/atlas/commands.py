@@ -20,6 +20,8 @@ from generator.cache import CacheLayout
 from generator.errors import AtlasError, SetupError, unknown_name
 
 if TYPE_CHECKING:
+    from generator.atlas.spec import ComputedAtlasSpec
+    from generator.config import Config
     from generator.specs import AtlasEntry
 
 
@@ -46,6 +48,12 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="also render every cell's icon and compose the atlas bundle (what `atlas build` "
         "publishes; cached, and an interrupted render resumes)",
+    )
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the disk and peak memory each stage will need, computing nothing; exit 2"
+        " when the cache's disk cannot hold the stages not yet cached",
     )
     p.set_defaults(func=cmd_compute)
 
@@ -137,6 +145,12 @@ def cmd_compute(args: argparse.Namespace) -> int:
     from generator.lock import project_lock
 
     with project_lock(config.paths.cache, "atlas compute"):
+        if args.plan:
+            for plan, _ in plans(specs, config, args.device):
+                print(plan)
+            return 0
+        for _, needed in plans(specs, config, args.device):
+            needed()  # refuses before anything runs when the disk cannot hold it
         env = ComputeEnvironment.from_config(config, device=args.device)
         env = dataclasses.replace(
             env,
@@ -168,6 +182,67 @@ def cmd_compute(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def plans(
+    specs: list[ComputedAtlasSpec], config: Config, device: str | None
+) -> list[tuple[str, Callable[[], None]]]:
+    """Each spec's plan (:mod:`generator.atlas.plan`) as printed, with the stages already
+    cached marked, and a check that refuses when the disk cannot hold the others."""
+    from generator.atlas.bundle_stage import bundle_keys, bundle_settings
+    from generator.atlas.environment import ComputeEnvironment
+    from generator.atlas.plan import check_disk, plan_atlas
+    from generator.atlas.stages import open_sources
+
+    env = ComputeEnvironment.from_config(config, device=device)
+    layout = CacheLayout(config.paths.cache)
+    out: list[tuple[str, Callable[[], None]]] = []
+    with env.threads_capped():
+        for spec in specs:
+            render, looks = bundle_settings(spec)
+            sources = open_sources(spec, env)
+            keys = bundle_keys(spec, sources, render, looks)
+            neighbours = spec.layout.n_neighbors
+            if spec.layout.method == "tsne":
+                neighbours = int(3 * spec.layout.perplexity)
+            plan = plan_atlas(
+                spec.id,
+                samples=len(sources.indices),
+                positions=spec.positions,
+                channels=sources.model.layer(spec.layer).channels,
+                classes=len(sources.model.labels),
+                attribution=spec.attribution.enabled,
+                float16=spec.float16,
+                whiten=spec.whiten,
+                grids=spec.grids,
+                top_classes=spec.top_classes,
+                n_neighbors=neighbours,
+                icon_size=render.icon_size,
+                examples=looks.examples,
+                example_px=looks.example_px,
+            )
+            names = {"collect": "activations"}
+            cached = {
+                s.stage
+                for s in plan.stages
+                if names.get(s.stage, s.stage) in keys.parts
+                and layout.stage(
+                    names.get(s.stage, s.stage), keys[names.get(s.stage, s.stage)]
+                ).is_dir()
+            }
+            todo = [s for s in plan.stages if s.stage not in cached]
+            needed = sum(s.disk for s in todo) + max((s.scratch for s in todo), default=0)
+            text = plan.render() + (
+                f"\n  cached already: {', '.join(sorted(cached))}; still to write: {needed / 1e6:,.1f} MB"
+                if cached
+                else ""
+            )
+
+            def check(needed: int = needed, atlas_id: str = spec.id) -> None:
+                check_disk(layout.root, needed, f"atlas {atlas_id}")
+
+            out.append((text, check))
+    return out
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
