@@ -19,13 +19,13 @@ channels_last) and :mod:`generator.atlas.compose` (density, examples, example_px
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from generator import seal
 from generator.atlas.compose import (
     ComposeSettings,
     write_bundle,
@@ -44,7 +44,7 @@ from generator.atlas.stages import Sources, StageCache, StageKeys, open_sources
 from generator.bundle import BUNDLE_FORMAT, AtlasBundle
 from generator.bundle.viewerdata import VIEWERDATA_FORMAT
 from generator.cache import CacheLayout, atomic_dir, atomic_write_json, digest
-from generator.errors import AtlasError, ConfigError
+from generator.errors import AtlasError
 from generator.freeze.resolve import stale_message, take_frozen
 from generator.icons.render_icons import render_icons
 from generator.icons.settings import RENDER_VERSION, RenderSettings
@@ -98,12 +98,22 @@ def compute_bundle(
         cache = StageCache(cache_dir, progress, keys)
         folder = cache.folder("bundle")
         if (folder / "bundle.json").is_file():
-            with contextlib.suppress(ConfigError):
-                bundle = AtlasBundle.load(folder)
-                progress.message(f"atlas {spec.id}: cached bundle ({folder})")
-                return bundle
+            damage = seal.check(folder)
+            if damage is None:
+                try:
+                    bundle = AtlasBundle.load(folder)
+                    progress.message(f"atlas {spec.id}: cached bundle ({folder})")
+                    return bundle
+                except Exception as err:
+                    damage = f"{type(err).__name__}: {str(err)[:200]}"
+            progress.message(
+                f"atlas {spec.id}: the cached bundle is damaged ({damage}): discarded,"
+                f" recomputing ({folder})"
+            )
+            seal.discard(folder)
         if frozen is not None and frozen.key == folder.name:
             take_frozen(frozen, folder, "atlas")
+            seal.seal(folder)
             progress.message(f"atlas {spec.id}: taken from the frozen folder ({frozen.folder})")
             return AtlasBundle.load(folder)
         if frozen is not None:
@@ -190,6 +200,7 @@ def compute_bundle(
             )
             atomic_write_json(tmp / "inputs.json", keys.parts["bundle"])
             del examples  # memory maps closed before the scratch folder goes
+    seal.seal(folder)
     progress.message(f"atlas {spec.id}: bundle written ({folder})")
     return AtlasBundle.load(folder)
 

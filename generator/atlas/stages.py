@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from generator import seal
 from generator.atlas.artifacts import ARTIFACT_FORMAT, Activations
 from generator.atlas.collect import COLLECT_VERSION, collect
 from generator.atlas.grid import WHITEN_EPS
@@ -160,13 +161,22 @@ class StageCache:
         """The cached artifact of ``stage``, else ``make()``'s, saved for next time."""
         folder = self.folder(stage)
         if folder.is_dir():
-            try:
-                value = load(folder)
-            except AtlasError as err:
-                self.progress.message(f"{stage}: cached copy unreadable, recomputing ({err.what})")
-            else:
-                self.progress.message(f"{stage}: cached ({folder})")
-                return value
+            damage = seal.check(folder)
+            if damage is None:
+                try:
+                    value = load(folder)
+                except Exception as err:
+                    damage = (
+                        err.what if isinstance(err, AtlasError) else f"{type(err).__name__}: {err}"
+                    )
+                else:
+                    self.progress.message(f"{stage}: cached ({folder})")
+                    return value
+            self.progress.message(
+                f"{stage}: the cached copy is damaged ({damage[:200]}): discarded, recomputing"
+                f" ({folder})"
+            )
+            seal.discard(folder)
         value = make()
         self.put(stage, value, save)
         return value
@@ -181,9 +191,11 @@ class StageCache:
         parts: dict[str, Any] | None = None,
     ) -> None:
         """Save ``value`` as ``stage``'s artifact (under ``key``, default: the stage's key)."""
-        with atomic_dir(self.folder(stage, key)) as tmp:
+        folder = self.folder(stage, key)
+        with atomic_dir(folder) as tmp:
             save(value, tmp)
             atomic_write_json(tmp / "inputs.json", parts or self.keys.parts[stage])
+        seal.seal(folder)
         self.ran.append(stage)
 
 
@@ -234,7 +246,18 @@ def collect_activations(
     for layer in layers:
         folder = CacheLayout(cache_dir).stage("activations", digest({**parts, "layer": layer}))
         if folder.is_dir():
-            found[layer] = Activations.load(folder)
+            damage = seal.check(folder)
+            if damage is None:
+                try:
+                    found[layer] = Activations.load(folder)
+                    continue
+                except Exception as err:
+                    damage = f"{type(err).__name__}: {str(err)[:200]}"
+            progress.message(
+                f"activations {layer}: the cached copy is damaged ({damage}): discarded,"
+                f" recollecting ({folder})"
+            )
+            seal.discard(folder)
     missing = [layer for layer in layers if layer not in found]
     if not missing:
         return found

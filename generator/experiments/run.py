@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from generator import seal
 from generator.atlas.classes import class_index, valid_classes
 from generator.atlas.progress import Progress
 from generator.cache import CacheLayout, atomic_dir, atomic_write_json, bytes_digest, digest
@@ -95,11 +96,19 @@ def run_experiment(
         ]
         key = experiment_key(spec, model, source, resize, icons)
         folder = CacheLayout(cache_dir).experiment(key)
-        if (folder / "results.json").is_file():
+        damage = seal.check(folder) if (folder / "results.json").is_file() else "absent"
+        if damage is None:
             progress.message(f"experiment {spec.id}: cached ({folder})")
             return folder
+        if damage != "absent":
+            progress.message(
+                f"experiment {spec.id}: the cached results are damaged ({damage}): discarded,"
+                f" recomputing ({folder})"
+            )
+            seal.discard(folder)
         if frozen is not None and frozen.key == folder.name:
             take_frozen(frozen, folder, "experiment")
+            seal.seal(folder)
             progress.message(
                 f"experiment {spec.id}: taken from the frozen folder ({frozen.folder})"
             )
@@ -134,6 +143,7 @@ def run_experiment(
                     "pairs": pairs,
                 },
             )
+    seal.seal(folder)
     progress.message(f"experiment {spec.id}: results written ({folder})")
     return folder
 

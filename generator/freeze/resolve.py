@@ -24,6 +24,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from generator import seal
 from generator.cache import CacheLayout, atomic_write_json
 from generator.errors import ContentError, SetupError
 from generator.freeze.compare import changes, plain, recipe_key
@@ -85,7 +86,7 @@ class Results:
         if rel.is_absolute() or ".." in rel.parts:
             return None
         folder = Path(self.layout.root) / rel
-        return folder if (folder / marker).is_file() else None
+        return folder if (folder / marker).is_file() and seal.check(folder) is None else None
 
     def without_compute(
         self,
@@ -145,8 +146,10 @@ class Results:
     ) -> Path:
         """The cache folder of ``frozen``'s key, copied from the frozen folder when absent."""
         folder = folder_of(frozen.key)
-        if not (folder / marker).is_file():
+        if not (folder / marker).is_file() or seal.check(folder) is not None:
+            seal.discard(folder)
             take_frozen(frozen, folder, kind)
+            seal.seal(folder)
             self.log(f"{kind} {frozen.id}: taken from the frozen folder ({frozen.folder})")
         if recipe is not None:
             self.remember(recipe, folder)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from generator import seal
 from generator.bundle import CELL_ARRAYS, AtlasBundle
 from generator.cache import CacheLayout, atomic_write_json, digest, file_digest
 from generator.checks import integer, text
@@ -276,11 +277,11 @@ def image_bundle(spec: AtlasSpec, cache: Path, digests: FileDigests) -> AtlasBun
         spec.background,
     )
     known = digests.bundles.get(key)
-    if known and (Path(known) / "bundle.json").is_file():
+    if known and (Path(known) / "bundle.json").is_file() and seal.check(Path(known)) is None:
         try:
             return AtlasBundle.load(known)
-        except ConfigError:
-            pass  # a damaged cache entry: make it again
+        except Exception:
+            pass
     from generator.tiles import bundle_from_image
 
     try:

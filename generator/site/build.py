@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from generator import seal
 from generator.bundle import AtlasBundle
 from generator.cache import CacheLayout, atomic_dir, bytes_digest, digest
 from generator.config import Config
@@ -288,12 +289,18 @@ def write(prepared: Prepared) -> BuildReport:
         for atlas_id, bundle in p.bundles.items():
             key = _atlas_key(bundle, config)
             old = output / "atlases" / atlas_id
-            if p.state.atlases.get(atlas_id) == key and _intact_atlas(old):
+            sealed = CacheLayout(config.paths.cache).site_state() / f"atlas-{atlas_id}.seal"
+            if (
+                p.state.atlases.get(atlas_id) == key
+                and _intact_atlas(old)
+                and seal.check(old, at=sealed) is None  # its files (cache hard links) unharmed
+            ):
                 atlas_specs.link_tree(old, tmp / "atlases" / atlas_id)
             else:
                 atlas_specs.publish_bundles(
                     {atlas_id: bundle}, tmp / "atlases", config.tile_settings(), config.paths.cache
                 )
+                seal.seal(tmp / "atlases" / atlas_id, at=sealed)
             p.new_state.atlases[atlas_id] = key
         for page in p.pages:
             target = tmp / page.url

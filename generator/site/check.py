@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generator import seal
 from generator.config import Config
 from generator.errors import ContentError
 from generator.lock import project_lock
@@ -39,6 +40,15 @@ def check_site(
     """Validate the sources and the built output; raise a ContentError listing problems."""
     with project_lock(config.paths.cache, "atlas check", log=log, output=config.paths.output):
         prepared = prepare(config, strict=strict, log=log)
+        damaged = audit_cache(config)
+    if damaged:
+        raise ContentError(
+            f"{len(damaged)} damaged cache entr{'y' if len(damaged) == 1 else 'ies'} (every file"
+            " is checked against the digest recorded when it was written):\n"
+            + "\n".join(f"  - {line}" for line in damaged),
+            where=str(config.paths.cache),
+            fix="run `atlas build`: it recomputes and republishes each of them",
+        )
     report = CheckReport(pages=len(prepared.pages))
     output = config.paths.output
     if output.is_dir():
@@ -50,6 +60,22 @@ def check_site(
     else:
         log(f"checked {report.pages} pages; {output} is not built yet (run `atlas build`)")
     return report
+
+
+def audit_cache(config: Config) -> list[str]:
+    """Every sealed cache entry and published atlas checked in full (:func:`generator.seal.
+    audit`); one line per damaged one, each discarded or marked for the next build."""
+    from generator.cache import CacheLayout
+
+    damaged = seal.audit(config.paths.cache)
+    state = CacheLayout(config.paths.cache).site_state()
+    for at in sorted(state.glob("atlas-*.seal")):
+        folder = config.paths.output / "atlases" / at.name[len("atlas-") : -len(".seal")]
+        if folder.is_dir():
+            damage = seal.audit_published(folder, at)
+            if damage is not None:
+                damaged.append(f"{folder}: {damage} (the next build publishes it again)")
+    return damaged
 
 
 def check_output(output: Path) -> tuple[int, int]:

@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from generator import seal
 from generator.bundle import AtlasBundle, Level
 from generator.cache import CacheLayout, atomic_dir, atomic_write_json, digest, file_digest
 from generator.errors import ContentError
@@ -280,8 +282,13 @@ def _cached_pyramid(
         and (entry / "atlas.dzi").is_file()
         and not check_dzi(entry / "atlas.dzi")
     )
-    if intact:
+    damage = seal.check(entry) if intact else None
+    if intact and damage is None:
         return entry
+    if damage is not None:
+        print(f"tiles: the cached pyramid is damaged ({damage}): discarded, cutting it again"
+              f" ({entry})", file=sys.stderr)  # fmt: skip
+        seal.discard(entry)
     with atomic_dir(entry) as tmp:
         fallback = cut_pyramid(images, spans, settings, background, tmp)
         missing = check_dzi(tmp / "atlas.dzi")
@@ -289,6 +296,7 @@ def _cached_pyramid(
             raise RuntimeError(f"cut pyramid lacks {len(missing)} tiles, e.g. {missing[0]}")
         record = {"spans": [asdict(s) for s in spans], "fallback": list(fallback)}
         atomic_write_json(tmp / _RECORD, record)
+    seal.seal(entry)
     return entry
 
 

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from generator import seal
 from generator.bundle import AtlasBundle, Level, cells_document
 from generator.cache import atomic_dir, atomic_write_json, digest, file_digest
 from generator.errors import ConfigError, ContentError
@@ -91,10 +92,12 @@ def bundle_from_image(
     )  # fmt: skip
     root = Path(work_dir) / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', atlas_id)}-{key}"
     if (root / "bundle.json").is_file():
-        try:
-            return AtlasBundle.load(root)
-        except ConfigError:
-            pass  # a damaged cache entry: rebuild it below
+        if seal.check(root) is None:
+            try:
+                return AtlasBundle.load(root)
+            except Exception:
+                pass
+        seal.discard(root)
 
     occupied = detect_cells(image, grid, icon_size, bg)
     loader = str(header.get("vips-loader"))
@@ -118,6 +121,7 @@ def bundle_from_image(
             info={"source": image.name, "grid": grid, "icon_size": icon_size},
             root=tmp,
         ).save()
+    seal.seal(root)
     return AtlasBundle.load(root)
 
 
