@@ -106,6 +106,10 @@ def read_experiments(path: Path) -> list[ExperimentSpec]:
     return specs
 
 
+#: The most pixels an icon image file may declare (checked from its header, before decoding).
+MAX_ICON_PIXELS = 4096 * 4096
+
+
 def icon_pixels(
     icon: IconSpec, bundles: dict[str, AtlasBundle], queries: TourQueries, where: str
 ) -> np.ndarray:
@@ -114,8 +118,25 @@ def icon_pixels(
 
     if icon.path is not None:
         try:
-            with Image.open(icon.path) as image:
+            with Image.open(icon.path) as image:  # reads the header only
+                if image.width * image.height > MAX_ICON_PIXELS:
+                    raise ContentError(
+                        "the icon image declares more pixels than an icon may have",
+                        where=f"{where} (icon)",
+                        expected=f"at most {MAX_ICON_PIXELS:,} pixels (a patch is resized to at"
+                        " most the model's input)",
+                        got=f"{image.width:,} x {image.height:,} ({icon.path})",
+                        fix="use a smaller icon image",
+                    )
                 return np.asarray(image.convert("RGB"), dtype=np.uint8)
+        except Image.DecompressionBombError as err:
+            raise ContentError(
+                "the icon image declares more pixels than an icon may have",
+                where=f"{where} (icon)",
+                expected=f"at most {MAX_ICON_PIXELS:,} pixels",
+                got=f"{err} ({icon.path})",
+                fix="use a smaller icon image",
+            ) from err
         except OSError as err:
             raise ContentError(
                 f"cannot read the icon image: {err}",

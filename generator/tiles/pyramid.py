@@ -150,6 +150,7 @@ def load_level(path: Path, size: tuple[int, int], background: tuple[int, int, in
         image = pyvips.Image.new_from_file(
             str(path), access="sequential", fail_on=_FAIL_ON, revalidate=True
         )
+        check_header(path, image)
     except pyvips.Error as err:
         what = "atlas image not found" if not path.is_file() else "cannot read atlas image"
         raise ContentError(
@@ -298,7 +299,7 @@ def open_image(path: Path) -> Any:
             fix="check the image path (relative to the publication folder)",
         )
     try:
-        return pyvips.Image.new_from_file(str(path), revalidate=True)
+        header = pyvips.Image.new_from_file(str(path), revalidate=True)
     except pyvips.Error as err:
         raise ContentError(
             "cannot read atlas image",
@@ -307,6 +308,40 @@ def open_image(path: Path) -> Any:
             got=vips_reason(err),
             fix="re-export the image as PNG or JPEG",
         ) from err
+    check_header(path, header)
+    return header
+
+
+#: Loaders an atlas image may use: raster formats only. A vector image (SVG, PDF) is
+#: rendered at whatever size it declares (a 130-byte SVG can declare 100,000 px square).
+RASTER_LOADERS = ("pngload", "jpegload", "webpload", "tiffload")
+
+#: The most pixels an atlas image may have, read from its header before anything is decoded:
+#: 2^30 (32,768 px square; the article's 160 x 160 grid of 80 px icons is 12,800 px square).
+MAX_PIXELS = 1 << 30
+
+
+def check_header(path: Path, header: Any) -> None:
+    """Refuse a vector image or one over :data:`MAX_PIXELS` (a decompression bomb: a 1 MB PNG
+    can declare 100,000 x 100,000 pixels), before any pixel is decoded."""
+    loader = str(header.get("vips-loader")) if "vips-loader" in header.get_fields() else ""
+    if not loader.startswith(RASTER_LOADERS):
+        raise ContentError(
+            "an atlas image must be a raster image",
+            where=str(path),
+            expected="a PNG, JPEG, WebP or TIFF image",
+            got=f"a {loader.removesuffix('_source').removesuffix('load') or 'unknown'} image",
+            fix="export the atlas as PNG or JPEG",
+        )
+    pixels = header.width * header.height
+    if pixels > MAX_PIXELS:
+        raise ContentError(
+            "the atlas image declares more pixels than an atlas may have",
+            where=str(path),
+            expected=f"at most {MAX_PIXELS:,} pixels (32,768 px square)",
+            got=f"{header.width:,} x {header.height:,} = {pixels:,} pixels",
+            fix="use a smaller grid or icon size for this atlas",
+        )
 
 
 def vips_reason(err: Exception) -> str:

@@ -441,3 +441,66 @@ def test_every_limit_is_documented() -> None:
     ]:
         row = next((r for r in rows if f"`{name}`" in r), "")
         assert f"{value:,}" in row, name
+
+
+# --- decompression bombs -----------------------------------------------------------------------
+
+
+def bomb_png(path: Path, side: int) -> Path:
+    """A PNG of a few hundred bytes whose header declares ``side`` x ``side`` pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+    )  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize("kind", ["png", "svg"])
+def test_an_atlas_image_bomb_is_refused_before_decoding(project: Path, kind: str) -> None:
+    import time
+
+    images = project / "content/study/images"
+    if kind == "png":
+        bomb_png(images / "grid.png", 100_000)
+        expected = "declares more pixels than an atlas may have"
+    else:
+        (images / "grid.png").unlink()
+        (images / "grid.svg").write_text(
+            '<svg xmlns="http://www.w3.org/2000/svg" width="100000" height="100000"/>'
+        )
+        spec = project / "content/study/atlases.toml"
+        spec.write_text(spec.read_text().replace("grid.png", "grid.svg"))
+        expected = "must be a raster image"
+    atlases = project / "content/study/atlases.toml"
+    atlases.write_text(
+        atlases.read_text()
+        .replace("icon_size = 32", "icon_size = 4000")
+        .replace("grid = 10", "grid = 25")
+    )
+    started = time.monotonic()
+    with pytest.raises(ContentError, match=expected) as info:
+        build(load_config(project / "atlas.toml"), log=None)
+    assert time.monotonic() - started < 30
+    assert "grid." in str(info.value.where)
+    assert not list((project / ".atlas-cache").rglob("*.png"))  # nothing decoded or cut
+
+
+def test_a_patch_icon_bomb_is_refused(tmp_path: Path) -> None:
+    from generator.experiments.spec import IconSpec
+    from generator.site.build_experiments import icon_pixels
+
+    for side in (8_000, 50_000):  # over our limit; over Pillow's own too
+        icon = IconSpec(path=bomb_png(tmp_path / f"icon-{side}.png", side))
+        with pytest.raises(ContentError, match="more pixels than an icon may have") as info:
+            icon_pixels(icon, {}, None, "atlases.toml:3")  # type: ignore[arg-type]
+        assert info.value.where == "atlases.toml:3 (icon)"
