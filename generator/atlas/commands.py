@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from generator.cache import CacheLayout
+from generator.cluster.options import add_cluster_options, with_cluster_options
 from generator.errors import AtlasError, SetupError, unknown_name
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ def register(subparsers: Any) -> None:
         help="also render every cell's icon and compose the atlas bundle (what `atlas build` "
         "publishes; cached, and an interrupted render resumes)",
     )
+    add_cluster_options(p)
     p.set_defaults(func=cmd_compute)
 
     p = subparsers.add_parser(
@@ -97,7 +99,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
     from generator.atlas.spec import parse_computed_atlas
     from generator.config import load_config
 
-    config = load_config(args.config)
+    config = with_cluster_options(load_config(args.config), args)
     tables = find_atlas_tables(config.paths.content)
     computed_ids = [i for i, entry in tables.items() if not entry.is_image]
     if args.list:
