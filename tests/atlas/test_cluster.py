@@ -105,17 +105,27 @@ def test_a_cluster_build_equals_the_local_build(
 
 
 def render_workers() -> list[int]:
-    """Process ids of this session's render workers (children of its raylet)."""
-    import psutil
-
-    found = []
-    for child in psutil.Process().children(recursive=True):
+    """Process ids of this session's render workers: descendants of this process (its Ray
+    started here) whose command line names RenderWorker (read from /proc)."""
+    parents, commands = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            if "RenderWorker" in " ".join(child.cmdline()):
-                found.append(child.pid)
-        except psutil.Error:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            commands[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError):
             continue
-    return found
+        parents[int(stat.parent.name)] = int(fields[1])
+
+    def descends(pid: int) -> bool:
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == os.getpid():
+                return True
+        return False
+
+    return [
+        pid for pid, command in commands.items() if b"RenderWorker" in command and descends(pid)
+    ]
 
 
 @pytest.mark.slow
@@ -123,6 +133,8 @@ def test_a_worker_killed_while_rendering_is_restarted_and_the_bundle_is_the_same
     ray_session: Any, reference: dict[str, str], tmp_path: Path
 ) -> None:
     cache = tmp_path / ".atlas-cache"
+    if not Path("/proc/self/stat").is_file():
+        pytest.skip("finds the worker processes through /proc")
     killed: list[int] = []
 
     def kill_one_worker_after_the_first_batch() -> None:
@@ -212,3 +224,37 @@ def test_without_ray_none_works_and_a_cluster_names_the_extra(
         with pytest.raises(SetupError, match=r"pip install -e '\.\[cluster\]'") as caught:
             plan_cluster(value, workers=None, device=here)
         assert f'cluster = "{value}"' in caught.value.what
+
+
+def test_cluster_values_are_checked_in_atlas_toml_and_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from generator.cli import main, make_parser
+    from generator.cluster.options import with_cluster_options
+    from generator.config import load_config
+    from generator.errors import ConfigError
+
+    from ._project_kit import TINY_PROJECT_CONFIG, write_project
+
+    def project(cluster: str) -> Path:
+        folder = tmp_path / cluster.replace("/", "_").replace(":", "_")
+        folder.mkdir()
+        config = TINY_PROJECT_CONFIG.replace("threads = 1", f'threads = 1\ncluster = "{cluster}"')
+        write_project(folder, "")
+        (folder / "atlas.toml").write_text(config)
+        return folder / "atlas.toml"
+
+    with pytest.raises(ConfigError, match=r"cluster = 'head'; expected \"none\", \"local\""):
+        load_config(project("head"))
+    config = load_config(project("ray://head:10001"))
+    assert config.compute.cluster == "ray://head:10001" and config.compute.cluster_workers is None
+    args = make_parser().parse_args(["build", "--cluster", "local", "--cluster-workers", "3"])
+    replaced = with_cluster_options(config, args)
+    assert (replaced.compute.cluster, replaced.compute.cluster_workers) == ("local", 3)
+    assert replaced.compute.threads == config.compute.threads == 1
+    plain = project("none")
+    for bad in (["--cluster", "everywhere"], ["--cluster-workers", "0"]):
+        with pytest.raises(SystemExit) as exited:
+            main(["compute", "--config", str(plain), *bad, "--all"])
+        assert exited.value.code == 2
+        assert "expected" in capsys.readouterr().err
