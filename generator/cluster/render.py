@@ -103,7 +103,9 @@ def render_on_cluster(
     shipped = ray.put(_on_cpu(model))
     device = "cuda" if shape.gpus else "cpu"
     workers = [actor.remote(shipped, job, device, shape.threads) for _ in range(count)]
-    meter = _ClusterMeter(progress.task("render", total, unit="icons", done=done), count)
+    meter = _ClusterMeter(
+        progress.task("render", total, unit="icons", done=done), count, len(units)
+    )
     queue: deque[Unit] = deque(units)
     running: dict[Any, tuple[int, Unit]] = {}  # object ref -> (worker, unit)
     load = [0] * count
@@ -156,12 +158,15 @@ def _on_cpu(model: AtlasModel) -> AtlasModel:
 
 
 class _ClusterMeter:
-    """The progress line of a cluster render: icons done over all workers, rate, ETA, workers
-    alive, restarts seen (a worker answering from a new process id was restarted)."""
+    """The progress line of a cluster render: icons done over all workers, rate, ETA, batches
+    done, workers alive, restarts seen (a worker answering from a new process id was
+    restarted)."""
 
-    def __init__(self, task: Task, workers: int) -> None:
+    def __init__(self, task: Task, workers: int, batches: int) -> None:
         self.task = task
         self.workers = workers
+        self.batches = batches
+        self.done = 0
         self.pids: dict[int, int] = {}
         self.dead: set[int] = set()
         self.restarts = 0
@@ -170,12 +175,15 @@ class _ClusterMeter:
     def _describe(self) -> None:
         alive = self.workers - len(self.dead)
         restarts = f", {self.restarts} restart(s)" if self.restarts else ""
-        self.task.note = f"{alive}/{self.workers} workers alive{restarts}"
+        self.task.note = (
+            f"{self.done}/{self.batches} batches, {alive}/{self.workers} workers alive{restarts}"
+        )
 
     def finished(self, worker: int, pid: int, icons: int) -> None:
         if self.pids.setdefault(worker, pid) != pid:
             self.pids[worker] = pid
             self.restarts += 1
+        self.done += 1
         self._describe()
         self.task.advance(icons)
 

@@ -100,7 +100,8 @@ def require_ray(why: str = "a Ray cluster") -> ModuleType:
 
 
 def connect(plan: ClusterPlan) -> Workers:
-    """Start or join Ray for ``plan`` (once per process) and size its workers."""
+    """Start or join Ray for ``plan`` (once per process) and size its workers: ``plan.workers``
+    (or one per GPU, or per CPU), at most as many as the cluster has GPUs (CPUs)."""
     ray = require_ray()
     cores = os.cpu_count() or 1
     if not ray.is_initialized():
@@ -130,9 +131,10 @@ def connect(plan: ClusterPlan) -> Workers:
             got=str(resources),
             fix='add GPU nodes to the cluster, or set [compute] device = "cpu"',
         )
+    # One GPU, or one CPU, per worker: more workers than the cluster has would wait forever.
     if plan.gpus:
-        return Workers(count=plan.workers or gpus, gpus=True, threads=plan.threads or 1)
-    count = plan.workers or cpus
+        return Workers(count=min(plan.workers or gpus, gpus), gpus=True, threads=plan.threads or 1)
+    count = min(plan.workers or cpus, cpus)
     return Workers(count=count, gpus=False, threads=plan.threads or max(1, cpus // count))
 
 

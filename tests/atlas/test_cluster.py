@@ -26,7 +26,7 @@ from generator.atlas.bundle_stage import compute_bundle
 from generator.atlas.progress import Progress
 from generator.atlas.spec import parse_computed_atlas
 from generator.bundle import AtlasBundle
-from generator.cluster.session import ClusterPlan, plan_cluster
+from generator.cluster.session import ClusterPlan, Workers, connect, plan_cluster
 from generator.config import ComputeConfig
 from generator.errors import SetupError
 from generator.icons.store import RenderRun
@@ -101,7 +101,18 @@ def test_a_cluster_build_equals_the_local_build(
     lines, icons = log.getvalue(), kept(bundle)
     batches = -(-icons // 2)
     assert f"render: {batches} batch(es) on 2 of 2 Ray worker(s), 1 CPU thread(s) each" in lines
-    assert f"render: {icons}/{icons} icons" in lines and "2/2 workers alive" in lines
+    assert f"render: {icons}/{icons} icons" in lines
+    assert f"{batches}/{batches} batches, 2/2 workers alive" in lines
+
+
+def test_workers_are_sized_to_the_cluster(ray_session: Any) -> None:
+    """The module's session has 2 CPUs and no GPU: never more workers than it can hold."""
+    assert connect(ClusterPlan(None, workers=5, gpus=False)) == Workers(2, gpus=False, threads=1)
+    assert connect(ClusterPlan(None, workers=None, gpus=False)) == Workers(2, False, 1)
+    assert connect(ClusterPlan(None, workers=1, gpus=False)) == Workers(1, False, 2)
+    assert connect(ClusterPlan(None, workers=1, gpus=False, threads=4)).threads == 4
+    with pytest.raises(SetupError, match="has no GPU"):
+        connect(ClusterPlan(None, workers=None, gpus=True))
 
 
 def render_workers() -> list[int]:
