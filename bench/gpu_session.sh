@@ -11,6 +11,10 @@
 #                      rendering on CUDA, resume, batch heuristic)
 #   render_gpu.json/.txt  bench/render_gpu.py (issue 4's GPU benchmark: matmul peak, FLOPs per
 #                      icon-step, batch x precision sweep, fidelity by mode, a 40x40 atlas)
+#   ray_render.json/.txt  bench/ray_render.py (issue 16): the demo model's icons on one GPU
+#                      without Ray, with one Ray worker, and on every GPU when there are
+#                      several; last, at most 100 s, and only where `import ray` works: it
+#                      never changes the script's exit status (skipped in smoke mode)
 #
 # Run it through the device tool from the repository root (the machine's python3 holds torch;
 # the package needs nothing it lacks for these parts):
@@ -71,6 +75,17 @@ fi
 part render-gpu 330 "$PY" bench/render_gpu.py "${bench[@]}" --out "$OUT/render_gpu.json" \
     >"$OUT/render_gpu.txt" 2>&1
 tail -n 25 "$OUT/render_gpu.txt"
+
+# Ray (issue 16), guarded: skipped without Ray or in smoke mode, bounded, its status ignored.
+if [ -z "$SMOKE" ] && "$PY" -c 'import ray' >/dev/null 2>&1; then
+    echo "== ray-render (limit 100s; its exit status is not the session's)"
+    timeout --kill-after=10 100 "$PY" bench/ray_render.py --device cuda --grid 16 --steps 128 \
+        --batch 32 --out "$OUT/ray_render.json" >"$OUT/ray_render.txt" 2>&1 \
+        || echo "== ray-render: exit $? (ignored)"
+    tail -n 8 "$OUT/ray_render.txt" 2>/dev/null || true
+else
+    echo "== ray-render: skipped (smoke mode, or Ray is not installed for $PY)"
+fi
 
 echo "gpu session: $(($(date +%s) - started)) s, results in $OUT"
 exit $status

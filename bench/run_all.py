@@ -45,6 +45,7 @@ BENCHES = (
     Bench("neighbors", (), "our exact neighbours against scikit-learn's brute force"),
     Bench("render", (), "our feature visualization against torch-lucent's render_vis"),
     Bench("render_cpu", ("--out", "bench/out/render_cpu.json"), "icon rendering on the CPU"),
+    Bench("ray_render", ("--out", "bench/out/ray_render.json"), "icon rendering on Ray workers"),
     Bench("demo_train", (), "demo model training and forward cost"),
     Bench("demo", (), "the demo publication, cold and warm, and its quality checks"),
     Bench("class_atlases", (), "a class atlas of every demo class"),

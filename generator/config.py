@@ -85,6 +85,15 @@ def _device(value: Any) -> str:
     return value
 
 
+def _cluster(value: Any) -> str:
+    """``[compute] cluster``: see :mod:`generator.cluster.session`."""
+    if not isinstance(value, str) or not re.fullmatch(
+        r"none|local|auto|(ray://)?[A-Za-z0-9_.\-]+:\d{1,5}", value
+    ):
+        raise ValueError('"none", "local", "auto" or a Ray address ("ray://host:10001")')
+    return value
+
+
 #: The schema of ``atlas.toml``: table -> keys. Tile defaults: 254 px + 1 px overlap makes
 #: 256 px tiles, the Deep Zoom convention; JPEG quality 85 keeps icons crisp at ~1/3 the bytes.
 SCHEMA: dict[str, tuple[Key, ...]] = {
@@ -134,6 +143,18 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         ),
         Key("batch_size", integer(1, 1 << 20), None, "images per batch when collecting"),
         Key("workers", integer(0, 1024), None, "image-loading worker processes"),
+        Key(
+            "cluster",
+            _cluster,
+            "none",
+            "spread icon rendering over Ray: none | local | auto | a Ray address",
+        ),
+        Key(
+            "cluster_workers",
+            integer(1, 4096),
+            None,
+            "Ray workers (absent: one per GPU, or one per CPU core)",
+        ),
     ),
 }
 
@@ -192,6 +213,8 @@ class ComputeConfig:
     threads: int | None = None
     batch_size: int | None = None
     workers: int | None = None
+    cluster: str = "none"
+    cluster_workers: int | None = None
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,7 @@ def compute_bundle(
                 key=keys["icons"],
                 device=compute_device,
                 progress=progress,
+                cluster=env.cluster,
             )
 
         icons = cache.get(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from generator.cache import CacheLayout
+from generator.cluster.options import add_cluster_options, with_cluster_options
 from generator.errors import AtlasError, SetupError, unknown_name
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ def register(subparsers: Any) -> None:
         help="print the disk and peak memory each stage will need, computing nothing; exit 2"
         " when the cache's disk cannot hold the stages not yet cached",
     )
+    add_cluster_options(p)
     p.set_defaults(func=cmd_compute)
 
     p = subparsers.add_parser(
@@ -105,7 +107,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
     from generator.atlas.spec import parse_computed_atlas
     from generator.config import load_config
 
-    config = load_config(args.config)
+    config = with_cluster_options(load_config(args.config), args)
     tables = find_atlas_tables(config.paths.content)
     computed_ids = [i for i, entry in tables.items() if not entry.is_image]
     if args.list:

@@ -23,6 +23,7 @@ from generator.errors import SetupError
 if TYPE_CHECKING:
     import torch
 
+    from generator.cluster.session import ClusterPlan
     from generator.config import Config
     from generator.data.base import ImageSource
     from generator.models.base import AtlasModel
@@ -44,6 +45,7 @@ class ComputeEnvironment:
         threads: CPU threads for the computation (None: torch's own choice).
         batch_size, workers: image loading (results do not depend on them beyond float
             rounding).
+        cluster: where icon rendering is spread (``[compute] cluster``; None: this process).
     """
 
     cache: Path
@@ -54,21 +56,32 @@ class ComputeEnvironment:
     threads: int | None = None
     batch_size: int = BATCH_SIZE
     workers: int = 0
+    cluster: ClusterPlan | None = None
 
     @classmethod
     def from_config(cls, config: Config, *, device: str | None = None) -> ComputeEnvironment:
         """The environment of a project's :class:`generator.config.Config`; ``device``
         overrides ``[compute] device`` (``--device``)."""
+        from generator.cluster.session import plan_cluster
+
         compute = config.compute
+        where = resolve_device(device or compute.device)
+        cluster = plan_cluster(
+            compute.cluster,
+            workers=compute.cluster_workers,
+            device=where,
+            threads=compute.threads,
+        )
         return cls(
             cache=Path(config.paths.cache),
-            device=resolve_device(device or compute.device),
+            device=where,
             models=dict(config.models),
             datasets=dict(config.datasets),
             root=config.root,
             threads=compute.threads,
             batch_size=BATCH_SIZE if compute.batch_size is None else compute.batch_size,
             workers=0 if compute.workers is None else compute.workers,
+            cluster=cluster,
         )
 
     def threads_capped(self) -> contextlib.AbstractContextManager[None]:

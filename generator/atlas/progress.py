@@ -29,7 +29,8 @@ def format_duration(seconds: float) -> str:
 class Task:
     """One counted piece of work (``advance`` as items finish, ``close`` at the end).
 
-    The rate counts only items done by this process, so a resumed run's ETA is honest.
+    The rate counts only items done by this process, so a resumed run's ETA is honest;
+    ``note`` (e.g. the workers of a cluster) ends every line.
     """
 
     def __init__(
@@ -43,6 +44,7 @@ class Task:
         self._start_done = done
         self._start = progress.clock()
         self._last_draw = float("-inf")
+        self.note = ""
 
     @property
     def rate(self) -> float:
@@ -55,8 +57,11 @@ class Task:
         remaining = (self.total - self.done) / rate if rate > 0 else float("inf")
         return (
             f"{self.label}: {self.done:,}/{self.total:,} {self.unit}  "
-            f"{rate:,.1f} {self.unit}/s  ETA {format_duration(remaining)}"
+            f"{rate:,.1f} {self.unit}/s  ETA {format_duration(remaining)}{self._note()}"
         )
+
+    def _note(self) -> str:
+        return f"  {self.note}" if self.note else ""
 
     def advance(self, n: int = 1) -> None:
         self.done += n
@@ -69,7 +74,7 @@ class Task:
         elapsed = self.progress.clock() - self._start
         self.progress.draw(
             f"{self.label}: {self.done:,}/{self.total:,} {self.unit} in "
-            f"{format_duration(elapsed)} ({self.rate:,.1f} {self.unit}/s)",
+            f"{format_duration(elapsed)} ({self.rate:,.1f} {self.unit}/s){self._note()}",
             final=True,
         )
 

@@ -15,15 +15,19 @@ depend on where a run stopped nor on the batch size: equal bit for bit with the 
 size, and with another one up to the last-bit rounding of batched convolutions (exactly equal
 in float64, see :mod:`generator.optvis.render`).
 
+On a cluster (``[compute] cluster``, :mod:`generator.cluster.render`) the same batches are
+rendered by Ray workers and come back here to be saved: the same bytes, resumable the same way.
+
 The parts: :mod:`generator.icons.settings` (presets and keys),
 :mod:`generator.icons.objective` (objective, calibration, fidelity),
+:mod:`generator.icons.renderer` (one batch rendered),
 :mod:`generator.icons.batching` (batch size), :mod:`generator.icons.store` (the artifact and
 the saved batches), :mod:`generator.icons.lean` (the model copy that renders).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,16 +39,14 @@ from generator.icons.batching import (
     choose_batch_size,
     split_batches,
 )
-from generator.icons.objective import icon_fidelity, icon_objective
-from generator.icons.settings import (
-    AUTOCAST,
-    RenderSettings,
-)
+from generator.icons.renderer import BatchJob, BatchRenderer, Unit
+from generator.icons.settings import RenderSettings
 from generator.icons.store import FIELDS, Icons, RenderRun
 
 if TYPE_CHECKING:
     import torch
 
+    from generator.cluster.session import ClusterPlan
     from generator.models.base import AtlasModel
 
 
@@ -71,6 +73,7 @@ def render_icons(
     device: torch.device,
     dtype: torch.dtype | None = None,
     progress: Progress | None = None,
+    cluster: ClusterPlan | None = None,
 ) -> dict[int, Icons]:
     """Render (or finish rendering) the icons of every level of ``grids``.
 
@@ -83,12 +86,12 @@ def render_icons(
             removes it once the result is saved); key: the render's cache key.
         dtype: of the optimized images and the model (float32; float64 in exactness tests).
         progress: icons done, icons per second and ETA, on stderr by default.
+        cluster: render the batches on Ray workers (:mod:`generator.cluster.render`; the
+            same batches, the same bytes), or None: here, one batch after the other.
 
     Returns ``{G: Icons}`` with the cells in each grid's order.
     """
     import torch
-
-    from generator.optvis import render as optvis
 
     progress = progress or Progress()
     dtype = dtype or torch.float32
@@ -108,63 +111,42 @@ def render_icons(
         size = plan.size
         if len(todo):
             progress.message(f"render: {plan.why}")
-    channels_last = settings.channels_last
-    if channels_last is None:
-        channels_last = prefer_channels_last(device)
-    autocast = AUTOCAST[settings.autocast]
-    white = None if whitening is None else torch.as_tensor(whitening, device=device, dtype=dtype)
-    meter = _Meter(progress, total, int(done.sum()))
-    for ids in split_batches(todo, size):
-        cells = [work[i] for i in ids]
-        directions = np.stack([grids[g].directions[m] for g, m in cells])
-        seeds = [icon_seed(g, *grids[g].cells[m]) for g, m in cells]
-        goal, direction = icon_objective(
-            layer,
-            directions,
-            whitening=white,
-            cossim_pow=settings.cossim_pow,
-            border=settings.border,
-            calibrate=settings.calibrate,
-            device=device,
-            dtype=dtype,
-        )
-        rendered = optvis.render(
-            model,
-            goal,
-            size=settings.icon_size,
-            steps=settings.steps,
-            tries=settings.tries,
-            lr=settings.lr,
-            seed=settings.seed,
-            icon_seeds=seeds,
-            select_by=direction,
-            device=device,
-            dtype=dtype,
-            autocast=getattr(torch, autocast) if autocast else None,
-            channels_last=channels_last,
-            progress=meter.stepper(len(ids)),
-        )
-        icons = rendered.icons().numpy()
-        batch = {
-            "images": icons,
-            "values": rendered.values.numpy(),
-            "fidelity": icon_fidelity(model, layer, icons, directions, device=device, dtype=dtype),
-            "best_try": rendered.best_try.numpy(),
-        }
+    units = [(ids, *unit_inputs(grids, work, ids)) for ids in split_batches(todo, size)]
+    job = BatchJob(layer, whitening, settings, dtype)
+    if cluster is not None and units:
+        from generator.cluster.render import render_on_cluster
+
+        batches = render_on_cluster(cluster, model, job, units, total, int(done.sum()), progress)
+    else:
+        batches = _render_here(model, job, units, device, _Meter(progress, total, int(done.sum())))
+    for ids, batch in batches:
         run.save(ids, batch)
         for name in FIELDS:
             results[name][ids] = batch[name]
-        meter.batch_done(len(ids))
-    meter.close()
     return _levels(grids, work, results)
 
 
-def prefer_channels_last(device: torch.device) -> bool:
-    """Whether to run the model channels-last when the spec does not say: yes on CUDA
-    (tensor-core convolutions) and on the CPU, where oneDNN's NHWC convolutions beat the NCHW
-    path: 1.9x on full-width InceptionV1 (bench/RESULTS.md, "Feature visualization") and
-    1.3..1.6x on the demo model (64 px, batch 64; "Atlas rendering"); no elsewhere."""
-    return device.type in ("cuda", "cpu")
+def unit_inputs(
+    grids: Mapping[int, Grid], work: list[tuple[int, int]], ids: np.ndarray
+) -> tuple[np.ndarray, list[int]]:
+    """The directions ``[n, C]`` and icon seeds of the icons ``ids``: everything a batch's
+    result depends on besides the model and the settings (the seeds name the cells, so a
+    batch renders the same wherever and in whatever order it runs)."""
+    cells = [work[i] for i in ids]
+    directions = np.stack([grids[g].directions[m] for g, m in cells])
+    seeds = [icon_seed(g, *grids[g].cells[m]) for g, m in cells]
+    return directions, seeds
+
+
+def _render_here(
+    model: AtlasModel, job: BatchJob, units: list[Unit], device: torch.device, meter: _Meter
+) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """The batches rendered in this process, one after the other."""
+    renderer = BatchRenderer(model, job, device)
+    for ids, directions, seeds in units:
+        yield ids, renderer.render(directions, seeds, progress=meter.stepper(len(ids)))
+        meter.batch_done(len(ids))
+    meter.close()
 
 
 def _levels(

@@ -11,12 +11,15 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from generator.cluster.options import add_cluster_options, with_cluster_options
+
 
 def register(subparsers: Any) -> None:
     """Add the site's subcommands to the ``atlas`` parser."""
     p = subparsers.add_parser("build", help="build the site into [paths] output (site/)")
     p.add_argument("--strict", action="store_true", help="fail on warnings (unknown keys, ...)")
     p.add_argument("--drafts", action="store_true", help="include pages marked draft: true")
+    add_cluster_options(p)
     p.set_defaults(func=cmd_build)
 
     p = subparsers.add_parser("serve", help="build, serve on localhost, rebuild on change")
@@ -73,7 +76,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     from generator.config import load_config
     from generator.site.build import build
 
-    build(load_config(args.config), strict=args.strict, include_drafts=args.drafts)
+    config = with_cluster_options(load_config(args.config), args)
+    build(config, strict=args.strict, include_drafts=args.drafts)
     return 0
 
 
