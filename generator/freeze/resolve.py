@@ -26,8 +26,9 @@ from pathlib import Path
 
 from generator.cache import CacheLayout, atomic_write_json
 from generator.errors import ContentError, SetupError
-from generator.freeze.compare import changes, plain, recipe_key
+from generator.freeze.compare import changes, plain
 from generator.freeze.store import FrozenEntry
+from generator.keys import recipe_key
 
 #: The packages the compute engine cannot run without.
 COMPUTE_PACKAGES = ("torch", "torchvision")

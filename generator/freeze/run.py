@@ -15,6 +15,7 @@ from pathlib import Path
 from generator.config import Config
 from generator.errors import ConfigError, SetupError, unknown_name
 from generator.freeze.store import FrozenEntry, FrozenStore
+from generator.keys import recipe_key
 
 
 @dataclass
@@ -43,7 +44,6 @@ def freeze(
     """Freeze the computed atlases and experiments named by ``ids`` (atlas or experiment
     ids), or every one with ``everything``; see the module doc."""
     from generator.atlas.spec import parse_computed_atlas
-    from generator.freeze.compare import recipe_key
     from generator.freeze.recipe import atlas_recipe, experiment_recipe
     from generator.site import atlases as atlas_specs
     from generator.site.blocks.tourquery import TourQueries

@@ -13,8 +13,9 @@ Each ``[atlas.<id>]`` table declares one atlas; ids are unique across the site. 
 A table without ``image`` is a *computed* atlas, handed to the compute engine through
 :func:`computed_bundle` (the only place the site half touches it).
 
-Bundles are cached under ``<cache>/bundle/`` (:class:`generator.cache.CacheLayout`) by a digest of everything that produced them, so a
-build whose atlas images did not change neither reads nor re-cuts them.
+Bundles are cached under ``<cache>/bundle/`` (:class:`generator.cache.CacheLayout`) by a digest
+of everything that produced them (:func:`generator.keys.image_bundle_key`), so a build whose
+atlas images did not change neither reads nor re-cuts them.
 """
 
 from __future__ import annotations
@@ -27,20 +28,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator.bundle import CELL_ARRAYS, AtlasBundle
-from generator.cache import CacheLayout, atomic_write_json, digest, file_digest
+from generator.bundle import AtlasBundle
+from generator.cache import CacheLayout, atomic_write_json, file_digest
 from generator.checks import integer, text
 from generator.config import Config
 from generator.errors import ConfigError, ContentError, SetupError, closest
+from generator.keys import cell_data_key, image_bundle_key
 from generator.specs import AtlasEntry, read_atlas_entries
 
 if TYPE_CHECKING:
     from generator.freeze.resolve import Results
     from generator.site.content import Content
     from generator.tiles import PublishedAtlas, TileSettings
-
-#: Bump when the way the site makes bundles from images changes.
-BUNDLE_RECIPE = 1
 
 #: Keys of a precomputed-image atlas table.
 IMAGE_KEYS = {
@@ -101,15 +100,7 @@ class AtlasFacts:
 
 def facts_of(bundle: AtlasBundle) -> AtlasFacts:
     side = bundle.finest.side_px
-    names = [level.cells for level in bundle.levels]
-    names += [f"{kind}-{level.grid}.npy" for level in bundle.levels for kind in CELL_ARRAYS]
-    stats = []
-    for name in names:
-        path = bundle.root / name
-        if path.is_file():
-            stat = path.stat()
-            stats.append((name, stat.st_size, stat.st_mtime_ns))
-    return AtlasFacts(bundle.id, bundle.title, side, side, digest(str(bundle.root), stats))
+    return AtlasFacts(bundle.id, bundle.title, side, side, cell_data_key(bundle))
 
 
 def load_specs(content: Content) -> tuple[dict[str, AtlasSpec], list[str]]:
@@ -258,16 +249,7 @@ def image_bundle(spec: AtlasSpec, cache: Path, digests: FileDigests) -> AtlasBun
     opens big images.
     """
     assert spec.image is not None
-    key = digest(
-        "image-bundle",
-        BUNDLE_RECIPE,
-        digests.get(spec.image),
-        spec.id,
-        spec.title,
-        spec.grid,
-        spec.icon_size,
-        spec.background,
-    )
+    key = image_bundle_key(spec, digests.get(spec.image))
     known = digests.bundles.get(key)
     if known and (Path(known) / "bundle.json").is_file():
         try:

@@ -17,8 +17,6 @@ The build reads like its phases:
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -26,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from generator import keys
 from generator.bundle import AtlasBundle
-from generator.cache import CacheLayout, atomic_dir, bytes_digest, digest
+from generator.cache import CacheLayout, atomic_dir, bytes_digest
 from generator.config import Config
 from generator.errors import ConfigError, ContentError
 from generator.site import atlases as atlas_specs
@@ -203,17 +202,9 @@ def prepare(
     url_map = {page.rel: page.url for page in pages}
     computed_results = {key: r.results for key, r in computed.experiments.items()}
     renderer = Renderer(config, facts, url_map, static_urls, bundles, computed_results)
-    shared_key = digest(
-        _code_and_templates_digest(config),
-        config.raw,
-        [dataclasses.asdict(f) for f in facts.values()],
-        url_map,
-        static_urls,
-    )
-    bib_keys = {
-        pub.name: digest([bytes_digest(path.read_bytes()) for path in pub.bib_files])
-        for pub in content.publications
-    }
+    code = keys.site_code_digest(template_dirs(config))
+    shared_key = keys.shared_page_key(code, config, facts.values(), url_map, static_urls)
+    bib_keys = {pub.name: keys.bibliography_key(pub.bib_files) for pub in content.publications}
     # patch-results blocks read experiments/*/results.json: part of their publication's keys
     experiment_keys: dict[str, list[Any]] = {
         pub.name: [*experiment_inputs(pub.folder)] for pub in content.publications
@@ -225,9 +216,9 @@ def prepare(
     for page in pages:
         nav = navigation(page, content)
         pub_name = page.publication or ""
-        key = _json_key(
+        key = keys.page_key(
             shared_key,
-            page.text,
+            page,
             bib_keys.get(pub_name, ""),
             nav,
             experiment_keys.get(pub_name),
@@ -281,7 +272,7 @@ def write(prepared: Prepared) -> BuildReport:
     entries = [_feed_entry(p.renderer, page) for page in p.pages]
     with atomic_dir(output) as tmp:
         for atlas_id, bundle in p.bundles.items():
-            key = _atlas_key(bundle, config)
+            key = keys.published_atlas_key(bundle, config)
             old = output / "atlases" / atlas_id
             if p.state.atlases.get(atlas_id) == key and _intact_atlas(old):
                 atlas_specs.link_tree(old, tmp / "atlases" / atlas_id)
@@ -364,40 +355,6 @@ def _asset_sources(content: Content, atlas_images: set[Path]) -> dict[str, Path]
     return assets
 
 
-def _atlas_key(bundle: AtlasBundle, config: Config) -> str:
-    """What a published atlas folder depends on: the bundle's files, the tile settings, and
-    the code and library that cut and describe it (:data:`TILES_VERSION`, libvips' version,
-    ``generator/tiles/`` and ``generator/bundle/``)."""
-    stats = []
-    for name in (
-        "bundle.json",
-        *(lv.image for lv in bundle.levels),
-        *(lv.cells for lv in bundle.levels),
-    ):
-        stat = (bundle.root / name).stat()
-        stats.append((name, stat.st_size, stat.st_mtime_ns))
-    return digest(
-        str(bundle.root), stats, dataclasses.asdict(config.tiles), _publishing_code_digest()
-    )
-
-
-@functools.cache
-def _publishing_code_digest() -> str:
-    """A digest of what publishes an atlas folder besides its inputs: a new tiles version,
-    libvips or publishing code republishes every atlas (the page key covers the site code)."""
-    import pyvips
-
-    from generator.tiles import TILES_VERSION
-
-    package = Path(__file__).resolve().parent.parent
-    files = [*sorted((package / "tiles").glob("*.py")), *sorted((package / "bundle").glob("*.py"))]
-    return digest(
-        TILES_VERSION,
-        [pyvips.version(i) for i in range(3)],
-        [(p.name, bytes_digest(p.read_bytes())) for p in files],
-    )
-
-
 def _intact_atlas(folder: Path) -> bool:
     """Whether a previously published atlas folder has its files and every tile."""
     from generator.tiles import check_dzi
@@ -405,13 +362,6 @@ def _intact_atlas(folder: Path) -> bool:
     if not all((folder / name).is_file() for name in ATLAS_FILES):
         return False
     return not check_dzi(folder / "atlas.dzi")
-
-
-def _json_key(*parts: Any) -> str:
-    """A digest of JSON-able parts (as :func:`generator.cache.digest`, minus its float
-    canonicalization: navigation and page texts hold none; several times faster)."""
-    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return bytes_digest(text.encode())
 
 
 def _unchanged(path: Path, previous: PageState) -> bool:
@@ -437,14 +387,3 @@ def _check_ids(page: RenderedPage) -> None:
 def _feed_entry(renderer: Renderer, page: Page) -> FeedEntry:
     m = page.meta
     return FeedEntry(renderer.canonical(page.url), m.title, m.description, m.date, m.authors)
-
-
-def _code_and_templates_digest(config: Config) -> str:
-    """A digest of the site code and the templates, static files included (a page holds the
-    versioned URLs of the viewer's modules in its import map, an override's too): changing
-    any of them re-renders every page."""
-    package = Path(__file__).resolve().parent
-    files = [*sorted(package.glob("*.py")), package.parent / "config.py"]
-    for folder in template_dirs(config):
-        files.extend(sorted(p for p in folder.rglob("*") if p.is_file()))
-    return digest([(str(p), bytes_digest(p.read_bytes())) for p in files])
