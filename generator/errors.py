@@ -8,6 +8,7 @@ message and exits with its ``exit_code``; nothing else in the package prints tra
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 
 
@@ -54,6 +55,11 @@ class AtlasError(Exception):
         if self.fix is not None:
             lines.append(f"  fix: {self.fix}")
         return "\n".join(lines)
+
+
+def where_at(file: str | os.PathLike[str], line: int | None) -> str:
+    """An error's ``where`` in a file: ``path:line``, or the path when the line is unknown."""
+    return f"{os.fspath(file)}:{line}" if line else os.fspath(file)
 
 
 class ConfigError(AtlasError):

@@ -64,10 +64,11 @@ def register(subparsers: Any) -> None:
 
 
 def find_atlas_tables(content: Path) -> dict[str, AtlasEntry]:
-    """Every ``[atlas.<id>]`` of ``content/*/atlases.toml`` by id (:mod:`generator.specs`)."""
-    from generator.specs import read_atlas_entries, spec_files
+    """Every ``[atlas.<id>]`` of the publications' atlases.toml by id, found as the build
+    finds them (:func:`generator.specs.read_spec_files`)."""
+    from generator.specs import read_atlas_entries, read_spec_files
 
-    return read_atlas_entries(spec_files(content))[0]
+    return read_atlas_entries(read_spec_files(content))[0]
 
 
 def _at_least(low: int) -> Callable[[str], int]:

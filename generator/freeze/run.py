@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generator.cache import CacheLayout
 from generator.config import Config
 from generator.errors import ConfigError, SetupError, unknown_name
 from generator.freeze.store import FrozenEntry, FrozenStore
@@ -50,6 +51,7 @@ def freeze(
     from generator.site.build_experiments import icon_pixels, load_experiments
     from generator.site.compute import compute_publications
     from generator.site.content import gather_content
+    from generator.specs import read_spec_files
 
     if not ids and not everything:
         raise ConfigError(
@@ -58,8 +60,9 @@ def freeze(
             exit_code=2,
         )
     content = gather_content(config.paths.content, include_drafts=True)
-    specs, _warnings = atlas_specs.load_specs(content)
-    experiments = load_experiments(content)
+    spec_files = read_spec_files(content.root)
+    specs, _warnings = atlas_specs.load_specs(spec_files)
+    experiments = load_experiments(spec_files)
     atlases = {i: s for i, s in specs.items() if s.image is None}
     declared = {(pub, e.id): e for pub, found in experiments.items() for e in found}
     wanted = set(ids)
@@ -72,13 +75,12 @@ def freeze(
     pick_atlases = [i for i in atlases if everything or i in wanted]
     pick_experiments = [k for k in declared if everything or k[1] in wanted]
 
-    cache_state = config.paths.cache / "site" / "digests.json"
     computed = compute_publications(
         content,
         specs,
         experiments,
         config,
-        atlas_specs.FileDigests(cache_state),
+        atlas_specs.FileDigests(CacheLayout(config.paths.cache).file_digests()),
         strict=False,
         publish_stale=False,
         log=log,

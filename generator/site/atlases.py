@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,13 +33,12 @@ from generator.bundle import AtlasBundle
 from generator.cache import CacheLayout, atomic_write_json, file_digest
 from generator.checks import integer, text
 from generator.config import Config
-from generator.errors import ConfigError, ContentError, SetupError, closest
+from generator.errors import ConfigError, ContentError, SetupError, closest, where_at
 from generator.keys import cell_data_key, image_bundle_key
-from generator.specs import AtlasEntry, read_atlas_entries
+from generator.specs import AtlasEntry, SpecFile, read_atlas_entries
 
 if TYPE_CHECKING:
     from generator.freeze.resolve import Results
-    from generator.site.content import Content
     from generator.tiles import PublishedAtlas, TileSettings
 
 #: Keys of a precomputed-image atlas table.
@@ -75,7 +75,7 @@ class AtlasSpec:
 
     @property
     def where(self) -> str:
-        return f"{self.source}:{self.line}" if self.line else str(self.source)
+        return where_at(self.source, self.line)
 
 
 @dataclass(frozen=True)
@@ -103,9 +103,9 @@ def facts_of(bundle: AtlasBundle) -> AtlasFacts:
     return AtlasFacts(bundle.id, bundle.title, side, side, cell_data_key(bundle))
 
 
-def load_specs(content: Content) -> tuple[dict[str, AtlasSpec], list[str]]:
-    """Every atlas spec of every publication; returns (specs by id, warnings)."""
-    files = [pub.atlases_toml for pub in content.publications if pub.atlases_toml is not None]
+def load_specs(files: Sequence[SpecFile]) -> tuple[dict[str, AtlasSpec], list[str]]:
+    """Every atlas spec of the publications' atlases.toml files
+    (:func:`generator.specs.read_spec_files`); returns (specs by id, warnings)."""
     entries, warnings = read_atlas_entries(files)
     specs: dict[str, AtlasSpec] = {}
     for entry in entries.values():
@@ -306,7 +306,7 @@ def computed_bundle(spec: AtlasSpec, config: Config, results: Results) -> AtlasB
             recipe=recipe,
             frozen=frozen,
             frozen_at=store.atlas_folder(spec.id),
-            folder_of=lambda key: CacheLayout(config.paths.cache).bundles() / key,
+            folder_of=lambda key: CacheLayout(config.paths.cache).stage("bundle", key),
             marker="bundle.json",
             cannot=err,
         )

@@ -53,6 +53,7 @@ from generator.site.output import (
 from generator.site.pages import RenderedPage, Renderer, template_dirs
 from generator.site.skipped import accept_anchors, stub_page
 from generator.site.state import BuildState, PageState
+from generator.specs import read_spec_files
 
 #: The contract files of a published atlas that pages link to (see docs/ARCHITECTURE.md).
 ATLAS_FILES = ("viewer.json", "atlas.dzi", "fallback.jpg")
@@ -143,16 +144,17 @@ def prepare(
     started = time.perf_counter()
     output = config.paths.output
     check_output_folder(config)
-    state_dir = CacheLayout(config.paths.cache).site_state()
-    state = BuildState.load(state_dir / "state.json", output)
-    file_digests = atlas_specs.FileDigests(state_dir / "digests.json")
+    layout = CacheLayout(config.paths.cache)
+    state = BuildState.load(layout.build_state(), output)
+    file_digests = atlas_specs.FileDigests(layout.file_digests())
 
     # 1. Gather and validate everything.
     content = gather_content(config.paths.content, include_drafts=include_drafts)
     if content.site_index is None:
         content.site_index = default_site_index(config.paths.content, config.site.title)
-    specs, spec_warnings = atlas_specs.load_specs(content)
-    experiments = load_experiments(content)
+    spec_files = read_spec_files(content.root)  # each atlases.toml read once
+    specs, spec_warnings = atlas_specs.load_specs(spec_files)
+    experiments = load_experiments(spec_files)
     warnings = (*config.warnings, *content.warnings, *spec_warnings)
     if strict and warnings:
         raise ConfigError(

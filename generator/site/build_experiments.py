@@ -24,6 +24,7 @@ without the compute engine takes the results from the cache or the frozen folder
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,13 +35,13 @@ from generator.bundle import AtlasBundle
 from generator.cache import CacheLayout
 from generator.errors import ConfigError, ContentError, SetupError, closest
 from generator.experiments.spec import ExperimentSpec, IconSpec, parse_experiment
-from generator.specs import read_experiment_entries
+from generator.specs import SpecFile, read_experiment_entries
 
 if TYPE_CHECKING:
     from generator.config import Config
     from generator.freeze.resolve import Results
     from generator.site.blocks.tourquery import TourQueries
-    from generator.site.content import Content, Publication
+    from generator.site.content import Publication
 
 
 @dataclass(frozen=True)
@@ -65,15 +66,16 @@ class ComputedResults:
         }
 
 
-def load_experiments(content: Content) -> dict[str, list[ExperimentSpec]]:
-    """Every ``[experiment.<id>]`` of every publication, validated, by publication name."""
+def load_experiments(files: Sequence[SpecFile]) -> dict[str, list[ExperimentSpec]]:
+    """Every ``[experiment.<id>]`` of the publications' atlases.toml files
+    (:func:`generator.specs.read_spec_files`), validated, by publication name (the name of
+    the file's folder)."""
     found: dict[str, list[ExperimentSpec]] = {}
-    for pub in content.publications:
-        if pub.atlases_toml is None:
-            continue
-        specs = read_experiments(pub.atlases_toml)
+    for file in files:
+        folder = file.path.parent
+        specs = read_experiments(file)
         for spec in specs:
-            committed = pub.folder / "experiments" / spec.id / "results.json"
+            committed = folder / "experiments" / spec.id / "results.json"
             if committed.is_file():
                 raise ConfigError(
                     f"experiment {spec.id!r} is declared and also committed",
@@ -84,16 +86,17 @@ def load_experiments(content: Content) -> dict[str, list[ExperimentSpec]]:
                     fix="delete one of the two, or rename the experiment",
                 )
         if specs:
-            found[pub.name] = specs
+            found[folder.name] = specs
     return found
 
 
-def read_experiments(path: Path) -> list[ExperimentSpec]:
+def read_experiments(file: SpecFile) -> list[ExperimentSpec]:
     """The experiment tables of one atlases.toml (``where`` names each table's line)."""
-    specs = []
-    for entry in read_experiment_entries(path):
-        specs.append(parse_experiment(entry.id, entry.table, entry.where, base=path.parent))
-    return specs
+    base = file.path.parent
+    return [
+        parse_experiment(entry.id, entry.table, entry.where, base=base)
+        for entry in read_experiment_entries(file)
+    ]
 
 
 def icon_pixels(

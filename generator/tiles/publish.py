@@ -251,7 +251,7 @@ def _cached_pyramid(
     cache_dir: Path,
 ) -> Path:
     """The cache entry holding this pyramid, cut now if absent or damaged."""
-    entry = CacheLayout(cache_dir).tiles() / pyramid_key(images, spans, settings, background)
+    entry = CacheLayout(cache_dir).pyramid(pyramid_key(images, spans, settings, background))
     intact = (
         (entry / _RECORD).is_file()
         and (entry / "fallback.jpg").is_file()

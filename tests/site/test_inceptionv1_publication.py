@@ -27,6 +27,7 @@ from generator.models.labels import lucid_labels
 from generator.site import atlases as atlas_specs
 from generator.site.build import build
 from generator.site.build_experiments import read_experiments
+from generator.specs import read_spec_file
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLICATION = ROOT / "content/inceptionv1"
@@ -83,7 +84,7 @@ def test_specs_parse_and_name_the_models_classes() -> None:
     }
     assert {(s.samples, s.positions, s.seed) for s in specs} == {(100_000, 1, 0)}  # one pass
     assert {s.grids for s in specs if s.kind == "layer"} == {(20, 40, 80)}
-    (experiment,) = read_experiments(PUBLICATION / "atlases.toml")
+    (experiment,) = read_experiments(read_spec_file(PUBLICATION / "atlases.toml"))
     assert [(p.source, p.target) for p in experiment.pairs] == [
         ("snorkel", "scuba diver"),
         ("grey whale", "great white shark"),
