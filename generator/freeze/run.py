@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from generator.cache import CacheLayout
 from generator.config import Config
@@ -88,6 +89,35 @@ def freeze(
     by_source = {pub.atlases_toml: pub.name for pub in content.publications}
     report = FreezeReport()
     store = FrozenStore(config.paths.freeze)
+
+    def write(
+        kind: str,
+        entry_id: str,
+        publication: str,
+        result: Path,
+        recipe: dict[str, Any],
+        inputs: dict[str, Any] | None,
+    ) -> None:
+        """Freeze one result folder of the cache (its key: the folder's name)."""
+        folder = (
+            store.atlas_folder(entry_id)
+            if kind == "atlas"
+            else store.experiment_folder(publication, entry_id)
+        )
+        entry = store.write(
+            folder,
+            result,
+            kind=kind,
+            entry_id=entry_id,
+            publication=publication,
+            recipe=recipe,
+            recipe_key=recipe_key(recipe),
+            key=result.name,
+            inputs=inputs,
+        )
+        report.written.append(entry)
+        log(f"{kind} {entry_id}: {len(entry.files)} files, {_size(entry.bytes)} -> {entry.folder}")
+
     for atlas_id in pick_atlases:
         spec = atlases[atlas_id]
         publication = by_source.get(spec.source, "")
@@ -100,19 +130,7 @@ def freeze(
         )
         inputs_file = bundle.root / "inputs.json"
         inputs = json.loads(inputs_file.read_text()) if inputs_file.is_file() else None
-        entry = store.write(
-            store.atlas_folder(atlas_id),
-            bundle.root,
-            kind="atlas",
-            entry_id=atlas_id,
-            publication=publication,
-            recipe=recipe,
-            recipe_key=recipe_key(recipe),
-            key=bundle.root.name,
-            inputs=inputs,
-        )
-        report.written.append(entry)
-        log(f"atlas {atlas_id}: {len(entry.files)} files, {_size(entry.bytes)} -> {entry.folder}")
+        write("atlas", atlas_id, publication, bundle.root, recipe, inputs)
     for publication, experiment_id in pick_experiments:
         found = computed.experiments.get((publication, experiment_id))
         if found is None:
@@ -126,22 +144,7 @@ def freeze(
             for p in experiment.pairs
         ]
         recipe = experiment_recipe(experiment, icons, config)
-        entry = store.write(
-            store.experiment_folder(publication, experiment_id),
-            found.folder,
-            kind="experiment",
-            entry_id=experiment_id,
-            publication=publication,
-            recipe=recipe,
-            recipe_key=recipe_key(recipe),
-            key=found.folder.name,
-            inputs=None,
-        )
-        report.written.append(entry)
-        log(
-            f"experiment {experiment_id}: {len(entry.files)} files, {_size(entry.bytes)}"
-            f" -> {entry.folder}"
-        )
+        write("experiment", experiment_id, publication, found.folder, recipe, None)
     if everything:
         keep = {store.atlas_folder(i) for i in atlases}
         keep |= {store.experiment_folder(pub, i) for pub, i in declared}

@@ -33,7 +33,7 @@ from generator.bundle import AtlasBundle
 from generator.cache import CacheLayout, atomic_write_json, file_digest
 from generator.checks import integer, text
 from generator.config import Config
-from generator.errors import ConfigError, ContentError, SetupError, closest, where_at
+from generator.errors import ConfigError, ContentError, closest, where_at
 from generator.keys import cell_data_key, image_bundle_key
 from generator.specs import AtlasEntry, SpecFile, read_atlas_entries
 
@@ -284,35 +284,30 @@ def computed_bundle(spec: AtlasSpec, config: Config, results: Results) -> AtlasB
     computed, or from the cache or the frozen folder (:mod:`generator.freeze.resolve`)."""
     from generator.atlas.spec import parse_computed_atlas
     from generator.freeze.recipe import atlas_recipe
-    from generator.freeze.resolve import compute_engine_missing, no_compute_engine
+    from generator.freeze.resolve import Wanted
     from generator.freeze.store import FrozenStore
 
     computed = parse_computed_atlas(spec.id, spec.table, where=spec.where, config=config)
-    recipe = atlas_recipe(computed, config)
     store = FrozenStore(config.paths.freeze)
     frozen = store.atlas(spec.id)
-    where = f"{spec.where} ([atlas.{spec.id}])"
-    try:
-        if compute_engine_missing():
-            raise no_compute_engine(where)
+
+    def compute() -> Path:
         from generator.atlas.bundle_stage import compute_bundle
 
-        bundle = compute_bundle(computed, config=config, frozen=frozen)
-    except SetupError as err:
-        folder = results.without_compute(
-            kind="atlas",
-            entry_id=spec.id,
-            where=where,
-            recipe=recipe,
-            frozen=frozen,
-            frozen_at=store.atlas_folder(spec.id),
-            folder_of=lambda key: CacheLayout(config.paths.cache).stage("bundle", key),
-            marker="bundle.json",
-            cannot=err,
-        )
-        return AtlasBundle.load(folder)
-    results.remember(recipe, bundle.root)
-    return bundle
+        return compute_bundle(computed, config=config, frozen=frozen).root
+
+    wanted = Wanted(
+        kind="atlas",
+        entry_id=spec.id,
+        where=f"{spec.where} ([atlas.{spec.id}])",
+        recipe=atlas_recipe(computed, config),
+        frozen=frozen,
+        frozen_at=store.atlas_folder(spec.id),
+        folder_of=lambda key: CacheLayout(config.paths.cache).stage("bundle", key),
+        marker="bundle.json",
+    )
+    folder = results.resolve(wanted, compute)
+    return AtlasBundle.load(folder)
 
 
 def publish_bundles(

@@ -24,6 +24,7 @@ without the compute engine takes the results from the cache or the frozen folder
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +34,14 @@ import numpy as np
 
 from generator.bundle import AtlasBundle
 from generator.cache import CacheLayout
-from generator.errors import ConfigError, ContentError, SetupError, closest
+from generator.errors import ConfigError, ContentError, closest
 from generator.experiments.spec import ExperimentSpec, IconSpec, parse_experiment
 from generator.specs import SpecFile, read_experiment_entries
 
 if TYPE_CHECKING:
     from generator.config import Config
     from generator.freeze.resolve import Results
+    from generator.freeze.store import FrozenEntry
     from generator.site.blocks.tourquery import TourQueries
     from generator.site.content import Publication
 
@@ -182,7 +184,7 @@ def compute_experiments(
     """Each experiment of ``pub``: from the cache, else the frozen folder, else computed
     (:mod:`generator.freeze.resolve`); results by experiment id."""
     from generator.freeze.recipe import experiment_recipe
-    from generator.freeze.resolve import compute_engine_missing, no_compute_engine
+    from generator.freeze.resolve import Wanted
     from generator.freeze.store import FrozenStore
 
     store = FrozenStore(config.paths.freeze)
@@ -190,27 +192,26 @@ def compute_experiments(
     out = {}
     for spec in specs:
         icons = [icon_pixels(pair.icon, bundles, queries, spec.where) for pair in spec.pairs]
-        recipe = experiment_recipe(spec, icons, config)
         frozen = store.experiment(pub.name, spec.id)
-        where = f"{spec.where} ([experiment.{spec.id}])"
-        try:
-            if compute_engine_missing():
-                raise no_compute_engine(where)
-            from generator.experiments.run import run_experiment
-
-            folder = run_experiment(spec, icons, config=config, frozen=frozen)
-            results.remember(recipe, folder)
-        except SetupError as err:
-            folder = results.without_compute(
-                kind="experiment",
-                entry_id=spec.id,
-                where=where,
-                recipe=recipe,
-                frozen=frozen,
-                frozen_at=store.experiment_folder(pub.name, spec.id),
-                folder_of=layout.experiment,
-                marker="results.json",
-                cannot=err,
-            )
+        wanted = Wanted(
+            kind="experiment",
+            entry_id=spec.id,
+            where=f"{spec.where} ([experiment.{spec.id}])",
+            recipe=experiment_recipe(spec, icons, config),
+            frozen=frozen,
+            frozen_at=store.experiment_folder(pub.name, spec.id),
+            folder_of=layout.experiment,
+            marker="results.json",
+        )
+        compute = functools.partial(_run_experiment, spec, icons, config, frozen)
+        folder = results.resolve(wanted, compute)
         out[spec.id] = ComputedResults(pub.name, spec.id, folder)
     return out
+
+
+def _run_experiment(
+    spec: ExperimentSpec, icons: list[np.ndarray], config: Config, frozen: FrozenEntry | None
+) -> Path:
+    from generator.experiments.run import run_experiment
+
+    return run_experiment(spec, icons, config=config, frozen=frozen)
