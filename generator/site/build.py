@@ -48,7 +48,6 @@ from generator.site.output import (
     measure,
     owners_of,
     static_sources,
-    versioned,
 )
 from generator.site.pages import RenderedPage, Renderer, template_dirs
 from generator.site.skipped import accept_anchors, stub_page
@@ -57,16 +56,6 @@ from generator.specs import read_spec_files
 
 #: The contract files of a published atlas that pages link to (see docs/ARCHITECTURE.md).
 ATLAS_FILES = ("viewer.json", "atlas.dzi", "fallback.jpg")
-
-#: Names templates use for static files (the values are output paths).
-STATIC_NAMES = {
-    "css": "static/site.css",
-    "favicon": "static/favicon.svg",
-    "js": "static/site.js",
-    "viewer_css": "static/atlas-viewer.css",
-    "viewer_js": "static/atlas-viewer.js",
-    "osd": "static/openseadragon/openseadragon.min.js",
-}
 
 
 @dataclass(frozen=True)
@@ -198,14 +187,11 @@ def prepare(
         plan.claim(special, "the build")
 
     # 3. Render (or reuse) every page, then check every link.
-    static_urls = {
-        name: versioned(url, static[url]) for name, url in STATIC_NAMES.items() if url in static
-    }
     url_map = {page.rel: page.url for page in pages}
     computed_results = {key: r.results for key, r in computed.experiments.items()}
-    renderer = Renderer(config, facts, url_map, static_urls, bundles, computed_results)
+    renderer = Renderer(config, facts, url_map, static, bundles, computed_results)
     code = keys.site_code_digest(template_dirs(config))
-    shared_key = keys.shared_page_key(code, config, facts.values(), url_map, static_urls)
+    shared_key = keys.shared_page_key(code, config, facts.values(), url_map, renderer.static_urls)
     bib_keys = {pub.name: keys.bibliography_key(pub.bib_files) for pub in content.publications}
     # patch-results blocks read experiments/*/results.json: part of their publication's keys
     experiment_keys: dict[str, list[Any]] = {
