@@ -158,11 +158,15 @@ def test_every_page_renders_with_stand_in_atlases(
         atlas_id: stand_in(tmp_path / "bundles", atlas_id, table.get("kind", "layer"), classes)
         for atlas_id, table in tables()["atlas"].items()
     }
-    monkeypatch.setattr(atlas_specs, "computed_bundle", lambda spec, config: bundles[spec.id])
+    monkeypatch.setattr(
+        atlas_specs, "computed_bundle", lambda spec, config, results: bundles[spec.id]
+    )
     import generator.experiments.run as experiments
 
-    monkeypatch.setattr(experiments, "run_experiment", fake_experiment(tmp_path / "results"))
-    report = build(load_config(root / "atlas.toml"), strict=True, log=None)
+    config = load_config(root / "atlas.toml")
+    # results land in the cache, as run_experiment's (a build remembers them by recipe there)
+    monkeypatch.setattr(experiments, "run_experiment", fake_experiment(config.paths.cache / "x"))
+    report = build(config, strict=True, log=None)
     assert report.warnings == ()
     site = root / "site/inceptionv1"
     pages = sorted(p.name for p in site.glob("*.html"))
