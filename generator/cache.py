@@ -172,6 +172,10 @@ class CacheLayout:
     def tiles(self) -> Path:
         return Path(self.root) / "tiles"
 
+    def pyramid(self, key: str) -> Path:
+        """A cut pyramid (:func:`generator.keys.pyramid_key`)."""
+        return self.tiles() / key
+
     def recipe(self, recipe_key: str) -> Path:
         """Which cache folder holds the result of a recipe (:mod:`generator.freeze.recipe`):
         how a machine without the compute engine finds what it computed before."""
@@ -179,6 +183,15 @@ class CacheLayout:
 
     def site_state(self) -> Path:
         return Path(self.root) / "site"
+
+    def build_state(self) -> Path:
+        """The incremental build's state (:mod:`generator.site.state`)."""
+        return self.site_state() / "state.json"
+
+    def file_digests(self) -> Path:
+        """Input files' digests by size and time, and the bundle each image led to
+        (:class:`generator.site.atlases.FileDigests`)."""
+        return self.site_state() / "digests.json"
 
     def datasets(self) -> Path:
         return Path(self.root) / "datasets"

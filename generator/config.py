@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from generator.checks import choice, integer, number, string, text
-from generator.errors import ConfigError, closest, excerpt, shown
+from generator.errors import ConfigError, closest, excerpt, shown, where_at
 from generator.textfiles import load_toml
 
 if TYPE_CHECKING:
@@ -300,7 +300,7 @@ def load_config(path: str | Path | None = None) -> Config:
 
     def where(table: str, key: str = "") -> str:
         line = lines.get((table, key)) or lines.get((table, ""))
-        return f"{file}:{line}" if line else str(file)
+        return where_at(file, line)
 
     problems: list[str] = []
     warnings: list[str] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import itertools
+import os
 import reprlib
 from collections.abc import Iterable
 
@@ -112,6 +113,11 @@ class AtlasError(Exception):
         if self.fix is not None:
             lines.append(f"  fix: {self.fix}")
         return "\n".join(excerpt(line, LINE_LIMIT) for line in "\n".join(lines).split("\n"))
+
+
+def where_at(file: str | os.PathLike[str], line: int | None) -> str:
+    """An error's ``where`` in a file: ``path:line``, or the path when the line is unknown."""
+    return f"{os.fspath(file)}:{line}" if line else os.fspath(file)
 
 
 class ConfigError(AtlasError):

@@ -2,13 +2,16 @@
 ``[experiment.<id>]`` tables.
 
 Every command that needs a publication's atlases or experiments (``build``, ``check``,
-``compute``, ``quality``, experiments) reads them here: :func:`read_id_tables` opens and parses
-one file and lists its ``[<kind>.<id>]`` tables with their lines; :func:`read_atlas_entries`
-applies the rules every atlas table obeys wherever it is read (an id that can name a folder and
-a URL, a table, ids unique across the site, no unknown top-level keys) and says whether each
-atlas is a precomputed image or computed. What the keys of each kind mean is parsed by its own
-spec module: :mod:`generator.site.atlases` (images), :mod:`generator.atlas.spec` (computed
-atlases), :mod:`generator.experiments.spec` (experiments).
+``compute``, ``quality``, ``freeze``) finds them with :func:`spec_files` (one atlases.toml per
+publication folder: :func:`publication_folders`, the folders the build publishes) and reads
+each file once with :func:`read_spec_file`: a :class:`SpecFile` lists its ``[<kind>.<id>]``
+tables with their lines, for every kind. :func:`read_atlas_entries` applies the rules every
+atlas table obeys wherever it is read (an id that can name a folder and a URL, a table, ids
+unique across the site, no unknown top-level keys) and says whether each atlas is a
+precomputed image or computed; :func:`read_experiment_entries` checks experiment ids. What the
+keys of each kind mean is parsed by its own spec module: :mod:`generator.site.atlases`
+(images), :mod:`generator.atlas.spec` (computed atlases), :mod:`generator.experiments.spec`
+(experiments).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.config import key_lines
-from generator.errors import ConfigError, shown
+from generator.errors import ConfigError, shown, where_at
 from generator.textfiles import load_toml
 
 #: The file of a publication that declares its atlases and experiments.
@@ -46,20 +49,35 @@ class IdTable:
     where: str  # "file:line", or the file when the header's line is unknown
 
 
-def read_id_tables(path: Path, kind: str) -> tuple[dict[str, Any], list[IdTable]]:
-    """Parse ``path`` (an ``atlases.toml``) and list its ``[<kind>.<id>]`` tables in file
-    order: ``(the whole document, the tables)``. Raises :class:`ConfigError` for invalid TOML
-    or a ``kind`` key that is not a table of tables."""
+@dataclass(frozen=True)
+class SpecFile:
+    """One atlases.toml, read and parsed once: the whole document and the line of each table
+    header (:func:`generator.config.key_lines`)."""
+
+    path: Path
+    raw: dict[str, Any]
+    lines: dict[tuple[str, str], int]
+
+    def tables(self, kind: str) -> list[IdTable]:
+        """The ``[<kind>.<id>]`` tables in file order. Raises :class:`ConfigError` when
+        ``kind`` is a key that is not a table of tables."""
+        tables = self.raw.get(kind, {})
+        if not isinstance(tables, dict):
+            raise ConfigError(
+                f"'{kind}' must be a table of [{kind}.<id>] tables", where=str(self.path)
+            )
+        found = []
+        for table_id, table in tables.items():
+            line = self.lines.get((f"{kind}.{table_id}", ""))
+            found.append(IdTable(table_id, table, line, where_at(self.path, line)))
+        return found
+
+
+def read_spec_file(path: Path) -> SpecFile:
+    """Open and parse ``path`` (an ``atlases.toml``): the only place one is read. Raises
+    :class:`ConfigError` for invalid TOML."""
     text, raw = load_toml(path)  # size, encoding and nesting limits: generator.textfiles
-    tables = raw.get(kind, {})
-    if not isinstance(tables, dict):
-        raise ConfigError(f"'{kind}' must be a table of [{kind}.<id>] tables", where=str(path))
-    lines = key_lines(text)
-    found = []
-    for table_id, table in tables.items():
-        line = lines.get((f"{kind}.{table_id}", ""))
-        found.append(IdTable(table_id, table, line, f"{path}:{line}" if line else str(path)))
-    return raw, found
+    return SpecFile(path, raw, key_lines(text))
 
 
 @dataclass(frozen=True)
@@ -78,7 +96,7 @@ class AtlasEntry:
 
     @property
     def where(self) -> str:
-        return f"{self.source}:{self.line}" if self.line else str(self.source)
+        return where_at(self.source, self.line)
 
     @property
     def is_image(self) -> bool:
@@ -86,25 +104,43 @@ class AtlasEntry:
         return "image" in self.table
 
 
+def publication_folders(content: Path) -> list[Path]:
+    """The publication folders of the content folder, in name order: every folder whose name
+    starts with neither ``.`` nor ``_`` (what the build publishes, :mod:`generator.site.content`)."""
+    return sorted(p for p in content.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def spec_file(folder: Path) -> Path | None:
+    """A publication folder's atlases.toml, or None when it has none."""
+    path = folder / SPEC_FILE
+    return path if path.is_file() else None
+
+
 def spec_files(content: Path) -> list[Path]:
     """Every publication's atlases.toml under the content folder, in name order."""
-    return sorted(content.glob(f"*/{SPEC_FILE}"))
+    found = (spec_file(folder) for folder in publication_folders(content))
+    return [path for path in found if path is not None]
 
 
-def read_atlas_entries(files: Iterable[Path]) -> tuple[dict[str, AtlasEntry], list[str]]:
+def read_spec_files(content: Path) -> list[SpecFile]:
+    """Every publication's atlases.toml (:func:`spec_files`), each read once."""
+    return [read_spec_file(path) for path in spec_files(content)]
+
+
+def read_atlas_entries(files: Iterable[SpecFile]) -> tuple[dict[str, AtlasEntry], list[str]]:
     """The ``[atlas.<id>]`` tables of ``files`` by id, in file order, and warnings (unknown
     top-level keys). Raises :class:`ConfigError` for a bad id, a table that is not a table,
     or an id declared twice (ids are unique across the whole site)."""
     entries: dict[str, AtlasEntry] = {}
     warnings: list[str] = []
-    for path in files:
-        raw, tables = read_id_tables(path, "atlas")
-        for key in sorted(set(raw) - set(KINDS)):
+    for file in files:
+        path = file.path
+        for key in sorted(set(file.raw) - set(KINDS)):
             warnings.append(
                 f"{path}: unknown table or key {shown(key)} (atlases are [atlas.<id>] tables,"
                 " patch experiments [experiment.<id>] tables)"
             )
-        for found in tables:
+        for found in file.tables("atlas"):
             if not ATLAS_ID.fullmatch(found.id):
                 raise ConfigError(
                     "an atlas id becomes a folder name and URL",
@@ -128,11 +164,11 @@ def read_atlas_entries(files: Iterable[Path]) -> tuple[dict[str, AtlasEntry], li
     return entries, warnings
 
 
-def read_experiment_entries(path: Path) -> list[IdTable]:
+def read_experiment_entries(file: SpecFile) -> list[IdTable]:
     """The ``[experiment.<id>]`` tables of one atlases.toml, in file order (their keys are
     parsed by :mod:`generator.experiments.spec`). Raises :class:`ConfigError` for an id
     that cannot name a folder or a table that is not a table."""
-    entries = read_id_tables(path, "experiment")[1]
+    entries = file.tables("experiment")
     for entry in entries:
         if not EXPERIMENT_ID.fullmatch(entry.id) or not isinstance(entry.table, dict):
             raise ConfigError(

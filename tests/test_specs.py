@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 
 from generator.errors import ConfigError
-from generator.specs import read_atlas_entries, read_experiment_entries, spec_files
+from generator.specs import (
+    read_atlas_entries,
+    read_experiment_entries,
+    read_spec_file,
+    read_spec_files,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,7 +32,7 @@ def test_entries_keep_file_order_lines_and_kind(tmp_path: Path) -> None:
         '[experiment.e]\nseed = 0\n\n[atlas.comp]\nmodel = "demo"\nlayer = "mixed4c"\n',
     )
     b = write(tmp_path / "b/atlases.toml", '[atlas.other]\nmodel = "demo"\n')
-    entries, warnings = read_atlas_entries(spec_files(tmp_path))
+    entries, warnings = read_atlas_entries(read_spec_files(tmp_path))
     assert list(entries) == ["img", "comp", "other"] and warnings == []
     assert [e.line for e in entries.values()] == [1, 9, 1]
     assert entries["img"].is_image and not entries["comp"].is_image
@@ -38,7 +44,7 @@ def test_an_id_declared_in_two_publications_names_both_places(tmp_path: Path) ->
     write(tmp_path / "a/atlases.toml", '[atlas.x]\nmodel = "demo"\n')
     second = write(tmp_path / "b/atlases.toml", '\n[atlas.x]\nmodel = "demo"\n')
     with pytest.raises(ConfigError, match="atlas id 'x' is declared twice") as info:
-        read_atlas_entries(spec_files(tmp_path))
+        read_atlas_entries(read_spec_files(tmp_path))
     assert info.value.where == f"{second}:2"
     assert str(tmp_path / "a/atlases.toml") + ":1" in info.value.message()
 
@@ -55,13 +61,13 @@ def test_an_id_declared_in_two_publications_names_both_places(tmp_path: Path) ->
 def test_bad_tables_are_config_errors(tmp_path: Path, text: str, message: str) -> None:
     path = write(tmp_path / "p/atlases.toml", text)
     with pytest.raises(ConfigError, match=message) as info:
-        read_atlas_entries([path])
+        read_atlas_entries([read_spec_file(path)])
     assert str(path) in info.value.message()
 
 
 def test_unknown_top_level_keys_are_warnings(tmp_path: Path) -> None:
     path = write(tmp_path / "p/atlases.toml", 'title = "x"\n\n[atlas.a]\nmodel = "demo"\n')
-    entries, warnings = read_atlas_entries([path])
+    entries, warnings = read_atlas_entries([read_spec_file(path)])
     assert list(entries) == ["a"]
     assert warnings == [
         f"{path}: unknown table or key 'title' (atlases are [atlas.<id>] tables,"
@@ -94,8 +100,59 @@ def test_experiment_entries_keep_order_and_check_ids(tmp_path: Path) -> None:
         tmp_path / "p/atlases.toml",
         '[atlas.a]\nmodel = "demo"\n\n[experiment."v1.2"]\nseed = 0\n\n[experiment.b]\nseed = 1\n',
     )
-    assert [(e.id, e.line) for e in read_experiment_entries(path)] == [("v1.2", 4), ("b", 7)]
+    assert [(e.id, e.line) for e in read_experiment_entries(read_spec_file(path))] == [
+        ("v1.2", 4),
+        ("b", 7),
+    ]
     write(path, '[experiment."../up"]\nseed = 0\n')
     with pytest.raises(ConfigError, match="an experiment id names a folder") as info:
-        read_experiment_entries(path)
+        read_experiment_entries(read_spec_file(path))
     assert info.value.where == f"{path}:1"
+
+
+def test_atlas_compute_finds_the_atlases_toml_files_the_build_publishes(tmp_path: Path) -> None:
+    """One discovery: the publication folders (not ``_drafts``, not hidden folders)."""
+    from generator.atlas.commands import find_atlas_tables
+    from generator.site.content import gather_content
+
+    for name in ("b", "a", "_drafts", ".hidden"):
+        write(tmp_path / name / "index.md", "---\ntitle: T\n---\n")
+        write(tmp_path / name / "atlases.toml", f'[atlas.x-{name.strip("._")}]\nmodel = "demo"\n')
+    write(tmp_path / "c/index.md", "---\ntitle: T\n---\n")  # a publication without atlases
+    published = [p.atlases_toml for p in gather_content(tmp_path).publications]
+    assert published == [tmp_path / "a/atlases.toml", tmp_path / "b/atlases.toml", None]
+    assert [f.path for f in read_spec_files(tmp_path)] == published[:2]
+    assert list(find_atlas_tables(tmp_path)) == ["x-a", "x-b"]
+
+
+def test_a_build_reads_each_atlases_toml_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Atlases and experiments come from one parse of each file per build."""
+    import generator.specs
+    from generator.config import load_config
+    from generator.site.build import build
+
+    sys.path.insert(0, str(ROOT / "tests" / "site"))
+    try:
+        from sitekit import make_project
+    finally:
+        sys.path.remove(str(ROOT / "tests" / "site"))
+    project = make_project(tmp_path / "project")
+    spec = project / "content/study/atlases.toml"
+    spec.write_text(spec.read_text() + '\n[experiment.later]\nmodel = "demo"\n')
+    read: list[Path] = []
+    real = generator.specs.read_spec_file
+
+    def counted(path: Path) -> generator.specs.SpecFile:
+        read.append(path)
+        return real(path)
+
+    monkeypatch.setattr(generator.specs, "read_spec_file", counted)
+    with pytest.raises(ConfigError, match=r"dataset = \.\.\. \(required\)"):
+        build(load_config(project / "atlas.toml"), log=None)  # the experiment parsed: once
+    assert read == [spec]
+    spec.write_text(spec.read_text().split("[experiment.later]")[0])
+    read.clear()
+    build(load_config(project / "atlas.toml"), log=None)
+    assert read == [spec]

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from generator.bundle import AtlasBundle, Level
+from generator.keys import pyramid_key
 from generator.tiles.publish import (
     CELLS_BLOCK,
     CELLS_SPLIT_BYTES,
     cells_blocks,
     link_tree,
-    pyramid_key,
     tree_stats,
     viewer_manifest,
 )

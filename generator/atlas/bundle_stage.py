@@ -4,7 +4,7 @@
 them to classes, lay them out, bin them into grids, render one icon per kept cell of every
 grid, crop dataset examples, and compose the atlas images with the viewer's metadata. Every
 artifact is cached under ``<cache>/<stage>/<key>/`` (``key``: a digest of everything that
-produced it; see :mod:`generator.atlas.stages`), the bundle itself under
+produced it; see :mod:`generator.keys`), the bundle itself under
 ``<cache>/bundle/<key>/``: a second call with the same inputs opens the model and the data
 set's sample list to compute the keys, finds the bundle, and computes nothing. An interrupted
 render resumes where it stopped (:mod:`generator.icons.render_icons`).
@@ -33,35 +33,23 @@ from generator.atlas.compose import (
 from generator.atlas.environment import ComputeEnvironment
 from generator.atlas.pipeline import ComputedGrids, compute_grids
 from generator.atlas.progress import Progress
-from generator.atlas.receptive import (
-    EFFECTIVE_MASS,
-    RECEPTIVE_VERSION,
-    ReceptiveField,
-    receptive_field,
-)
+from generator.atlas.receptive import RECEPTIVE_IMAGES, ReceptiveField, receptive_field
 from generator.atlas.spec import ComputedAtlasSpec, SpecProblems, check_render_table
-from generator.atlas.stages import Sources, StageCache, StageKeys, open_sources
-from generator.bundle import BUNDLE_FORMAT, AtlasBundle
-from generator.bundle.viewerdata import VIEWERDATA_FORMAT
-from generator.cache import CacheLayout, atomic_dir, atomic_write_json, digest
+from generator.atlas.stages import Sources, StageCache, open_sources
+from generator.bundle import AtlasBundle
+from generator.cache import CacheLayout, atomic_dir, atomic_write_json
 from generator.errors import AtlasError
 from generator.freeze.resolve import stale_message, take_frozen
 from generator.icons.render_icons import render_icons
-from generator.icons.settings import RENDER_VERSION, RenderSettings
-from generator.icons.store import ICONS_FORMAT, Icons, fidelity_summary, load_icons, save_icons
+from generator.icons.settings import RenderSettings
+from generator.icons.store import Icons, fidelity_summary, load_icons, save_icons
+from generator.keys import bundle_keys
 
 if TYPE_CHECKING:
     import torch
 
     from generator.config import Config
     from generator.freeze.store import FrozenEntry
-
-#: Version of what this module adds to the bundle (info, file choices); part of its key.
-#: 2: per-level directions-/attributions-<G>.npy for the tour queries.
-BUNDLE_VERSION = 2
-
-#: Images the receptive field is measured on (the first of the atlas's sample list).
-RECEPTIVE_IMAGES = 8
 
 
 def compute_bundle(
@@ -217,54 +205,6 @@ def bundle_settings(spec: ComputedAtlasSpec) -> tuple[RenderSettings, ComposeSet
     if problems:
         raise SpecProblems(spec.id, spec.where, problems)
     return render, looks
-
-
-def bundle_keys(
-    spec: ComputedAtlasSpec, sources: Sources, render: RenderSettings, looks: ComposeSettings
-) -> StageKeys:
-    """The keys of :func:`generator.atlas.stages.StageKeys.of` plus ``icons``, ``receptive``
-    and ``bundle``, each the digest of everything that produced that artifact."""
-    base = StageKeys.of(spec, sources)
-    grid_keys = {str(size): base[f"grid-{size}"] for size in spec.grids}
-    model = sources.model.identity()
-    icons = {
-        "version": RENDER_VERSION,
-        "format": ICONS_FORMAT,
-        "model": model,
-        "layer": spec.layer,
-        "grids": grid_keys,
-        "whitening": base["whitening"] if spec.whiten else None,
-        "settings": render.key_parts(),
-    }
-    receptive = {
-        "version": RECEPTIVE_VERSION,
-        "model": model,
-        "layer": spec.layer,
-        "input_size": sources.model.input_size,
-        "resize": sources.resize,
-        "data": sources.source.identity(),
-        "images": sources.indices[:RECEPTIVE_IMAGES].tolist(),
-        "mass": EFFECTIVE_MASS,
-    }
-    described = dataclasses.asdict(spec)
-    described.pop("where")
-    if spec.kind == "layer":  # keys of layer atlases as before class atlases existed
-        for name in ("classes", "winners", "top"):
-            described.pop(name)
-    bundle = {
-        "version": BUNDLE_VERSION,
-        "bundle_format": BUNDLE_FORMAT,
-        "viewerdata": VIEWERDATA_FORMAT,
-        "spec": described,
-        "activations": base["activations"],
-        "layout": base["layout"],
-        "grids": grid_keys,
-        "icons": digest(icons),
-        "receptive": digest(receptive),
-        "compose": dataclasses.asdict(looks),
-        "labels": digest(list(sources.model.labels)),
-    }
-    return StageKeys({**base.parts, "icons": icons, "receptive": receptive, "bundle": bundle})
 
 
 def measure_receptive_field(sources: Sources, layer: str, device: torch.device) -> ReceptiveField:

@@ -32,15 +32,13 @@ from generator.atlas.artifacts import Activations
 from generator.atlas.progress import Progress
 from generator.cache import atomic_write_bytes, atomic_write_json, clean_stale_temporaries
 from generator.errors import AtlasError
+from generator.keys import COLLECT_VERSION
 
 if TYPE_CHECKING:
     import torch
     from torch import Tensor
 
     from generator.models.base import AtlasModel
-
-#: Version of the chunk format and sampling rule; part of the cache keys.
-COLLECT_VERSION = 1
 
 
 class BatchLike(Protocol):

@@ -74,10 +74,11 @@ def register(subparsers: Any) -> None:
 
 
 def find_atlas_tables(content: Path) -> dict[str, AtlasEntry]:
-    """Every ``[atlas.<id>]`` of ``content/*/atlases.toml`` by id (:mod:`generator.specs`)."""
-    from generator.specs import read_atlas_entries, spec_files
+    """Every ``[atlas.<id>]`` of the publications' atlases.toml by id, found as the build
+    finds them (:func:`generator.specs.read_spec_files`)."""
+    from generator.specs import read_atlas_entries, read_spec_files
 
-    return read_atlas_entries(spec_files(content))[0]
+    return read_atlas_entries(read_spec_files(content))[0]
 
 
 def _at_least(low: int) -> Callable[[str], int]:
@@ -191,10 +192,11 @@ def plans(
 ) -> list[tuple[str, Callable[[], None]]]:
     """Each spec's plan (:mod:`generator.atlas.plan`) as printed, with the stages already
     cached marked, and a check that refuses when the disk cannot hold the others."""
-    from generator.atlas.bundle_stage import bundle_keys, bundle_settings
+    from generator.atlas.bundle_stage import bundle_settings
     from generator.atlas.environment import ComputeEnvironment
     from generator.atlas.plan import check_disk, plan_atlas
     from generator.atlas.stages import open_sources
+    from generator.keys import bundle_keys
 
     env = ComputeEnvironment.from_config(config, device=device)
     layout = CacheLayout(config.paths.cache)

@@ -5,7 +5,7 @@ vectors at random positions with their class attributions, estimate the whitenin
 the vectors out with UMAP, then average them in grid cells at every requested resolution.
 
 Every artifact is cached on disk under ``<cache_dir>/<stage>/<key>/``, ``key`` a digest of
-everything that produced it (see :class:`StageKeys`): a second run with the same inputs loads
+everything that produced it (see :class:`generator.keys.StageKeys`): a second run with the same inputs loads
 everything and computes nothing; changing, say, ``min_count`` recomputes only the grids. Each
 cache folder also holds ``inputs.json``, the parts its key was made from. Collection in progress
 lives in ``<cache_dir>/chunks/<run key>/`` (resumable, removed once the activations are saved).
@@ -21,6 +21,7 @@ import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -32,14 +33,8 @@ from generator.atlas.grid import make_grid, whitening
 from generator.atlas.layout import compute_layout
 from generator.atlas.progress import Progress
 from generator.atlas.spec import ComputedAtlasSpec
-from generator.atlas.stages import (
-    Sources,
-    StageCache,
-    StageKeys,
-    collect_activations,
-    open_sources,
-)
-from generator.cache import digest
+from generator.atlas.stages import Sources, StageCache, collect_activations, open_sources
+from generator.keys import StageKeys
 
 
 @dataclass(frozen=True, eq=False)
@@ -209,12 +204,12 @@ def compute_many(
     """:func:`compute_grids` for each spec; the uncached layers of atlases that share model,
     data and sampling options are first collected together, in one pass over the images."""
     progress = progress or Progress()
-    groups: dict[str, list[ComputedAtlasSpec]] = {}
+    groups: dict[tuple[Any, ...], list[ComputedAtlasSpec]] = {}
     for spec in specs:
         shared = (spec.model, spec.dataset, spec.samples, spec.positions, spec.seed)
         how = spec.attribution
         options = (how.enabled, how.smooth_maxpool, how.measure, spec.float16)
-        groups.setdefault(digest(shared, options), []).append(spec)
+        groups.setdefault((*shared, *options), []).append(spec)
     for group in groups.values():
         if len({spec.layer for spec in group}) < 2:
             continue

@@ -22,7 +22,7 @@ its source):
   directions by :data:`FIDELITY_MARGIN`.
 
 Nothing here computes a bundle: :func:`cached_bundle` finds a spec's bundle folder by the same
-key the pipeline computes (:func:`generator.atlas.bundle_stage.bundle_keys`), which needs only
+key the pipeline computes (:func:`generator.keys.bundle_keys`), which needs only
 the model, the data set's identity and the sample list. torch is imported inside the
 functions that run a model.
 """
@@ -424,8 +424,9 @@ def cached_bundle(spec: ComputedAtlasSpec, env: ComputeEnvironment) -> tuple[Pat
     Raises:
         SetupError: the model's weights or the data set are missing (as ``atlas build``).
     """
-    from generator.atlas.bundle_stage import bundle_keys, bundle_settings
+    from generator.atlas.bundle_stage import bundle_settings
     from generator.atlas.stages import open_sources
+    from generator.keys import bundle_keys
 
     render, looks = bundle_settings(spec)
     sources = open_sources(spec, env)

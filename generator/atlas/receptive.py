@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 #: Share of the input-gradient magnitude the effective receptive field holds.
 EFFECTIVE_MASS = 0.9
 
-#: Version of the measurement; part of its cache key.
-RECEPTIVE_VERSION = 1
+#: Images the receptive field is measured on (the first of the atlas's sample list).
+RECEPTIVE_IMAGES = 8
 
 
 @dataclass(frozen=True)

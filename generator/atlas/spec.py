@@ -410,29 +410,17 @@ def _check_names(top: dict[str, Any], config: Config, problems: list[tuple[str, 
     from generator.models.model_spec import BUILTINS as MODELS
     from generator.models.model_spec import TORCHVISION_PREFIX
 
-    model = top.get("model")
-    known_models = [*MODELS, *getattr(config, "models", {})]
-    if model and model not in known_models and not model.startswith(TORCHVISION_PREFIX):
-        guess = closest(model, known_models)
+    def check(key: str, known: list[str], expected: str, prefix: str | None = None) -> None:
+        name = top.get(key)
+        if not name or name in known or (prefix and name.startswith(prefix)):
+            return
+        guess = closest(name, known)
         hint = f" (did you mean {guess!r}?)" if guess else ""
-        problems.append(
-            (
-                "model",
-                model,
-                f"a built-in model or a [models.<name>] of atlas.toml{hint}: "
-                + ", ".join(known_models),
-            )
-        )
-    dataset = top.get("dataset")
-    known_sets = [*DATASETS, *getattr(config, "datasets", {})]
-    if dataset and dataset not in known_sets:
-        guess = closest(dataset, known_sets)
-        hint = f" (did you mean {guess!r}?)" if guess else ""
-        problems.append(
-            (
-                "dataset",
-                dataset,
-                f"a built-in data set or a [datasets.<name>] of atlas.toml{hint}: "
-                + ", ".join(known_sets),
-            )
-        )
+        problems.append((key, name, f"{expected}{hint}: " + ", ".join(known)))
+
+    models = [*MODELS, *getattr(config, "models", {})]
+    check(
+        "model", models, "a built-in model or a [models.<name>] of atlas.toml", TORCHVISION_PREFIX
+    )
+    data_sets = [*DATASETS, *getattr(config, "datasets", {})]
+    check("dataset", data_sets, "a built-in data set or a [datasets.<name>] of atlas.toml")

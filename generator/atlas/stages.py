@@ -1,12 +1,9 @@
-"""The compute stages' plumbing: where inputs come from, cache keys, cached artifacts.
+"""The compute stages' plumbing: where inputs come from, cached artifacts.
 
 * :func:`open_sources`: the model (with its weights digest), the image source (with its identity)
   and the sample list of a spec;
-* :class:`StageKeys`: the cache key of each artifact, a digest of everything that produced it
-  (model identity incl. weights digest, data identity, sample list, layer, options, and the
-  stage's version in :data:`STAGE_VERSIONS`);
 * :class:`StageCache`: ``<cache>/<stage>/<key>/`` folders written atomically, with an
-  ``inputs.json`` naming the key's parts;
+  ``inputs.json`` naming the key's parts (every key: :mod:`generator.keys`);
 * :func:`collect_activations`: the collection stage, several layers in one resumable pass.
 """
 
@@ -23,13 +20,19 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from generator import seal
-from generator.atlas.artifacts import ARTIFACT_FORMAT, Activations
-from generator.atlas.collect import COLLECT_VERSION, collect
-from generator.atlas.grid import WHITEN_EPS
+from generator.atlas.artifacts import Activations
+from generator.atlas.collect import collect
 from generator.atlas.progress import Progress
 from generator.atlas.spec import ComputedAtlasSpec
-from generator.cache import CacheLayout, atomic_dir, atomic_write_json, bytes_digest, digest
+from generator.cache import CacheLayout, atomic_dir, atomic_write_json
 from generator.errors import AtlasError
+from generator.keys import (
+    StageKeys,
+    activations_key,
+    activations_parts,
+    collection_parts,
+    collection_run_key,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -37,16 +40,6 @@ if TYPE_CHECKING:
     from generator.atlas.environment import ComputeEnvironment
     from generator.data.base import ImageSource
     from generator.models.base import AtlasModel
-
-#: Version of each stage's computation: bump one when its results change, and only its
-#: artifacts (and those downstream) are recomputed.
-STAGE_VERSIONS = {
-    "activations": COLLECT_VERSION,
-    "whitening": 1,
-    "selection": 1,
-    "layout": 2,  # 2: UMAP on exact nearest neighbours (layout.exact_neighbors)
-    "grid": 1,
-}
 
 T = TypeVar("T")
 
@@ -59,80 +52,6 @@ class Sources:
     source: ImageSource
     indices: np.ndarray  # int64 [n] the sample list (sorted source indices)
     resize: str  # how images are fitted to the model's input: "stretch" | "center-crop"
-
-    def collection_parts(self, spec: ComputedAtlasSpec) -> dict[str, Any]:
-        """Everything that determines collected activations, except the layer."""
-        return {
-            "format": ARTIFACT_FORMAT,
-            "version": STAGE_VERSIONS["activations"],
-            "model": self.model.identity(),
-            "data": self.source.identity(),
-            "samples": bytes_digest(self.indices.astype("<i8").tobytes()),
-            "n_samples": len(self.indices),
-            "image_size": self.model.input_size,
-            "resize": self.resize,
-            "positions": spec.positions,
-            "seed": spec.seed,
-            "attribution": spec.attribution.enabled,
-            "smooth_maxpool": spec.attribution.smooth_maxpool,
-            "attribution_measure": spec.attribution.measure,
-            "float16": spec.float16,
-        }
-
-
-@dataclass(frozen=True)
-class StageKeys:
-    """Cache keys of one atlas's artifacts, each with the parts it digests."""
-
-    parts: dict[str, dict[str, Any]]
-
-    def __getitem__(self, stage: str) -> str:
-        return digest(self.parts[stage])
-
-    @classmethod
-    def of(cls, spec: ComputedAtlasSpec, sources: Sources) -> StageKeys:
-        activations = {**sources.collection_parts(spec), "layer": spec.layer}
-        act_key = digest(activations)
-        layout: dict[str, Any] = {
-            "version": STAGE_VERSIONS["layout"],
-            "activations": act_key,
-            "params": spec.layout.as_dict(),
-            "seed": spec.seed,
-        }
-        selection = None
-        if spec.kind != "layer":  # a class atlas or comparison lays out its selected samples
-            selection = {
-                "version": STAGE_VERSIONS["selection"],
-                "activations": act_key,
-                "kind": spec.kind,
-                "classes": list(spec.classes),
-                "winners": spec.winners,
-                "top": spec.top,
-                "labels": digest(list(sources.model.labels)),
-            }
-            layout["selection"] = digest(selection)
-        parts: dict[str, dict[str, Any]] = {
-            "activations": activations,
-            "whitening": {
-                "version": STAGE_VERSIONS["whitening"],
-                "activations": act_key,
-                "eps": WHITEN_EPS,
-            },
-            "layout": layout,
-        }
-        if selection is not None:
-            parts["selection"] = selection
-        for size in spec.grids:
-            parts[f"grid-{size}"] = {
-                "version": STAGE_VERSIONS["grid"],
-                "activations": act_key,
-                "layout": digest(layout),
-                "size": size,
-                "min_count": spec.min_count,
-                "top_classes": spec.top_classes,
-                "labels": digest(list(sources.model.labels)),
-            }
-        return cls(parts)
 
 
 class StageCache:
@@ -238,13 +157,13 @@ def collect_activations(
 
     cache = StageCache(cache_dir, progress)
     first = specs[0]
-    parts = sources.collection_parts(first)
-    if any(sources.collection_parts(s) != parts for s in specs):
+    parts = collection_parts(first, sources)
+    if any(collection_parts(s, sources) != parts for s in specs):
         raise ValueError("collect_activations: the specs differ in model, data or options")
     layers = sorted({s.layer for s in specs})
     found: dict[str, Activations] = {}
     for layer in layers:
-        folder = CacheLayout(cache_dir).stage("activations", digest({**parts, "layer": layer}))
+        folder = CacheLayout(cache_dir).stage("activations", activations_key(parts, layer))
         if folder.is_dir():
             damage = seal.check(folder)
             if damage is None:
@@ -261,7 +180,7 @@ def collect_activations(
     missing = [layer for layer in layers if layer not in found]
     if not missing:
         return found
-    run_key = digest({**parts, "layers": missing})
+    run_key = collection_run_key(parts, missing)
     run_dir = CacheLayout(cache_dir).chunks(run_key)
     batches = functools.partial(
         iterate_batches,
@@ -286,14 +205,14 @@ def collect_activations(
         progress=progress,
     )
     for layer, acts in collected.items():
-        layer_parts = {**parts, "layer": layer}
+        layer_parts = activations_parts(parts, layer)
         meta = {"model": sources.model.identity(), "data": sources.source.identity(), **layer_parts}
         acts = dataclasses.replace(acts, meta=meta)
         cache.put(
             "activations",
             acts,
             lambda a, folder: a.save(folder, float16=first.float16),
-            key=digest(layer_parts),
+            key=activations_key(parts, layer),
             parts=layer_parts,
         )
         found[layer] = acts

@@ -20,14 +20,13 @@ placement ``p``; a class is a model's real class, never a placeholder logit):
   noise patches (the fixed one at the icon's placement ``f``);
 * all rates are 0 when no image was classified correctly.
 
-Results are cached under ``<cache>/experiment/<key>/`` (``key``: model identity with its
-weights, data identity, the spec's settings and the icons' bytes), so a build computes an
-experiment once; the same seed gives identical statistics.
+Results are cached under ``<cache>/experiment/<key>/`` (:func:`generator.keys.experiment_key`:
+model identity with its weights, data identity, the spec's settings and the icons' bytes), so a
+build computes an experiment once; the same seed gives identical statistics.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,12 +36,13 @@ import numpy as np
 from generator import seal
 from generator.atlas.classes import class_index, valid_classes
 from generator.atlas.progress import Progress
-from generator.cache import CacheLayout, atomic_dir, atomic_write_json, bytes_digest, digest
+from generator.cache import CacheLayout, atomic_dir, atomic_write_json
 from generator.errors import AtlasError, unknown_name
 from generator.experiments.patch import fit_icon, noise_patch, paste, patch_tensor, placement
 from generator.experiments.results import RESULTS_FORMAT, PairResult, flip_statistics, write_pair
 from generator.experiments.spec import ExperimentSpec, PairSpec
 from generator.freeze.resolve import stale_message, take_frozen
+from generator.keys import experiment_key
 
 if TYPE_CHECKING:
     import torch
@@ -51,9 +51,6 @@ if TYPE_CHECKING:
     from generator.data.base import ImageSource
     from generator.freeze.store import FrozenEntry
     from generator.models.base import AtlasModel
-
-#: Version of the computation and of the files written; part of the cache key.
-EXPERIMENT_VERSION = 1
 
 #: Classes listed before and after for each example image.
 EXAMPLE_TOP = 3
@@ -146,34 +143,6 @@ def run_experiment(
     seal.seal(folder)
     progress.message(f"experiment {spec.id}: results written ({folder})")
     return folder
-
-
-def experiment_key(
-    spec: ExperimentSpec,
-    model: AtlasModel,
-    source: ImageSource,
-    resize: str,
-    icons: Sequence[np.ndarray],
-) -> str:
-    """A digest of everything the results depend on (not ``batch_size``, ``title``, ``where``)."""
-    described = dataclasses.asdict(spec)
-    for name in ("where", "title", "batch_size", "pairs", "atlases"):
-        described.pop(name)
-    pairs = [
-        (p.source, p.target, list(icon.shape), bytes_digest(np.ascontiguousarray(icon).tobytes()))
-        for p, icon in zip(spec.pairs, icons, strict=True)
-    ]
-    return digest(
-        {
-            "version": EXPERIMENT_VERSION,
-            "model": model.identity(),
-            "data": source.identity(),
-            "resize": resize,
-            "input_size": model.input_size,
-            "spec": described,
-            "pairs": pairs,
-        }
-    )
 
 
 def images_of_class(source: ImageSource, name: str, *, where: str) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Recipes compared: a stable digest, plain JSON data, and what changed between two.
+"""Recipes compared: plain JSON data, and what changed between two (their key:
+:func:`generator.keys.recipe_key`).
 
 Free of the compute engine's modules, so the compute engine may use it
 (:mod:`generator.freeze.resolve`) without an import cycle.
@@ -9,15 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from generator.cache import digest
-
 #: Longest excerpt of a value :func:`changes` prints.
 EXCERPT = 60
-
-
-def recipe_key(recipe: dict[str, Any]) -> str:
-    """The digest of a recipe (what the cache's recipe index and a manifest are keyed by)."""
-    return digest(recipe)
 
 
 def changes(old: Any, new: Any, prefix: str = "") -> list[str]:

@@ -1,6 +1,6 @@
 """The recipe of a computed result: its inputs as far as they can be known without torch.
 
-A computed atlas's cache key (:func:`generator.atlas.bundle_stage.bundle_keys`) names the
+A computed atlas's cache key (:func:`generator.keys.bundle_keys`) names the
 model's weights and the data set's sample list, which only the compute engine can read. A
 machine without it (GitHub Actions building from ``_freeze/``) still knows:
 
@@ -24,8 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from generator.cache import bytes_digest
 from generator.freeze.compare import plain
+from generator.keys import (
+    BUNDLE_VERSION,
+    COLLECT_VERSION,
+    EXPERIMENT_VERSION,
+    RECEPTIVE_VERSION,
+    RENDER_VERSION,
+    STAGE_VERSIONS,
+    icon_digest,
+)
 
 if TYPE_CHECKING:
     from generator.atlas.spec import ComputedAtlasSpec
@@ -38,13 +46,8 @@ RECIPE_VERSION = 1
 
 def atlas_recipe(spec: ComputedAtlasSpec, config: Config) -> dict[str, Any]:
     """The recipe of a computed atlas (see the module doc)."""
-    from generator.atlas.bundle_stage import BUNDLE_VERSION
-    from generator.atlas.collect import COLLECT_VERSION
-    from generator.atlas.receptive import RECEPTIVE_VERSION
-    from generator.atlas.stages import STAGE_VERSIONS
     from generator.bundle import BUNDLE_FORMAT
     from generator.bundle.viewerdata import VIEWERDATA_FORMAT
-    from generator.icons.settings import RENDER_VERSION
     from generator.icons.store import ICONS_FORMAT
 
     described = dataclasses.asdict(spec)
@@ -76,7 +79,6 @@ def experiment_recipe(
     """The recipe of a patch experiment: its settings, its icons' pixels (by digest; an icon
     cut from an atlas changes when the atlas does), model, data set and code versions."""
     from generator.experiments.results import RESULTS_FORMAT
-    from generator.experiments.run import EXPERIMENT_VERSION
 
     described = dataclasses.asdict(spec)
     for name in ("where", "pairs", "batch_size"):
@@ -85,7 +87,7 @@ def experiment_recipe(
         {
             "source": pair.source,
             "target": pair.target,
-            "icon": [list(icon.shape), bytes_digest(np.ascontiguousarray(icon).tobytes())],
+            "icon": [list(icon.shape), icon_digest(icon)],
         }
         for pair, icon in zip(spec.pairs, icons, strict=True)
     ]

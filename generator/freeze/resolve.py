@@ -7,7 +7,8 @@ entry computed under the same key (copied into the cache, every file checked), e
 it -- saying so when a frozen entry exists but is stale.
 
 Where it cannot (:func:`compute_engine_missing`, or a :class:`~generator.errors.SetupError`
-such as missing weights), :meth:`Results.without_compute` decides by recipe
+such as missing weights; :meth:`Results.resolve` tries), :meth:`Results.without_compute`
+decides by recipe
 (:mod:`generator.freeze.recipe`):
 
 1. a frozen entry of the same recipe: its cache folder, or the entry copied into the cache;
@@ -22,13 +23,15 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from generator import seal
 from generator.cache import CacheLayout, atomic_write_json
 from generator.errors import ContentError, SetupError
-from generator.freeze.compare import changes, plain, recipe_key
+from generator.freeze.compare import changes, plain
 from generator.freeze.store import FrozenEntry
+from generator.keys import recipe_key
 
 #: The packages the compute engine cannot run without.
 COMPUTE_PACKAGES = ("torch", "torchvision")
@@ -61,6 +64,28 @@ def freeze_fix(kind: str, entry_id: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """A computed result a build needs, as it is known before computing.
+
+    Attributes:
+        kind: ``"atlas"`` or ``"experiment"``; entry_id: its id; where: its table's file:line.
+        recipe: its recipe (:mod:`generator.freeze.recipe`); frozen: its frozen entry, if any.
+        frozen_at: where its frozen entry would be.
+        folder_of: the cache folder of a key; marker: a file every complete result folder
+            holds.
+    """
+
+    kind: str
+    entry_id: str
+    where: str
+    recipe: dict[str, object]
+    frozen: FrozenEntry | None
+    frozen_at: Path
+    folder_of: Callable[[str], Path]
+    marker: str
+
+
 class Results:
     """Computed results as a build finds them without computing (see the module doc).
 
@@ -88,26 +113,27 @@ class Results:
         folder = Path(self.layout.root) / rel
         return folder if (folder / marker).is_file() and seal.check(folder) is None else None
 
-    def without_compute(
-        self,
-        *,
-        kind: str,
-        entry_id: str,
-        where: str,
-        recipe: dict[str, object],
-        frozen: FrozenEntry | None,
-        frozen_at: Path,
-        folder_of: Callable[[str], Path],
-        marker: str,
-        cannot: SetupError,
-    ) -> Path:
+    def resolve(self, wanted: Wanted, compute: Callable[[], Path]) -> Path:
+        """The cache folder of a result: ``compute()``'s (cached or computed, and remembered
+        by its recipe) where the compute engine is installed and the machine has what it
+        needs, else as :meth:`without_compute` finds it."""
+        try:
+            if compute_engine_missing():
+                raise no_compute_engine(wanted.where)
+            folder = compute()
+        except SetupError as err:
+            return self.without_compute(wanted, cannot=err)
+        self.remember(wanted.recipe, folder)
+        return folder
+
+    def without_compute(self, wanted: Wanted, *, cannot: SetupError) -> Path:
         """The cache folder of a result this machine cannot compute (see the module doc);
-        ``frozen_at`` where its frozen entry would be, ``folder_of(key)`` the cache folder of a key, ``marker`` a file every complete
-        result folder holds, ``cannot`` why computing is impossible here."""
+        ``cannot``: why computing is impossible here."""
+        kind, entry_id, recipe, frozen = wanted.kind, wanted.entry_id, wanted.recipe, wanted.frozen
         key = recipe_key(recipe)
         if frozen is not None and frozen.recipe_key == key:
-            return self._take(frozen, kind, folder_of, marker, recipe)
-        recalled = self.recalled(recipe, marker)
+            return self._take(frozen, wanted, recipe)
+        recalled = self.recalled(recipe, wanted.marker)
         if recalled is not None:
             return recalled
         if frozen is not None:
@@ -118,7 +144,7 @@ class Results:
             error = SetupError(
                 f"the frozen {kind} {entry_id!r} is stale (changed since it was frozen: {shown})"
                 f", and this machine cannot compute it: {cannot.what}",
-                where=where,
+                where=wanted.where,
                 expected=f"a frozen entry of the current spec in {frozen.folder}",
                 fix=freeze_fix(kind, entry_id) + "; or build without --strict to publish the"
                 " stale one",
@@ -126,31 +152,24 @@ class Results:
             if self.strict:
                 raise error
             self.log(f"warning: publishing a stale frozen {kind}:\n{error.message()}")
-            return self._take(frozen, kind, folder_of, marker, recipe=None)
+            return self._take(frozen, wanted, recipe=None)
         raise SetupError(
             f"{kind} {entry_id!r} cannot be computed on this machine ({cannot.what}) and has"
             " no frozen results",
-            where=where,
+            where=wanted.where,
             expected="the compute engine with the model's weights and the data set, or a"
-            f" frozen entry in {frozen_at}",
+            f" frozen entry in {wanted.frozen_at}",
             fix=f"{COMPUTE_FIX} (and provide what is missing), or {freeze_fix(kind, entry_id)}",
         )
 
-    def _take(
-        self,
-        frozen: FrozenEntry,
-        kind: str,
-        folder_of: Callable[[str], Path],
-        marker: str,
-        recipe: dict[str, object] | None,
-    ) -> Path:
+    def _take(self, frozen: FrozenEntry, wanted: Wanted, recipe: dict[str, object] | None) -> Path:
         """The cache folder of ``frozen``'s key, copied from the frozen folder when absent."""
-        folder = folder_of(frozen.key)
-        if not (folder / marker).is_file() or seal.check(folder) is not None:
+        folder = wanted.folder_of(frozen.key)
+        if not (folder / wanted.marker).is_file() or seal.check(folder) is not None:
             seal.discard(folder)
-            take_frozen(frozen, folder, kind)
+            take_frozen(frozen, folder, wanted.kind)
             seal.seal(folder)
-            self.log(f"{kind} {frozen.id}: taken from the frozen folder ({frozen.folder})")
+            self.log(f"{wanted.kind} {frozen.id}: taken from the frozen folder ({frozen.folder})")
         if recipe is not None:
             self.remember(recipe, folder)
         return folder

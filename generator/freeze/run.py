@@ -11,10 +11,13 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from generator.cache import CacheLayout
 from generator.config import Config
 from generator.errors import ConfigError, SetupError, unknown_name
 from generator.freeze.store import FrozenEntry, FrozenStore
+from generator.keys import recipe_key
 
 
 @dataclass
@@ -52,13 +55,13 @@ def _freeze(
     config: Config, ids: Sequence[str], *, everything: bool, log: Callable[[str], None]
 ) -> FreezeReport:
     from generator.atlas.spec import parse_computed_atlas
-    from generator.freeze.compare import recipe_key
     from generator.freeze.recipe import atlas_recipe, experiment_recipe
     from generator.site import atlases as atlas_specs
     from generator.site.blocks.tourquery import TourQueries
     from generator.site.build_experiments import icon_pixels, load_experiments
     from generator.site.compute import compute_publications
     from generator.site.content import gather_content
+    from generator.specs import read_spec_files
 
     if not ids and not everything:
         raise ConfigError(
@@ -67,8 +70,9 @@ def _freeze(
             exit_code=2,
         )
     content = gather_content(config.paths.content, include_drafts=True)
-    specs, _warnings = atlas_specs.load_specs(content)
-    experiments = load_experiments(content)
+    spec_files = read_spec_files(content.root)
+    specs, _warnings = atlas_specs.load_specs(spec_files, content.root)
+    experiments = load_experiments(spec_files)
     atlases = {i: s for i, s in specs.items() if s.image is None}
     declared = {(pub, e.id): e for pub, found in experiments.items() for e in found}
     wanted = set(ids)
@@ -81,13 +85,12 @@ def _freeze(
     pick_atlases = [i for i in atlases if everything or i in wanted]
     pick_experiments = [k for k in declared if everything or k[1] in wanted]
 
-    cache_state = config.paths.cache / "site" / "digests.json"
     computed = compute_publications(
         content,
         specs,
         experiments,
         config,
-        atlas_specs.FileDigests(cache_state),
+        atlas_specs.FileDigests(CacheLayout(config.paths.cache).file_digests()),
         strict=False,
         publish_stale=False,
         log=log,
@@ -95,6 +98,35 @@ def _freeze(
     by_source = {pub.atlases_toml: pub.name for pub in content.publications}
     report = FreezeReport()
     store = FrozenStore(config.paths.freeze)
+
+    def write(
+        kind: str,
+        entry_id: str,
+        publication: str,
+        result: Path,
+        recipe: dict[str, Any],
+        inputs: dict[str, Any] | None,
+    ) -> None:
+        """Freeze one result folder of the cache (its key: the folder's name)."""
+        folder = (
+            store.atlas_folder(entry_id)
+            if kind == "atlas"
+            else store.experiment_folder(publication, entry_id)
+        )
+        entry = store.write(
+            folder,
+            result,
+            kind=kind,
+            entry_id=entry_id,
+            publication=publication,
+            recipe=recipe,
+            recipe_key=recipe_key(recipe),
+            key=result.name,
+            inputs=inputs,
+        )
+        report.written.append(entry)
+        log(f"{kind} {entry_id}: {len(entry.files)} files, {_size(entry.bytes)} -> {entry.folder}")
+
     for atlas_id in pick_atlases:
         spec = atlases[atlas_id]
         publication = by_source.get(spec.source, "")
@@ -107,19 +139,7 @@ def _freeze(
         )
         inputs_file = bundle.root / "inputs.json"
         inputs = json.loads(inputs_file.read_text()) if inputs_file.is_file() else None
-        entry = store.write(
-            store.atlas_folder(atlas_id),
-            bundle.root,
-            kind="atlas",
-            entry_id=atlas_id,
-            publication=publication,
-            recipe=recipe,
-            recipe_key=recipe_key(recipe),
-            key=bundle.root.name,
-            inputs=inputs,
-        )
-        report.written.append(entry)
-        log(f"atlas {atlas_id}: {len(entry.files)} files, {_size(entry.bytes)} -> {entry.folder}")
+        write("atlas", atlas_id, publication, bundle.root, recipe, inputs)
     for publication, experiment_id in pick_experiments:
         found = computed.experiments.get((publication, experiment_id))
         if found is None:
@@ -133,22 +153,7 @@ def _freeze(
             for p in experiment.pairs
         ]
         recipe = experiment_recipe(experiment, icons, config)
-        entry = store.write(
-            store.experiment_folder(publication, experiment_id),
-            found.folder,
-            kind="experiment",
-            entry_id=experiment_id,
-            publication=publication,
-            recipe=recipe,
-            recipe_key=recipe_key(recipe),
-            key=found.folder.name,
-            inputs=None,
-        )
-        report.written.append(entry)
-        log(
-            f"experiment {experiment_id}: {len(entry.files)} files, {_size(entry.bytes)}"
-            f" -> {entry.folder}"
-        )
+        write("experiment", experiment_id, publication, found.folder, recipe, None)
     if everything:
         keep = {store.atlas_folder(i) for i in atlases}
         keep |= {store.experiment_folder(pub, i) for pub, i in declared}

@@ -40,9 +40,6 @@ DEFAULT_PRESET = "article"
 DEFAULT_COSSIM_POW = 2.0
 DEFAULT_LR = 0.05
 
-#: Version of what the render computes; part of its cache key.
-RENDER_VERSION = 1
-
 #: Keys of ``[atlas.<id>.render]`` read here (compose reads its own, see compose.py).
 RENDER_KEYS = (
     "preset",

@@ -13,8 +13,9 @@ Each ``[atlas.<id>]`` table declares one atlas; ids are unique across the site. 
 A table without ``image`` is a *computed* atlas, handed to the compute engine through
 :func:`computed_bundle` (the only place the site half touches it).
 
-Bundles are cached under ``<cache>/bundle/`` (:class:`generator.cache.CacheLayout`) by a digest of everything that produced them, so a
-build whose atlas images did not change neither reads nor re-cuts them.
+Bundles are cached under ``<cache>/bundle/`` (:class:`generator.cache.CacheLayout`) by a digest
+of everything that produced them (:func:`generator.keys.image_bundle_key`), so a build whose
+atlas images did not change neither reads nor re-cuts them.
 """
 
 from __future__ import annotations
@@ -23,26 +24,24 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from generator import seal
-from generator.bundle import CELL_ARRAYS, AtlasBundle
-from generator.cache import CacheLayout, atomic_write_json, digest, file_digest
+from generator.bundle import AtlasBundle
+from generator.cache import CacheLayout, atomic_write_json, file_digest
 from generator.checks import integer, text
 from generator.config import Config
-from generator.errors import ConfigError, ContentError, SetupError, closest, shown
+from generator.errors import ConfigError, ContentError, closest, shown, where_at
+from generator.keys import cell_data_key, image_bundle_key
 from generator.paths import confine
-from generator.specs import AtlasEntry, read_atlas_entries
+from generator.specs import AtlasEntry, SpecFile, read_atlas_entries
 
 if TYPE_CHECKING:
     from generator.freeze.resolve import Results
-    from generator.site.content import Content
     from generator.tiles import PublishedAtlas, TileSettings
-
-#: Bump when the way the site makes bundles from images changes.
-BUNDLE_RECIPE = 1
 
 #: Keys of a precomputed-image atlas table.
 IMAGE_KEYS = {
@@ -78,7 +77,7 @@ class AtlasSpec:
 
     @property
     def where(self) -> str:
-        return f"{self.source}:{self.line}" if self.line else str(self.source)
+        return where_at(self.source, self.line)
 
 
 @dataclass(frozen=True)
@@ -103,25 +102,18 @@ class AtlasFacts:
 
 def facts_of(bundle: AtlasBundle) -> AtlasFacts:
     side = bundle.finest.side_px
-    names = [level.cells for level in bundle.levels]
-    names += [f"{kind}-{level.grid}.npy" for level in bundle.levels for kind in CELL_ARRAYS]
-    stats = []
-    for name in names:
-        path = bundle.root / name
-        if path.is_file():
-            stat = path.stat()
-            stats.append((name, stat.st_size, stat.st_mtime_ns))
-    return AtlasFacts(bundle.id, bundle.title, side, side, digest(str(bundle.root), stats))
+    return AtlasFacts(bundle.id, bundle.title, side, side, cell_data_key(bundle))
 
 
-def load_specs(content: Content) -> tuple[dict[str, AtlasSpec], list[str]]:
-    """Every atlas spec of every publication; returns (specs by id, warnings)."""
-    files = [pub.atlases_toml for pub in content.publications if pub.atlases_toml is not None]
+def load_specs(files: Sequence[SpecFile], root: Path) -> tuple[dict[str, AtlasSpec], list[str]]:
+    """Every atlas spec of the publications' atlases.toml files
+    (:func:`generator.specs.read_spec_files`), image paths confined to the content folder
+    ``root``; returns (specs by id, warnings)."""
     entries, warnings = read_atlas_entries(files)
     specs: dict[str, AtlasSpec] = {}
     for entry in entries.values():
         if entry.is_image:
-            specs[entry.id] = _image_spec(entry, warnings, content.root)
+            specs[entry.id] = _image_spec(entry, warnings, root)
         else:
             title = str(entry.table.get("title", entry.id))
             specs[entry.id] = AtlasSpec(
@@ -266,16 +258,7 @@ def image_bundle(spec: AtlasSpec, cache: Path, digests: FileDigests) -> AtlasBun
     opens big images.
     """
     assert spec.image is not None
-    key = digest(
-        "image-bundle",
-        BUNDLE_RECIPE,
-        digests.get(spec.image),
-        spec.id,
-        spec.title,
-        spec.grid,
-        spec.icon_size,
-        spec.background,
-    )
+    key = image_bundle_key(spec, digests.get(spec.image))
     known = digests.bundles.get(key)
     if known and (Path(known) / "bundle.json").is_file() and seal.check(Path(known)) is None:
         try:
@@ -310,35 +293,30 @@ def computed_bundle(spec: AtlasSpec, config: Config, results: Results) -> AtlasB
     computed, or from the cache or the frozen folder (:mod:`generator.freeze.resolve`)."""
     from generator.atlas.spec import parse_computed_atlas
     from generator.freeze.recipe import atlas_recipe
-    from generator.freeze.resolve import compute_engine_missing, no_compute_engine
+    from generator.freeze.resolve import Wanted
     from generator.freeze.store import FrozenStore
 
     computed = parse_computed_atlas(spec.id, spec.table, where=spec.where, config=config)
-    recipe = atlas_recipe(computed, config)
     store = FrozenStore(config.paths.freeze)
     frozen = store.atlas(spec.id)
-    where = f"{spec.where} ([atlas.{spec.id}])"
-    try:
-        if compute_engine_missing():
-            raise no_compute_engine(where)
+
+    def compute() -> Path:
         from generator.atlas.bundle_stage import compute_bundle
 
-        bundle = compute_bundle(computed, config=config, frozen=frozen)
-    except SetupError as err:
-        folder = results.without_compute(
-            kind="atlas",
-            entry_id=spec.id,
-            where=where,
-            recipe=recipe,
-            frozen=frozen,
-            frozen_at=store.atlas_folder(spec.id),
-            folder_of=lambda key: CacheLayout(config.paths.cache).bundles() / key,
-            marker="bundle.json",
-            cannot=err,
-        )
-        return AtlasBundle.load(folder)
-    results.remember(recipe, bundle.root)
-    return bundle
+        return compute_bundle(computed, config=config, frozen=frozen).root
+
+    wanted = Wanted(
+        kind="atlas",
+        entry_id=spec.id,
+        where=f"{spec.where} ([atlas.{spec.id}])",
+        recipe=atlas_recipe(computed, config),
+        frozen=frozen,
+        frozen_at=store.atlas_folder(spec.id),
+        folder_of=lambda key: CacheLayout(config.paths.cache).stage("bundle", key),
+        marker="bundle.json",
+    )
+    folder = results.resolve(wanted, compute)
+    return AtlasBundle.load(folder)
 
 
 def publish_bundles(

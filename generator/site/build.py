@@ -17,8 +17,6 @@ The build reads like its phases:
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -26,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator import seal
+from generator import keys, seal
 from generator.bundle import AtlasBundle
-from generator.cache import CacheLayout, atomic_dir, bytes_digest, digest
+from generator.cache import CacheLayout, atomic_dir, bytes_digest
 from generator.config import Config
 from generator.errors import ConfigError, ContentError
 from generator.lock import project_lock
@@ -53,24 +51,14 @@ from generator.site.output import (
     measure,
     owners_of,
     static_sources,
-    versioned,
 )
 from generator.site.pages import RenderedPage, Renderer, template_dirs
 from generator.site.skipped import accept_anchors, stub_page
 from generator.site.state import BuildState, PageState
+from generator.specs import read_spec_files
 
 #: The contract files of a published atlas that pages link to (see docs/ARCHITECTURE.md).
 ATLAS_FILES = ("viewer.json", "atlas.dzi", "fallback.jpg")
-
-#: Names templates use for static files (the values are output paths).
-STATIC_NAMES = {
-    "css": "static/site.css",
-    "favicon": "static/favicon.svg",
-    "js": "static/site.js",
-    "viewer_css": "static/atlas-viewer.css",
-    "viewer_js": "static/atlas-viewer.js",
-    "osd": "static/openseadragon/openseadragon.min.js",
-}
 
 
 @dataclass(frozen=True)
@@ -149,16 +137,17 @@ def prepare(
     started = time.perf_counter()
     output = config.paths.output
     check_output_folder(config)
-    state_dir = CacheLayout(config.paths.cache).site_state()
-    state = BuildState.load(state_dir / "state.json", output)
-    file_digests = atlas_specs.FileDigests(state_dir / "digests.json")
+    layout = CacheLayout(config.paths.cache)
+    state = BuildState.load(layout.build_state(), output)
+    file_digests = atlas_specs.FileDigests(layout.file_digests())
 
     # 1. Gather and validate everything.
     content = gather_content(config.paths.content, include_drafts=include_drafts)
     if content.site_index is None:
         content.site_index = default_site_index(config.paths.content, config.site.title)
-    specs, spec_warnings = atlas_specs.load_specs(content)
-    experiments = load_experiments(content)
+    spec_files = read_spec_files(content.root)  # each atlases.toml read once
+    specs, spec_warnings = atlas_specs.load_specs(spec_files, content.root)
+    experiments = load_experiments(spec_files)
     warnings = (*config.warnings, *content.warnings, *spec_warnings)
     if strict and warnings:
         raise ConfigError(
@@ -202,23 +191,12 @@ def prepare(
         plan.claim(special, "the build")
 
     # 3. Render (or reuse) every page, then check every link.
-    static_urls = {
-        name: versioned(url, static[url]) for name, url in STATIC_NAMES.items() if url in static
-    }
     url_map = {page.rel: page.url for page in pages}
     computed_results = {key: r.results for key, r in computed.experiments.items()}
-    renderer = Renderer(config, facts, url_map, static_urls, bundles, computed_results)
-    shared_key = digest(
-        _code_and_templates_digest(config),
-        config.raw,
-        [dataclasses.asdict(f) for f in facts.values()],
-        url_map,
-        static_urls,
-    )
-    bib_keys = {
-        pub.name: digest([bytes_digest(path.read_bytes()) for path in pub.bib_files])
-        for pub in content.publications
-    }
+    renderer = Renderer(config, facts, url_map, static, bundles, computed_results)
+    code = keys.site_code_digest(template_dirs(config))
+    shared_key = keys.shared_page_key(code, config, facts.values(), url_map, renderer.static_urls)
+    bib_keys = {pub.name: keys.bibliography_key(pub.bib_files) for pub in content.publications}
     # patch-results blocks read experiments/*/results.json: part of their publication's keys
     experiment_keys: dict[str, list[Any]] = {
         pub.name: [*experiment_inputs(pub.folder)] for pub in content.publications
@@ -231,9 +209,9 @@ def prepare(
     for page in pages:
         nav, nav_key = navigation.of(page)
         pub_name = page.publication or ""
-        key = _json_key(
+        key = keys.page_key(
             shared_key,
-            page.text,
+            page,
             bib_keys.get(pub_name, ""),
             nav_key,
             experiment_keys.get(pub_name),
@@ -287,7 +265,7 @@ def write(prepared: Prepared) -> BuildReport:
     entries = [_feed_entry(p.renderer, page) for page in p.pages]
     with atomic_dir(output) as tmp:
         for atlas_id, bundle in p.bundles.items():
-            key = _atlas_key(bundle, config)
+            key = keys.published_atlas_key(bundle, config)
             old = output / "atlases" / atlas_id
             sealed = CacheLayout(config.paths.cache).site_state() / f"atlas-{atlas_id}.seal"
             if (
@@ -349,7 +327,11 @@ class Navigation:
         self.position: dict[str, int] = {}
         for pub in content.publications:
             articles = [self.item(a) for a in pub.articles]
-            self.publications[pub.name] = (self.item(pub.index), articles, digest(articles))
+            self.publications[pub.name] = (
+                self.item(pub.index),
+                articles,
+                keys.articles_key(articles),
+            )
             self.position.update({a.url: i for i, a in enumerate(pub.articles)})
         self.site = {
             "publications": [
@@ -393,40 +375,6 @@ def _asset_sources(content: Content, atlas_images: set[Path]) -> dict[str, Path]
     return assets
 
 
-def _atlas_key(bundle: AtlasBundle, config: Config) -> str:
-    """What a published atlas folder depends on: the bundle's files, the tile settings, and
-    the code and library that cut and describe it (:data:`TILES_VERSION`, libvips' version,
-    ``generator/tiles/`` and ``generator/bundle/``)."""
-    stats = []
-    for name in (
-        "bundle.json",
-        *(lv.image for lv in bundle.levels),
-        *(lv.cells for lv in bundle.levels),
-    ):
-        stat = (bundle.root / name).stat()
-        stats.append((name, stat.st_size, stat.st_mtime_ns))
-    return digest(
-        str(bundle.root), stats, dataclasses.asdict(config.tiles), _publishing_code_digest()
-    )
-
-
-@functools.cache
-def _publishing_code_digest() -> str:
-    """A digest of what publishes an atlas folder besides its inputs: a new tiles version,
-    libvips or publishing code republishes every atlas (the page key covers the site code)."""
-    import pyvips
-
-    from generator.tiles import TILES_VERSION
-
-    package = Path(__file__).resolve().parent.parent
-    files = [*sorted((package / "tiles").glob("*.py")), *sorted((package / "bundle").glob("*.py"))]
-    return digest(
-        TILES_VERSION,
-        [pyvips.version(i) for i in range(3)],
-        [(p.name, bytes_digest(p.read_bytes())) for p in files],
-    )
-
-
 def _intact_atlas(folder: Path) -> bool:
     """Whether a previously published atlas folder has its files and every tile."""
     from generator.tiles import check_dzi
@@ -434,13 +382,6 @@ def _intact_atlas(folder: Path) -> bool:
     if not all((folder / name).is_file() for name in ATLAS_FILES):
         return False
     return not check_dzi(folder / "atlas.dzi")
-
-
-def _json_key(*parts: Any) -> str:
-    """A digest of JSON-able parts (as :func:`generator.cache.digest`, minus its float
-    canonicalization: navigation and page texts hold none; several times faster)."""
-    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return bytes_digest(text.encode())
 
 
 def _unchanged(path: Path, previous: PageState) -> bool:
@@ -466,14 +407,3 @@ def _check_ids(page: RenderedPage) -> None:
 def _feed_entry(renderer: Renderer, page: Page) -> FeedEntry:
     m = page.meta
     return FeedEntry(renderer.canonical(page.url), m.title, m.description, m.date, m.authors)
-
-
-def _code_and_templates_digest(config: Config) -> str:
-    """A digest of the site code and the templates, static files included (a page holds the
-    versioned URLs of the viewer's modules in its import map, an override's too): changing
-    any of them re-renders every page."""
-    package = Path(__file__).resolve().parent
-    files = [*sorted(package.glob("*.py")), package.parent / "config.py"]
-    for folder in template_dirs(config):
-        files.extend(sorted(p for p in folder.rglob("*") if p.is_file()))
-    return digest([(str(p), bytes_digest(p.read_bytes())) for p in files])

@@ -24,6 +24,8 @@ without the compute engine takes the results from the cache or the frozen folder
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,16 +34,17 @@ import numpy as np
 
 from generator.bundle import AtlasBundle
 from generator.cache import CacheLayout
-from generator.errors import ConfigError, ContentError, SetupError, closest
+from generator.errors import ConfigError, ContentError, closest
 from generator.experiments.spec import ExperimentSpec, IconSpec, parse_experiment
 from generator.paths import confine
-from generator.specs import read_experiment_entries
+from generator.specs import SpecFile, read_experiment_entries
 
 if TYPE_CHECKING:
     from generator.config import Config
     from generator.freeze.resolve import Results
+    from generator.freeze.store import FrozenEntry
     from generator.site.blocks.tourquery import TourQueries
-    from generator.site.content import Content, Publication
+    from generator.site.content import Publication
 
 
 @dataclass(frozen=True)
@@ -66,24 +69,25 @@ class ComputedResults:
         }
 
 
-def load_experiments(content: Content) -> dict[str, list[ExperimentSpec]]:
-    """Every ``[experiment.<id>]`` of every publication, validated, by publication name."""
+def load_experiments(files: Sequence[SpecFile]) -> dict[str, list[ExperimentSpec]]:
+    """Every ``[experiment.<id>]`` of the publications' atlases.toml files
+    (:func:`generator.specs.read_spec_files`), validated, by publication name (the name of
+    the file's folder)."""
     found: dict[str, list[ExperimentSpec]] = {}
-    for pub in content.publications:
-        if pub.atlases_toml is None:
-            continue
-        specs = read_experiments(pub.atlases_toml)
+    for file in files:
+        folder = file.path.parent
+        specs = read_experiments(file)
         for spec in specs:
             for index, pair in enumerate(spec.pairs):
                 if pair.icon.path is not None:  # an image file: it must be content
                     confine(
                         pair.icon.path,
-                        content.root,
+                        folder.parent,  # the content folder
                         where=f"{spec.where} (pairs[{index}].icon)",
                         what=f"the icon image of [experiment.{spec.id}]",
                         written=pair.icon.written,
                     )
-            committed = pub.folder / "experiments" / spec.id / "results.json"
+            committed = folder / "experiments" / spec.id / "results.json"
             if committed.is_file():
                 raise ConfigError(
                     f"experiment {spec.id!r} is declared and also committed",
@@ -94,16 +98,17 @@ def load_experiments(content: Content) -> dict[str, list[ExperimentSpec]]:
                     fix="delete one of the two, or rename the experiment",
                 )
         if specs:
-            found[pub.name] = specs
+            found[folder.name] = specs
     return found
 
 
-def read_experiments(path: Path) -> list[ExperimentSpec]:
+def read_experiments(file: SpecFile) -> list[ExperimentSpec]:
     """The experiment tables of one atlases.toml (``where`` names each table's line)."""
-    specs = []
-    for entry in read_experiment_entries(path):
-        specs.append(parse_experiment(entry.id, entry.table, entry.where, base=path.parent))
-    return specs
+    base = file.path.parent
+    return [
+        parse_experiment(entry.id, entry.table, entry.where, base=base)
+        for entry in read_experiment_entries(file)
+    ]
 
 
 #: The most pixels an icon image file may declare (checked from its header, before decoding).
@@ -210,7 +215,7 @@ def compute_experiments(
     """Each experiment of ``pub``: from the cache, else the frozen folder, else computed
     (:mod:`generator.freeze.resolve`); results by experiment id."""
     from generator.freeze.recipe import experiment_recipe
-    from generator.freeze.resolve import compute_engine_missing, no_compute_engine
+    from generator.freeze.resolve import Wanted
     from generator.freeze.store import FrozenStore
 
     store = FrozenStore(config.paths.freeze)
@@ -218,27 +223,26 @@ def compute_experiments(
     out = {}
     for spec in specs:
         icons = [icon_pixels(pair.icon, bundles, queries, spec.where) for pair in spec.pairs]
-        recipe = experiment_recipe(spec, icons, config)
         frozen = store.experiment(pub.name, spec.id)
-        where = f"{spec.where} ([experiment.{spec.id}])"
-        try:
-            if compute_engine_missing():
-                raise no_compute_engine(where)
-            from generator.experiments.run import run_experiment
-
-            folder = run_experiment(spec, icons, config=config, frozen=frozen)
-            results.remember(recipe, folder)
-        except SetupError as err:
-            folder = results.without_compute(
-                kind="experiment",
-                entry_id=spec.id,
-                where=where,
-                recipe=recipe,
-                frozen=frozen,
-                frozen_at=store.experiment_folder(pub.name, spec.id),
-                folder_of=layout.experiment,
-                marker="results.json",
-                cannot=err,
-            )
+        wanted = Wanted(
+            kind="experiment",
+            entry_id=spec.id,
+            where=f"{spec.where} ([experiment.{spec.id}])",
+            recipe=experiment_recipe(spec, icons, config),
+            frozen=frozen,
+            frozen_at=store.experiment_folder(pub.name, spec.id),
+            folder_of=layout.experiment,
+            marker="results.json",
+        )
+        compute = functools.partial(_run_experiment, spec, icons, config, frozen)
+        folder = results.resolve(wanted, compute)
         out[spec.id] = ComputedResults(pub.name, spec.id, folder)
     return out
+
+
+def _run_experiment(
+    spec: ExperimentSpec, icons: list[np.ndarray], config: Config, frozen: FrozenEntry | None
+) -> Path:
+    from generator.experiments.run import run_experiment
+
+    return run_experiment(spec, icons, config=config, frozen=frozen)

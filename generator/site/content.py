@@ -25,6 +25,7 @@ from typing import Any
 from generator.errors import ContentError, closest, shown
 from generator.paths import confine
 from generator.site.yamldoc import YamlProblem, load_yaml
+from generator.specs import SPEC_FILE, publication_folders, spec_file
 from generator.textfiles import MAX_PAGE_BYTES, read_text
 
 #: Folder names the build itself writes at the site root.
@@ -351,11 +352,10 @@ def gather_content(root: Path, *, include_drafts: bool = False) -> Content:
             )
         else:
             root_assets.append(entry)
-    publications = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        if folder.name.startswith((".", "_")):
-            continue
-        publications.append(_gather_publication(folder, root, include_drafts, warnings))
+    publications = [
+        _gather_publication(folder, root, include_drafts, warnings)
+        for folder in publication_folders(root)
+    ]
     return Content(root, site_index, publications, root_assets, warnings)
 
 
@@ -386,18 +386,17 @@ def _gather_publication(
             warnings.append(f"{path}: Markdown in a subfolder is not a page; it is ignored")
         elif path.parent == folder and path.suffix == ".bib":
             bibs.append(path)
-        elif path.parent == folder and path.name == "atlases.toml":
+        elif path.parent == folder and path.name == SPEC_FILE:
             continue
         else:
             assets.append(path)
     articles.sort(key=_article_sort_key)
-    atlases = folder / "atlases.toml"
     return Publication(
         name=folder.name,
         folder=folder,
         index=index,
         articles=articles,
         bib_files=bibs,
-        atlases_toml=atlases if atlases.is_file() else None,
+        atlases_toml=spec_file(folder),
         assets=assets,
     )

@@ -32,7 +32,7 @@ from markdown.inlinepatterns import InlineProcessor
 from markdown.preprocessors import Preprocessor
 from markdown.treeprocessors import Treeprocessor
 
-from generator.errors import ContentError, closest
+from generator.errors import ContentError, closest, where_at
 from generator.site.atlases import AtlasFacts
 from generator.site.bibtex import Entry, entry_text
 from generator.site.blocks.embeds import AtlasEmbed, check_rect, parse_embed, parse_xywh
@@ -103,7 +103,7 @@ class PageContext:
 
     def where(self, needle: str | None = None, line: int | None = None) -> str:
         line = line or (self.line_of(needle) if needle else None)
-        return f"{self.page.source}:{line}" if line else str(self.page.source)
+        return where_at(self.page.source, line)
 
     def page_link(self, target_url: str) -> str:
         """A relative link from this page to another output path (index pages as folders)."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import heapq
 import os
-import posixpath
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -85,23 +84,6 @@ def static_sources(template_dirs: list[Path], osd: Path | None) -> dict[str, Pat
         for image in sorted((osd / "images").glob("*.png")):
             files[f"static/openseadragon/images/{image.name}"] = image
     return files
-
-
-def versioned(url: str, source: Path) -> str:
-    """``static/x.css?v=<digest>``: browsers refetch a static file only when it changed.
-
-    The digest of a JavaScript module covers the modules it imports by relative URL too
-    (found next to it; :func:`generator.site.pages.module_graph`), so a page that loads the
-    viewer's entry module changes, and is rendered again with a new import map, whenever any
-    of the viewer's modules does.
-    """
-    from generator.site.pages import module_digest, module_graph
-
-    def beside(module: str) -> Path | None:
-        path = source.parent / posixpath.relpath(module, posixpath.dirname(url))
-        return path if path.is_file() else None
-
-    return f"{url}?v={module_digest(module_graph(url, beside))}"
 
 
 #: A file every build writes into the site: the output folder is this tool's to replace.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import posixpath
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,16 @@ from generator.site.mdext import BlockHandler, PageContext, PageMarkdown
 
 #: The default templates and static files shipped with the generator.
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+
+#: Names templates use for static files (the values are output paths).
+STATIC_NAMES = {
+    "css": "static/site.css",
+    "favicon": "static/favicon.svg",
+    "js": "static/site.js",
+    "viewer_css": "static/atlas-viewer.css",
+    "viewer_js": "static/atlas-viewer.js",
+    "osd": "static/openseadragon/openseadragon.min.js",
+}
 
 #: Template per page kind.
 TEMPLATE_OF = {"site": "site.html", "publication": "publication.html", "article": "article.html"}
@@ -105,25 +115,29 @@ def module_digest(graph: dict[str, Path]) -> str:
     return bytes_digest("\n".join(lines).encode(), 8)
 
 
-def import_map(entry: str, config: Config) -> dict[str, str]:
-    """Every module the ES module ``entry`` (an output path) imports, transitively -> its
-    versioned URL (``static/x.js?v=<digest of x.js and what it imports>``).
+def versioned(url: str, static: Mapping[str, Path]) -> str:
+    """``static/x.css?v=<digest>``: browsers refetch a static file only when it changed.
 
-    Sources are found as the build copies them (a project's templates folder first). A page
-    holds this as its import map, so that the viewer's plain relative imports
+    ``static`` is the build's static files, output path -> source
+    (:func:`generator.site.output.static_sources`: a project's templates folder first), the
+    one place modules are found. The digest of a JavaScript module covers the modules it
+    imports by relative URL too (:func:`module_graph`), so a page that loads the viewer's
+    entry module changes, and is rendered again with a new import map, whenever any of the
+    viewer's modules does.
+    """
+    return f"{url}?v={module_digest(module_graph(url, static.get))}"
+
+
+def import_map(entry: str, static: Mapping[str, Path]) -> dict[str, str]:
+    """Every module the ES module ``entry`` (an output path) imports, transitively -> its
+    versioned URL (:func:`versioned`: ``static/x.js?v=<digest of x.js and what it imports>``).
+
+    A page holds this as its import map, so that the viewer's plain relative imports
     (``import ... from "./x.js"``) fetch versioned URLs: browsers refetch exactly the modules
     that changed, and nobody keeps a table of digests.
     """
-    dirs = template_dirs(config)
-
-    def source_of(url: str) -> Path | None:
-        return next((d / url for d in dirs if (d / url).is_file()), None)
-
-    return {
-        url: f"{url}?v={module_digest(module_graph(url, source_of))}"
-        for url in sorted(module_graph(entry, source_of))
-        if url != entry
-    }
+    graph = module_graph(entry, static.get)
+    return {url: versioned(url, static) for url in sorted(graph) if url != entry}
 
 
 def format_date(date: dt.date | str | None) -> str:
@@ -164,7 +178,7 @@ class Renderer:
         config: Config,
         atlases: dict[str, AtlasFacts],
         url_map: dict[str, str],
-        static_urls: dict[str, str],
+        static: Mapping[str, Path],
         bundles: dict[str, AtlasBundle] | None = None,
         experiments: dict[tuple[str, str], Path] | None = None,
     ) -> None:
@@ -174,10 +188,13 @@ class Renderer:
         self.experiments = dict(experiments or {})
         self.atlases = atlases
         self.url_map = url_map
-        self.static_urls = static_urls
+        #: Template name -> versioned URL of each static file templates use.
+        self.static_urls = {
+            name: versioned(url, static) for name, url in STATIC_NAMES.items() if url in static
+        }
         #: The viewer's modules -> their versioned URLs (the import map of pages with atlases).
-        viewer = static_urls.get("viewer_js", "").partition("?")[0]
-        self.modules = import_map(viewer, config) if viewer else {}
+        viewer = STATIC_NAMES["viewer_js"]
+        self.modules = import_map(viewer, static) if viewer in static else {}
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader([str(d) for d in template_dirs(config)]),
             autoescape=True,

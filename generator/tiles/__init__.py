@@ -17,13 +17,12 @@ bench/RESULTS.md, "## Tiles"). Design notes: docs/ARCHITECTURE.md, "A published 
 """
 
 from generator.tiles.dzi import DziInfo, DziLevel, check_dzi, dzi_levels, read_dzi, tile_box
-from generator.tiles.publish import TILES_VERSION, PublishedAtlas, publish_atlas, tree_stats
+from generator.tiles.publish import PublishedAtlas, publish_atlas, tree_stats
 from generator.tiles.pyramid import FORMATS, LevelSpan, TileSettings, plan_spans, tile_image
 from generator.tiles.source import bundle_from_image, detect_cells, parse_colour
 
 __all__ = [
     "FORMATS",
-    "TILES_VERSION",
     "DziInfo",
     "DziLevel",
     "LevelSpan",

@@ -1,10 +1,10 @@
 """Publish an atlas bundle as ``site/atlases/<id>/``: cached pyramid + cells + viewer.json.
 
 Cutting a pyramid is the slow part (seconds per atlas); everything else is small files. The
-pyramid is cached under ``<cache>/tiles/<key>/`` (key: digest of the level images' bytes,
-their grids, the tile settings, the background, the libvips version and
-:data:`TILES_VERSION`) and published by hard links (copies across file systems), so an
-unchanged atlas costs one descriptor check and a few thousand ``link()`` calls per build.
+pyramid is cached under ``<cache>/tiles/<key>/`` (:func:`generator.keys.pyramid_key`: the
+level images' bytes, their grids, the tile settings, the background, the libvips version and
+:data:`generator.keys.TILES_VERSION`) and published by hard links (copies across file
+systems), so an unchanged atlas costs one descriptor check and a few thousand ``link()`` calls per build.
 Published tiles are never modified in place: a hard-linked tile edited in ``site/`` would
 edit the cache too.
 """
@@ -21,14 +21,12 @@ from typing import Any
 
 from generator import seal
 from generator.bundle import AtlasBundle, Level
-from generator.cache import CacheLayout, atomic_dir, atomic_write_json, digest, file_digest
+from generator.cache import CacheLayout, atomic_dir, atomic_write_json
 from generator.errors import ContentError
+from generator.keys import pyramid_key
 from generator.tiles.dzi import check_dzi
 from generator.tiles.pyramid import LevelSpan, TileSettings, cut_pyramid, plan_spans
 from generator.tiles.source import parse_colour
-
-#: Bump when pyramids cut from the same inputs change (invalidates every cached pyramid).
-TILES_VERSION = 1
 
 #: The cache entry's own record (spans, fallback size); not published.
 _RECORD = "pyramid.json"
@@ -207,26 +205,6 @@ def viewer_extras(bundle: AtlasBundle) -> dict[int, dict[str, dict[str, Any]]]:
     return extras
 
 
-def pyramid_key(
-    images: list[Path],
-    spans: list[LevelSpan],
-    settings: TileSettings,
-    background: tuple[int, int, int],
-) -> str:
-    """The cache key of a pyramid: everything its bytes depend on."""
-    import pyvips
-
-    return digest(
-        "tiles",
-        TILES_VERSION,
-        [pyvips.version(i) for i in range(3)],
-        [file_digest(image) for image in images],
-        [asdict(span) for span in spans],
-        asdict(settings),
-        background,
-    )
-
-
 def link_tree(src: Path, dst: Path, skip: tuple[str, ...] = ()) -> None:
     """Recreate ``src``'s files under ``dst`` as hard links, or copies where links fail
     (another file system, no permission); ``skip`` names top-level files to leave out.
@@ -275,7 +253,7 @@ def _cached_pyramid(
     cache_dir: Path,
 ) -> Path:
     """The cache entry holding this pyramid, cut now if absent or damaged."""
-    entry = CacheLayout(cache_dir).tiles() / pyramid_key(images, spans, settings, background)
+    entry = CacheLayout(cache_dir).pyramid(pyramid_key(images, spans, settings, background))
     intact = (
         (entry / _RECORD).is_file()
         and (entry / "fallback.jpg").is_file()

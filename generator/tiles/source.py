@@ -15,12 +15,10 @@ from typing import Any
 
 from generator import seal
 from generator.bundle import AtlasBundle, Level, cells_document
-from generator.cache import atomic_dir, atomic_write_json, digest, file_digest
+from generator.cache import atomic_dir, atomic_write_json
 from generator.errors import ConfigError, ContentError
+from generator.keys import image_source_key
 from generator.tiles.pyramid import open_image, prepare, vips_reason
-
-#: Bump when the bundle this module writes changes for the same inputs (invalidates caches).
-SOURCE_VERSION = 1
 
 #: Channel difference (of 255) above which a pixel is not background. JPEG at quality >= 75
 #: moves flat background by a few levels and rings up to ~20 next to sharp icon edges.
@@ -86,10 +84,7 @@ def bundle_from_image(
     header = open_image(image)
     _check_size(image, header.width, header.height, grid, icon_size)
 
-    key = digest(
-        "bundle-from-image", SOURCE_VERSION, file_digest(image), atlas_id, title, grid,
-        icon_size, background.lower(),
-    )  # fmt: skip
+    key = image_source_key(image, atlas_id, title, grid, icon_size, background)
     root = Path(work_dir) / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', atlas_id)}-{key}"
     if (root / "bundle.json").is_file():
         if seal.check(root) is None:

@@ -4,9 +4,10 @@ version package.json pins. (Not browser tests: no chromium needed; test_viewer_l
 checks the same in a browser.)
 
 A page with atlases holds an import map (generator/site/pages.py ``import_map``) from every
-module's URL to ``<url>?v=<digest>``; the digest covers the file and the modules it imports, so
-the entry's URL (``versioned``) changes whenever any module does and the page is rendered
-again. These tests fail when a module can change without its URL changing.
+module's URL to ``<url>?v=<digest>``; the digest covers the file and the modules it imports
+(found among the build's static files, overrides first), so the entry's URL (``versioned``)
+changes whenever any module does and the page is rendered again. These tests fail when a
+module can change without its URL changing.
 """
 
 from __future__ import annotations
@@ -18,9 +19,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from generator.cache import file_digest
-from generator.config import load_config
-from generator.site.output import versioned
-from generator.site.pages import import_map, module_digest, module_graph
+from generator.config import Config, load_config
+from generator.site.output import static_sources
+from generator.site.pages import (
+    import_map,
+    module_digest,
+    module_graph,
+    template_dirs,
+    versioned,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "templates" / "static"
@@ -48,6 +55,11 @@ def in_folder(folder: Path) -> Callable[[str], Path | None]:
     return source_of
 
 
+def static_of(config: Config) -> dict[str, Path]:
+    """The build's static files (output path -> source) of a project."""
+    return static_sources(template_dirs(config), None)
+
+
 def project(tmp_path: Path) -> Path:
     root = tmp_path / "project"
     root.mkdir()
@@ -60,7 +72,7 @@ def project(tmp_path: Path) -> Path:
 def test_every_module_is_imported_from_the_entry_and_versioned_by_its_digests(
     tmp_path: Path,
 ) -> None:
-    mapping = import_map(ENTRY, load_config(project(tmp_path) / "atlas.toml"))
+    mapping = import_map(ENTRY, static_of(load_config(project(tmp_path) / "atlas.toml")))
     names = {f"static/{path.name}" for path in modules()}
     # every module is reached from the entry (none is loaded some other, unversioned way)
     assert set(mapping) == names - {ENTRY}
@@ -78,22 +90,25 @@ def test_a_changed_module_changes_its_url_and_the_entrys(tmp_path: Path) -> None
     import map and the entry's URL (part of every page's key) change; unrelated ones do not."""
     root = project(tmp_path)
     config = load_config(root / "atlas.toml")
-    before = import_map(ENTRY, config)
-    entry_before = versioned(ENTRY, STATIC / "atlas-viewer.js")
+    static = static_of(config)
+    before = import_map(ENTRY, static)
+    entry_before = versioned(ENTRY, static)
 
     override = config.paths.templates / "static" / "atlas-viewer-paint.js"
     override.parent.mkdir(parents=True)
     override.write_text((STATIC / "atlas-viewer-paint.js").read_text() + "\n/* edited */\n")
-    after = import_map(ENTRY, load_config(root / "atlas.toml"))
+    overridden = static_of(load_config(root / "atlas.toml"))
+    after = import_map(ENTRY, overridden)
     paint, view, util = (f"static/atlas-viewer-{n}.js" for n in ("paint", "view", "util"))
     assert after[paint] != before[paint]
     assert after[view] != before[view]  # view.js imports paint.js
     assert after[util] == before[util]  # util.js imports nothing
+    assert versioned(ENTRY, overridden) != entry_before  # the entry is the default's file
 
-    copy = tmp_path / "static"
-    shutil.copytree(STATIC, copy)
-    (copy / "atlas-viewer-paint.js").write_text(override.read_text())
-    assert versioned(ENTRY, copy / "atlas-viewer.js") != entry_before
+    copy = tmp_path / "copy"
+    shutil.copytree(STATIC, copy / "static")
+    (copy / "static/atlas-viewer-paint.js").write_text(override.read_text())
+    assert versioned(ENTRY, static_sources([copy], None)) != entry_before
 
 
 def test_modules_are_small_es_modules_sharing_nothing_implicitly() -> None:

@@ -14,11 +14,11 @@ from generator.config import load_config
 from generator.errors import ConfigError, ContentError
 from generator.site import atlases
 from generator.site.build import build
-from generator.site.content import gather_content
+from generator.specs import read_spec_files
 
 
 def _specs(project: Path) -> tuple[dict[str, atlases.AtlasSpec], list[str]]:
-    return atlases.load_specs(gather_content(project / "content"))
+    return atlases.load_specs(read_spec_files(project / "content"), project / "content")
 
 
 def test_image_spec_is_read_with_its_line(project: Path) -> None:

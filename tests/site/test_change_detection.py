@@ -1,5 +1,5 @@
 """What the incremental build takes as a change (issue 17, mutation testing of
-generator/site/build.py): the key of a published atlas (its bundle files' sizes and times, its
+generator/site/build.py, keys from generator/keys.py): the key of a published atlas (its bundle files' sizes and times, its
 folder, the tile settings), whether a published atlas folder is intact, whether a page's output
 is still the HTML the build wrote, and the digest of the code, templates and static files every
 page uses."""
@@ -14,13 +14,9 @@ from sitekit import CONFIG, make_project, write
 from tourkit import full_grid, make_bundle
 
 from generator.config import Config, load_config
-from generator.site.build import (
-    _atlas_key,
-    _code_and_templates_digest,
-    _intact_atlas,
-    _json_key,
-    _unchanged,
-)
+from generator.keys import json_key, published_atlas_key, site_code_digest
+from generator.site.build import _intact_atlas, _unchanged
+from generator.site.pages import template_dirs
 from generator.site.state import PageState
 from generator.tiles import publish_atlas
 from generator.tiles.pyramid import TileSettings
@@ -48,12 +44,12 @@ def bump_mtime(path: Path) -> None:
 def test_an_atlas_key_follows_each_bundle_file(tmp_path: Path) -> None:
     config = config_in(tmp_path / "project")
     bundle = bundle_in(tmp_path / "bundle")
-    key = _atlas_key(bundle, config)  # type: ignore[arg-type]
-    assert key == _atlas_key(bundle, config)  # type: ignore[arg-type]
+    key = published_atlas_key(bundle, config)  # type: ignore[arg-type]
+    assert key == published_atlas_key(bundle, config)  # type: ignore[arg-type]
     seen = {key}
     for name in ("bundle.json", "level-2.png", "level-4.png", "cells-2.json", "cells-4.json"):
         bump_mtime(tmp_path / "bundle" / name)  # touched: same bytes, a new time
-        new = _atlas_key(bundle, config)  # type: ignore[arg-type]
+        new = published_atlas_key(bundle, config)  # type: ignore[arg-type]
         assert new not in seen, name
         seen.add(new)
     # same time, another size
@@ -61,7 +57,7 @@ def test_an_atlas_key_follows_each_bundle_file(tmp_path: Path) -> None:
     stat = cells.stat()
     cells.write_text(cells.read_text() + " ")
     os.utime(cells, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert _atlas_key(bundle, config) not in seen  # type: ignore[arg-type]
+    assert published_atlas_key(bundle, config) not in seen  # type: ignore[arg-type]
 
 
 def test_an_atlas_key_follows_the_tile_settings_and_the_bundle_folder(tmp_path: Path) -> None:
@@ -69,10 +65,10 @@ def test_an_atlas_key_follows_the_tile_settings_and_the_bundle_folder(tmp_path: 
     png = config_in(tmp_path / "one")
     jpeg = config_in(tmp_path / "two", "quality = 80\n")  # appended to [tiles]
     assert png.tiles != jpeg.tiles and dataclasses.asdict(png.tiles)["format"] == "png"
-    assert _atlas_key(bundle, png) != _atlas_key(bundle, jpeg)  # type: ignore[arg-type]
+    assert published_atlas_key(bundle, png) != published_atlas_key(bundle, jpeg)  # type: ignore[arg-type]
     moved = dataclasses.replace(bundle, root=tmp_path / "elsewhere")  # type: ignore[type-var]
     (tmp_path / "elsewhere").symlink_to(tmp_path / "bundle")
-    assert _atlas_key(moved, png) != _atlas_key(bundle, png)  # type: ignore[arg-type]
+    assert published_atlas_key(moved, png) != published_atlas_key(bundle, png)  # type: ignore[arg-type]
 
 
 def test_a_published_atlas_is_intact_only_with_its_files_and_every_tile(tmp_path: Path) -> None:
@@ -105,11 +101,11 @@ def test_a_page_output_is_unchanged_only_with_the_bytes_the_build_wrote(tmp_path
 
 
 def test_page_keys_ignore_mapping_order_but_not_values() -> None:
-    key = _json_key("shared", {"title": "Ünïcode", "n": 1}, ["x", None])
-    assert key == _json_key("shared", {"n": 1, "title": "Ünïcode"}, ["x", None])
-    assert key != _json_key("shared", {"title": "Unicode", "n": 1}, ["x", None])
-    assert key != _json_key("shared", {"title": "Ünïcode", "n": 1}, ["x"])
-    assert len({_json_key(1), _json_key("1"), _json_key([1]), _json_key(1, None)}) == 4
+    key = json_key("shared", {"title": "Ünïcode", "n": 1}, ["x", None])
+    assert key == json_key("shared", {"n": 1, "title": "Ünïcode"}, ["x", None])
+    assert key != json_key("shared", {"title": "Unicode", "n": 1}, ["x", None])
+    assert key != json_key("shared", {"title": "Ünïcode", "n": 1}, ["x"])
+    assert len({json_key(1), json_key("1"), json_key([1]), json_key(1, None)}) == 4
 
 
 def test_a_page_key_is_the_digest_of_its_compact_sorted_utf8_json() -> None:
@@ -120,24 +116,24 @@ def test_a_page_key_is_the_digest_of_its_compact_sorted_utf8_json() -> None:
 
     text = '["shared",{"n":1,"title":"Ünïcode"},["x",null]]'
     expected = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-    assert _json_key("shared", {"title": "Ünïcode", "n": 1}, ["x", None]) == expected
+    assert json_key("shared", {"title": "Ünïcode", "n": 1}, ["x", None]) == expected
 
 
 def test_code_and_templates_digest_follows_every_template(tmp_path: Path) -> None:
     root = tmp_path / "project"
     make_project(root)
     config = load_config(root / "atlas.toml")
-    digest = _code_and_templates_digest(config)
-    assert digest == _code_and_templates_digest(config)
+    digest = site_code_digest(template_dirs(config))
+    assert digest == site_code_digest(template_dirs(config))
     override = config.paths.templates / "article.html"
     override.parent.mkdir(parents=True, exist_ok=True)
     override.write_text("{% extends 'base.html' %}")  # an override appears
-    with_override = _code_and_templates_digest(config)
+    with_override = site_code_digest(template_dirs(config))
     assert with_override != digest
     override.write_text("{% extends 'base.html' %}{# edited #}")  # it changes
-    assert _code_and_templates_digest(config) not in (digest, with_override)
-    edited = _code_and_templates_digest(config)
+    assert site_code_digest(template_dirs(config)) not in (digest, with_override)
+    edited = site_code_digest(template_dirs(config))
     static = override.parent / "static" / "site.css"  # static files count too (import maps)
     static.parent.mkdir()
     static.write_text("body { margin: 0 }")
-    assert _code_and_templates_digest(config) not in (digest, with_override, edited)
+    assert site_code_digest(template_dirs(config)) not in (digest, with_override, edited)

@@ -14,7 +14,7 @@ from generator.config import (
     load_config,
 )
 from generator.errors import ConfigError
-from generator.specs import read_id_tables
+from generator.specs import read_spec_file
 
 MINIMAL = '[site]\ntitle = "T"\nsite_url = "https://example.org/x"\n'
 
@@ -89,19 +89,20 @@ def test_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
 def test_id_tables_are_listed_in_file_order_with_their_lines(tmp_path: Path) -> None:
     text = '# atlases\n[atlas.b]\nlayer = "x"\n\n[experiment.e]\n[atlas.a]\nlayer = "y"\n'
     path = write(tmp_path / "atlases.toml", text)
-    raw, tables = read_id_tables(path, "atlas")
-    assert set(raw) == {"atlas", "experiment"}
+    file = read_spec_file(path)
+    tables = file.tables("atlas")
+    assert set(file.raw) == {"atlas", "experiment"}
     assert [(t.id, t.table, t.line, t.where) for t in tables] == [
         ("b", {"layer": "x"}, 2, f"{path}:2"),
         ("a", {"layer": "y"}, 6, f"{path}:6"),
     ]
-    assert [t.id for t in read_id_tables(path, "experiment")[1]] == ["e"]
-    assert read_id_tables(path, "other")[1] == []
+    assert [t.id for t in file.tables("experiment")] == ["e"]
+    assert file.tables("other") == []
     with pytest.raises(ConfigError, match=r"'atlas' must be a table of \[atlas.<id>\] tables"):
-        read_id_tables(write(tmp_path / "flat.toml", 'atlas = "x"\n'), "atlas")
+        read_spec_file(write(tmp_path / "flat.toml", 'atlas = "x"\n')).tables("atlas")
     broken = write(tmp_path / "broken.toml", "[atlas.a\n")
     with pytest.raises(ConfigError, match="not valid TOML") as info:
-        read_id_tables(broken, "atlas")
+        read_spec_file(broken)
     assert info.value.where == str(broken) and info.value.fix
 
 

@@ -250,6 +250,7 @@ def test_every_cache_folder_is_one_the_cache_layout_names(demo_build: DemoBuild)
         layout.render_run("k").parent,
         layout.experiment("k").parent,
         layout.tiles(),
+        layout.recipe("k").parent,
         layout.site_state(),
         layout.datasets(),
     }

@@ -25,6 +25,7 @@ from generator.site.build_experiments import load_experiments
 from generator.site.content import gather_content, split_front_matter
 from generator.site.scaffold import new
 from generator.site.serve import DevServer, check_loopback
+from generator.specs import read_spec_files
 from generator.textfiles import MAX_NESTING, parse_toml, read_text
 
 # --- what an error shows -------------------------------------------------------------------
@@ -177,8 +178,9 @@ def _check(root: Path) -> None:
 
     config = load_config(root / "atlas.toml")
     content = gather_content(config.paths.content)
-    load_specs(content)
-    load_experiments(content)
+    files = read_spec_files(content.root)
+    load_specs(files, content.root)
+    load_experiments(files)
     for pub in content.publications:
         read_bibtex(pub.bib_files)
 
@@ -296,13 +298,13 @@ def test_a_patch_icon_must_be_inside_the_content_tree(project: Path, outside: Pa
     table = '\n[experiment.e]\nmodel = "demo"\ndataset = "d"\nsource = "a"\ntarget = "b"\n'
     spec.write_text(ATLASES + table + f'icon = "{outside}"\n')
     with pytest.raises(ContentError, match=r"icon image of \[experiment.e\] is an absolute"):
-        load_experiments(gather_content(project / "content"))
+        load_experiments(read_spec_files(project / "content"))
     spec.write_text(ATLASES + table + 'icon = "../../../secret/passwd.png"\n')
     with pytest.raises(ContentError, match="outside the content folder") as info:
-        load_experiments(gather_content(project / "content"))
+        load_experiments(read_spec_files(project / "content"))
     assert info.value.where and "(pairs[0].icon)" in info.value.where
     spec.write_text(ATLASES + table + 'icon = "images/grid.png"\n')
-    assert load_experiments(gather_content(project / "content"))["study"][0].id == "e"
+    assert load_experiments(read_spec_files(project / "content"))["study"][0].id == "e"
 
 
 # --- the output folder -----------------------------------------------------------------------

@@ -28,7 +28,7 @@ from generator.site.build import navigation, prepare
 from generator.site.build_experiments import load_experiments
 from generator.site.content import Page, gather_content, parse_front_matter, split_front_matter
 from generator.site.pages import Renderer
-from generator.specs import read_atlas_entries
+from generator.specs import read_atlas_entries, read_spec_file, read_spec_files
 
 CHEAP = settings(
     max_examples=int(os.environ.get("HX", "40")),
@@ -220,9 +220,10 @@ def test_atlases_toml_fails_only_with_the_projects_errors(project_root: Path, te
 
     def read() -> None:
         content = gather_content(config.paths.content)
-        entries = read_atlas_entries([spec])[0]
-        load_specs(content)
-        load_experiments(content)
+        files = read_spec_files(content.root)
+        entries = read_atlas_entries([read_spec_file(spec)])[0]
+        load_specs(files, content.root)
+        load_experiments(files)
         from generator.atlas.spec import parse_computed_atlas
 
         for entry in entries.values():

@@ -27,6 +27,7 @@ from generator.models.labels import lucid_labels
 from generator.site import atlases as atlas_specs
 from generator.site.build import build
 from generator.site.build_experiments import read_experiments
+from generator.specs import read_spec_file
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLICATION = ROOT / "content/inceptionv1"
@@ -83,7 +84,7 @@ def test_specs_parse_and_name_the_models_classes() -> None:
     }
     assert {(s.samples, s.positions, s.seed) for s in specs} == {(100_000, 1, 0)}  # one pass
     assert {s.grids for s in specs if s.kind == "layer"} == {(20, 40, 80)}
-    (experiment,) = read_experiments(PUBLICATION / "atlases.toml")
+    (experiment,) = read_experiments(read_spec_file(PUBLICATION / "atlases.toml"))
     assert [(p.source, p.target) for p in experiment.pairs] == [
         ("snorkel", "scuba diver"),
         ("grey whale", "great white shark"),
@@ -157,11 +158,15 @@ def test_every_page_renders_with_stand_in_atlases(
         atlas_id: stand_in(tmp_path / "bundles", atlas_id, table.get("kind", "layer"), classes)
         for atlas_id, table in tables()["atlas"].items()
     }
-    monkeypatch.setattr(atlas_specs, "computed_bundle", lambda spec, config: bundles[spec.id])
+    monkeypatch.setattr(
+        atlas_specs, "computed_bundle", lambda spec, config, results: bundles[spec.id]
+    )
     import generator.experiments.run as experiments
 
-    monkeypatch.setattr(experiments, "run_experiment", fake_experiment(tmp_path / "results"))
-    report = build(load_config(root / "atlas.toml"), strict=True, log=None)
+    config = load_config(root / "atlas.toml")
+    # results land in the cache, as run_experiment's (a build remembers them by recipe there)
+    monkeypatch.setattr(experiments, "run_experiment", fake_experiment(config.paths.cache / "x"))
+    report = build(config, strict=True, log=None)
     assert report.warnings == ()
     site = root / "site/inceptionv1"
     pages = sorted(p.name for p in site.glob("*.html"))

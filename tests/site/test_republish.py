@@ -228,15 +228,14 @@ def test_a_new_tiles_version_republishes_every_atlas(
 ) -> None:
     """Publishing code, its format version or libvips changing re-cuts every atlas: a bump of
     TILES_VERSION (which invalidates cached pyramids) must reach an existing site too."""
-    import generator.site.build as site_build
-    import generator.tiles
+    import generator.keys
 
-    monkeypatch.setattr(generator.tiles, "TILES_VERSION", generator.tiles.TILES_VERSION + 1)
-    site_build._publishing_code_digest.cache_clear()
+    monkeypatch.setattr(generator.keys, "TILES_VERSION", generator.keys.TILES_VERSION + 1)
+    generator.keys.publishing_code_digest.cache_clear()
     try:
         rebuild(project)
     finally:
-        site_build._publishing_code_digest.cache_clear()
+        generator.keys.publishing_code_digest.cache_clear()
     assert sorted(published) == ["alpha", "beta"]
 
 

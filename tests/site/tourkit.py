@@ -122,5 +122,7 @@ def build_project(root: Path, bundles: Mapping[str, AtlasBundle], **options: Any
     from generator.site.build import build
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(atlas_specs, "computed_bundle", lambda spec, config: bundles[spec.id])
+        patch.setattr(
+            atlas_specs, "computed_bundle", lambda spec, config, results: bundles[spec.id]
+        )
         return build(load_config(root / "atlas.toml"), log=None, **options)

@@ -71,6 +71,21 @@ def _arrow_target(source: str, arrow: Arrow) -> dict[str, Any]:
     return target
 
 
+def _mark(mark_id: str, stop_id: str, target: dict[str, Any], label: str | None) -> dict[str, Any]:
+    """A highlight or arrow of a stop: a highlighting annotation scoped to the stop, its label
+    (if any) as its body."""
+    mark: dict[str, Any] = {
+        "id": mark_id,
+        "type": "Annotation",
+        "motivation": "highlighting",
+        "scope": stop_id,
+        "target": target,
+    }
+    if label:
+        mark["body"] = _text(label)
+    return mark
+
+
 def tour_annotations(
     figure: str, title: str, source: str, stops: list[TourStop], captions: list[str]
 ) -> dict[str, Any]:
@@ -94,27 +109,11 @@ def tour_annotations(
             view["body"] = _text(caption, html=True)
         items.append(view)
         for index, highlight in enumerate(stop.highlights, start=1):
-            mark: dict[str, Any] = {
-                "id": f"{stop_id}-highlight-{index}",
-                "type": "Annotation",
-                "motivation": "highlighting",
-                "scope": stop_id,
-                "target": _target(source, highlight.rect),
-            }
-            if highlight.label:
-                mark["body"] = _text(highlight.label)
-            items.append(mark)
+            target = _target(source, highlight.rect)
+            items.append(_mark(f"{stop_id}-highlight-{index}", stop_id, target, highlight.label))
         for index, arrow in enumerate(stop.arrows, start=1):
-            pointer: dict[str, Any] = {
-                "id": f"{stop_id}-arrow-{index}",
-                "type": "Annotation",
-                "motivation": "highlighting",
-                "scope": stop_id,
-                "target": _arrow_target(source, arrow),
-            }
-            if arrow.label:
-                pointer["body"] = _text(arrow.label)
-            items.append(pointer)
+            target = _arrow_target(source, arrow)
+            items.append(_mark(f"{stop_id}-arrow-{index}", stop_id, target, arrow.label))
     return {
         "@context": CONTEXT,
         "id": f"#{figure}-tour",
