@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sitekit import draw_grid, write
 
-from generator.bundle import AtlasBundle
 from generator.config import load_config
-from generator.errors import ConfigError, ContentError
+from generator.errors import ConfigError, ContentError, SetupError
 from generator.site import atlases
 from generator.site.build import build
 from generator.specs import read_spec_files
@@ -102,49 +100,19 @@ def test_file_digests_are_remembered_by_size_and_mtime(tmp_path: Path) -> None:
     assert again.get(image) != first
 
 
-def test_computed_atlases_go_through_the_compute_hook(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    write(
-        project / "content/study/atlases.toml",
-        '[atlas.grid]\nmodel = "demo"\nlayer = "mixed4c"\ndataset = "world"\n',
-    )
-    made = atlases.image_bundle(
-        atlases.AtlasSpec(
-            "grid", project / "x.toml", 1, "Computed grid", draw_grid(project / "g.png"), 10, 32
-        ),
-        project / ".atlas-cache",
-        atlases.FileDigests(project / "d.json"),
-    )
-    calls: list[Any] = []
-
-    def parse(atlas_id: str, table: dict[str, Any], where: str, config: Any = None) -> str:
-        calls.append((atlas_id, table, where, config.site.title))
-        return "parsed"
-
-    def compute(spec: str, *, config: Any) -> AtlasBundle:
-        calls.append(spec)
-        return made
-
-    import generator.atlas.bundle_stage
-    import generator.atlas.spec
-
-    monkeypatch.setattr(generator.atlas.spec, "parse_computed_atlas", parse)
-    monkeypatch.setattr(generator.atlas.bundle_stage, "compute_bundle", compute)
-    build(load_config(project / "atlas.toml"), log=None)
-    where = f"{project / 'content/study/atlases.toml'}:1"
-    assert calls == [
-        ("grid", {"model": "demo", "layer": "mixed4c", "dataset": "world"}, where, "Test site"),
-        "parsed",
-    ]
-    assert (project / "site/atlases/grid/viewer.json").is_file()
-
-
 def test_without_the_compute_engine_a_computed_atlas_is_a_clear_error(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write(project / "content/study/atlases.toml", '[atlas.grid]\nmodel = "demo"\n')
-    monkeypatch.setitem(sys.modules, "generator.atlas.bundle_stage", None)  # import fails
-    with pytest.raises(ConfigError, match="computed atlases need the compute engine") as info:
-        build(load_config(project / "atlas.toml"), log=None)
-    assert "atlases.toml:1" in (info.value.where or "")
+    """(A real build of a computed atlas: tests/site/test_freeze.py; a real install without
+    torch: tests/site/test_freeze_without_torch.py.)"""
+    write(
+        project / "content/study/atlases.toml",
+        '[atlas.grid]\nmodel = "demo"\nlayer = "mixed4c"\ndataset = "synthetic"\n',
+    )
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    with pytest.raises(SetupError, match="cannot be computed on this machine") as info:
+        build(load_config(project / "atlas.toml"), strict=True, log=None)
+    message = info.value.message()
+    assert "atlases.toml:1 ([atlas.grid])" in message
+    assert "the compute engine is not installed (torch" in message
+    assert "pip install -e '.[compute]'" in message and "atlas freeze grid" in message

@@ -24,7 +24,7 @@ from sitekit import make_project, write
 from generator.config import load_config
 from generator.errors import AtlasError
 from generator.site.atlases import load_specs
-from generator.site.build import navigation, prepare
+from generator.site.build import Navigation, prepare
 from generator.site.build_experiments import load_experiments
 from generator.site.content import Page, gather_content, parse_front_matter, split_front_matter
 from generator.site.pages import Renderer
@@ -135,7 +135,7 @@ def kit() -> Iterator[Kit]:
         prepared = prepare(load_config(root / "atlas.toml"), log=lambda _m: None)
         content = gather_content(prepared.config.paths.content)
         article = content.publications[0].articles[0]
-        yield Kit(prepared.renderer, article, navigation(article, content))
+        yield Kit(prepared.renderer, article, Navigation(content).of(article)[0])
 
 
 FRONT_KEYS = ["title", "description", "date", "authors", "draft", "order", "slug"]
