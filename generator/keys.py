@@ -352,19 +352,22 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def published_atlas_key(bundle: AtlasBundle, config: Config) -> str:
-    """What a published atlas folder depends on: the bundle's folder and its files (sizes and
-    modification times), the tile settings, and the code and library that cut and describe it
-    (:func:`publishing_code_digest`)."""
-    stats = []
-    for name in (
+    """What a published atlas folder depends on: the bundle's folder and its files (their
+    content digests: :func:`generator.seal.content_digests`, read from the bundle's seal when
+    the files are the ones sealed), the tile settings, and the code and library that cut and
+    describe it (:func:`publishing_code_digest`)."""
+    from generator.seal import content_digests
+
+    names = [
         "bundle.json",
         *(lv.image for lv in bundle.levels),
         *(lv.cells for lv in bundle.levels),
-    ):
-        stat = (bundle.root / name).stat()
-        stats.append((name, stat.st_size, stat.st_mtime_ns))
+    ]
     return digest(
-        str(bundle.root), stats, dataclasses.asdict(config.tiles), publishing_code_digest()
+        str(bundle.root),
+        content_digests(bundle.root, names),
+        dataclasses.asdict(config.tiles),
+        publishing_code_digest(),
     )
 
 
@@ -388,20 +391,15 @@ def publishing_code_digest() -> str:
 
 def cell_data_key(bundle: AtlasBundle) -> str:
     """An atlas's cell data as pages see it (:attr:`generator.site.atlases.AtlasFacts.data`):
-    the bundle's folder and the sizes and modification times of its cells documents and cell
-    arrays; pages whose tour queries were answered from them are rendered again when it
-    changes."""
+    the bundle's folder and the content digests of its cells documents and cell arrays
+    (:func:`generator.seal.content_digests`); pages whose tour queries were answered from
+    them are rendered again when it changes."""
     from generator.bundle import CELL_ARRAYS
+    from generator.seal import content_digests
 
     names = [level.cells for level in bundle.levels]
     names += [f"{kind}-{level.grid}.npy" for level in bundle.levels for kind in CELL_ARRAYS]
-    stats = []
-    for name in names:
-        path = bundle.root / name
-        if path.is_file():
-            stat = path.stat()
-            stats.append((name, stat.st_size, stat.st_mtime_ns))
-    return digest(str(bundle.root), stats)
+    return digest(str(bundle.root), content_digests(bundle.root, names))
 
 
 def site_code_digest(template_dirs: Sequence[Path]) -> str:

@@ -133,3 +133,25 @@ def audit_published(folder: Path, at: Path) -> str | None:
     if damage is not None:
         atomic_write_json(at, {"format": SEAL_FORMAT, "files": "damaged"})
     return damage
+
+
+def content_digests(folder: Path, names: list[str]) -> list[tuple[str, str]]:
+    """``(name, sha256)`` of each existing file ``names`` of ``folder``: from its seal when
+    the file's size and time are the ones sealed (nothing read), else hashed now. Keys made
+    from these are the same for the same bytes, whatever the files' times."""
+    try:
+        sealed = json.loads(seal_path(folder).read_text()).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        sealed = {}
+    found = []
+    for name in names:
+        path = folder / name
+        if not path.is_file():
+            continue
+        stat = path.stat()
+        facts = sealed.get(name) if isinstance(sealed, dict) else None
+        if isinstance(facts, list) and facts[:2] == [stat.st_size, stat.st_mtime_ns]:
+            found.append((name, str(facts[2])))
+        else:
+            found.append((name, _sha256(path)))
+    return found

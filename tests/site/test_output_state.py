@@ -117,3 +117,24 @@ def test_missing_openseadragon_says_to_run_npm_ci(
     with pytest.raises(SetupError, match="OpenSeadragon is not installed") as info:
         output.find_openseadragon(config)
     assert "npm ci" in (info.value.fix or "")
+
+
+def test_two_identical_builds_record_the_same_state(tmp_path: Path) -> None:
+    """The build state's keys are content digests, not file times: a build from scratch of
+    the same sources records the same state (the probe found every key differing)."""
+    import shutil
+    import time
+
+    from sitekit import make_project
+
+    from generator.config import load_config
+    from generator.site.build import build
+
+    root = make_project(tmp_path / "p")
+    build(load_config(root / "atlas.toml"), log=None)
+    first = (root / ".atlas-cache/site/state.json").read_text()
+    time.sleep(0.05)  # new files get new times
+    shutil.rmtree(root / ".atlas-cache")
+    shutil.rmtree(root / "site")
+    build(load_config(root / "atlas.toml"), log=None)
+    assert (root / ".atlas-cache/site/state.json").read_text() == first
