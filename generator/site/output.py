@@ -16,6 +16,7 @@ from pathlib import Path
 from generator.cache import CacheLayout
 from generator.config import Config
 from generator.errors import BudgetError, ConfigError, ContentError, SetupError
+from generator.paths import confine
 from generator.site.state import STATE_FILE, built_output
 
 #: Where OpenSeadragon's browser build lives inside node_modules.
@@ -77,6 +78,8 @@ def static_sources(template_dirs: list[Path], osd: Path | None) -> dict[str, Pat
         if static.is_dir():
             for path in sorted(static.rglob("*")):
                 if path.is_file() and not path.name.startswith("."):
+                    # a template folder's static file, every symlink followed, stays in it
+                    confine(path, folder, where=str(path), what="a static file", error=ConfigError)
                     files[f"static/{path.relative_to(static).as_posix()}"] = path
     if osd is not None:
         for name in OSD_FILES:

@@ -506,3 +506,20 @@ def test_a_patch_icon_bomb_is_refused(tmp_path: Path) -> None:
         with pytest.raises(ContentError, match="more pixels than an icon may have") as info:
             icon_pixels(icon, {}, None, "atlases.toml:3")  # type: ignore[arg-type]
         assert info.value.where == "atlases.toml:3 (icon)"
+
+
+def test_a_symlink_out_of_the_template_overrides_is_refused(project: Path) -> None:
+    secret = project.parent / "secret.txt"
+    secret.write_text("not for the site")
+    static = project / "overrides/static"
+    static.mkdir(parents=True)
+    (static / "leak.css").symlink_to(secret)
+    with pytest.raises(ConfigError, match="outside") as info:
+        build(load_config(project / "atlas.toml"), log=None)
+    assert "leak.css" in str(info.value.where)
+    assert not (project / "site/static/leak.css").exists()
+    (static / "leak.css").unlink()
+    (static / "inside.css").write_text("p { color: red }")
+    (static / "alias.css").symlink_to(static / "inside.css")  # inside: fine
+    build(load_config(project / "atlas.toml"), log=None)
+    assert (project / "site/static/alias.css").read_text() == "p { color: red }"
