@@ -61,13 +61,17 @@ MODULES = {
 #: The functions whose mutants a plain run tests (``--everything``: all of each module's). On
 #: the project's shared 2-core machine a mutant costs ~10 s under load (mutmut niced, each
 #: mutant a forked pytest run), so a plain run covers the functions that compute what a reader
-#: sees: the arithmetic of attribution (the torch passes are checked against per-class reverse
-#: mode by tests/atlas/test_attribute.py), layout normalization (not the UMAP / t-SNE calls),
-#: the statistics of an experiment, the rectangle of a tour query, the change detection of the
-#: incremental build, viewer.json and its cells blocks. Grids: every function.
+#: sees: layout normalization and the exact neighbours UMAP is given (not the UMAP / t-SNE
+#: calls), the statistics of an experiment, the rectangle of a tour query, the change detection
+#: of the incremental build, viewer.json and its cells blocks. Grids and attribution (the torch
+#: passes, the readout and the per-class reference): every function.
 FOCUS: dict[str, tuple[str, ...]] = {
-    "generator/atlas/attribute.py": ("position_tangent", "readout"),
-    "generator/atlas/layout.py": ("default_layout_params", "normalize_axes", "_distinct"),
+    "generator/atlas/layout.py": (
+        "default_layout_params",
+        "normalize_axes",
+        "_distinct",
+        "exact_neighbors",
+    ),
     "generator/experiments/results.py": ("flip_statistics",),
     "generator/site/blocks/tourquery.py": ("_result", "_tidy"),
     "generator/site/build.py": ("_atlas_key", "_intact_atlas", "_json_key", "_unchanged"),

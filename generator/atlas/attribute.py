@@ -65,10 +65,19 @@ def position_tangent(activation: Tensor, positions: Tensor) -> Tensor:
     import torch
 
     tangent = torch.zeros_like(activation)
-    rows = torch.arange(activation.shape[0], device=activation.device)
-    ys, xs = positions[:, 0].to(activation.device), positions[:, 1].to(activation.device)
-    tangent[rows, :, ys, xs] = activation[rows, :, ys, xs]
+    at = _sample_index(activation, positions)
+    tangent[at] = activation[at]
     return tangent
+
+
+def _sample_index(activation: Tensor, positions: Tensor) -> tuple[Tensor, slice, Tensor, Tensor]:
+    """``(rows, :, ys, xs)`` on ``activation``'s device: ``activation[index]`` is ``[S, C]``,
+    row ``s`` the vector of sample ``s`` at its position ``positions[s] = (y, x)``."""
+    import torch
+
+    positions = positions.to(activation.device)
+    rows = torch.arange(activation.shape[0], device=activation.device)
+    return rows, slice(None), positions[:, 0], positions[:, 1]
 
 
 class Attributor:
@@ -153,7 +162,7 @@ class Attributor:
             logits = self.model.logits_from(self.layer, dual, images)
             directional = fwAD.unpack_dual(logits).tangent
         if directional is None:  # the logits do not depend on the layer
-            return torch.zeros(logits.shape, dtype=torch.float32, device=logits.device)
+            directional = torch.zeros_like(logits)
         return directional.float()
 
     def _double_vjp(self, activation: Tensor, tangent: Tensor, images: Tensor | None) -> Tensor:
@@ -184,9 +193,7 @@ def readout(
     """
     import torch
 
-    rows = torch.arange(activation.shape[0], device=activation.device)
-    ys, xs = positions[:, 0].to(activation.device), positions[:, 1].to(activation.device)
-    h = activation[rows, :, ys, xs]  # [S, C]
+    h = activation[_sample_index(activation, positions)]  # [S, C]
     filled = h[:, :, None, None].expand_as(activation).contiguous()
     with torch.no_grad():
         logits = model.logits_from(layer, filled, images)

@@ -85,14 +85,17 @@ class LayoutParams:
 def default_layout_params(layer: str, kind: str = "layer") -> LayoutParams:
     """The article's settings (METHOD.md 3): class atlases UMAP(20, 0.01, cosine); the y axis of
     a two-class comparison 1-D t-SNE (cosine, perplexity 50, learning rate 10); mixed3a/3b
-    UMAP(200, 0.05, euclidean); every other layer (mixed4a..5b) UMAP(50, 0.05, cosine)."""
+    UMAP(200, 0.05, euclidean); every other layer (mixed4a..5b) UMAP(50, 0.05, cosine).
+
+    :class:`LayoutParams`' own defaults are the last of these (and t-SNE's perplexity 50 and
+    learning rate 10), so each case names only what differs from them."""
     if kind == "comparison":
-        return LayoutParams(method="tsne", metric="cosine", perplexity=50.0, learning_rate=10.0)
+        return LayoutParams(method="tsne")
     if kind == "class":
-        return LayoutParams(n_neighbors=20, min_dist=0.01, metric="cosine")
+        return LayoutParams(n_neighbors=20, min_dist=0.01)
     if layer in EARLY_LAYERS:
-        return LayoutParams(n_neighbors=200, min_dist=0.05, metric="euclidean")
-    return LayoutParams(n_neighbors=50, min_dist=0.05, metric="cosine")
+        return LayoutParams(n_neighbors=200, metric="euclidean")
+    return LayoutParams()
 
 
 def normalize_axes(points: np.ndarray) -> np.ndarray:
@@ -101,7 +104,9 @@ def normalize_axes(points: np.ndarray) -> np.ndarray:
     Per axis: ``lo, hi`` = the 1st and 99th percentiles (numpy's linear interpolation);
     widen both by 10% of ``hi - lo`` (``lo -= 0.1 r``, ``hi += 0.1 r`` with the same
     ``r = hi - lo``); clip to ``[lo, hi]``; map ``lo -> 0``, ``hi -> 1`` linearly. An axis
-    whose percentiles coincide (no spread) maps to 0.5. Returns ``[N, D] float32`` in [0, 1].
+    whose percentiles coincide (no spread) maps to 0.5. Returns ``[N, D] float32`` in [0, 1]
+    (exactly: a value clipped to ``[lo, hi]`` gives ``0 <= x - lo <= hi - lo`` in floating
+    point too, rounding being monotonic).
     (Lucid's ``normalize_layout`` widened ``hi`` by 10% of the already widened range and
     rescaled by the clipped data's min and max; we follow the method as written.)
     """
@@ -109,7 +114,7 @@ def normalize_axes(points: np.ndarray) -> np.ndarray:
     if points.ndim == 1:
         points = points[:, None]
     low_q, high_q = NORMALIZE_PERCENTILES
-    out = np.empty(points.shape, dtype=np.float64)
+    out = np.empty_like(points)
     for axis in range(points.shape[1]):
         column = points[:, axis]
         lo, hi = np.percentile(column, [low_q, high_q])
@@ -119,7 +124,7 @@ def normalize_axes(points: np.ndarray) -> np.ndarray:
             out[:, axis] = 0.5
             continue
         out[:, axis] = (np.clip(column, lo, hi) - lo) / (hi - lo)
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
+    return out.astype(np.float32)
 
 
 def _distinct(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +166,7 @@ def exact_neighbors(
     squares = np.einsum("ij,ij->i", x, x)
     indices = np.empty((n, k), dtype=np.int64)
     distances = np.empty((n, k), dtype=np.float32)
-    rows = max(1, _BLOCK_ELEMENTS // n)
+    rows = _BLOCK_ELEMENTS // n  # >= 256: n <= EXACT_NEIGHBORS_MAX = 2^15
     for start in range(0, n, rows):
         stop = min(n, start + rows)
         products = x[start:stop] @ x.T
@@ -173,7 +178,7 @@ def exact_neighbors(
         block[own, start + own] = -np.inf  # each row's own vector comes first
         nearest = np.argpartition(block, k - 1, axis=1)[:, :k]
         near = np.take_along_axis(block, nearest, axis=1)
-        order = np.lexsort((nearest, near), axis=1)  # by distance, then index
+        order = np.lexsort((nearest, near))  # each row by distance, then index
         indices[start:stop] = np.take_along_axis(nearest, order, axis=1)
         distances[start:stop] = np.maximum(np.take_along_axis(near, order, axis=1), 0.0)
     return indices, distances

@@ -1,6 +1,7 @@
 """Layout arithmetic without UMAP (issue 17, mutation testing of generator/atlas/layout.py):
-axis normalization of 1-D and 2-D points, the article's settings for every kind of layout,
-duplicate vectors, and exact neighbours over more rows than one block of the distance matrix.
+axis normalization of 1-D, 2-D and integer points, the article's settings for every kind of
+layout, duplicate vectors, and exact neighbours over more rows than one block of the distance
+matrix, in float64 for vectors far from the origin.
 
 Expected values are worked out by hand in the comments or computed by a plain reference."""
 
@@ -11,6 +12,7 @@ import pytest
 
 from generator.atlas.layout import (
     _BLOCK_ELEMENTS,
+    EXACT_NEIGHBORS_MAX,
     LayoutParams,
     _distinct,
     default_layout_params,
@@ -25,6 +27,15 @@ def test_one_dimensional_points_are_one_normalized_column() -> None:
     assert out.shape == (101, 1) and out.dtype == np.float32
     assert out[0, 0] == pytest.approx(8.8 / 117.6, abs=1e-7)
     assert out[100, 0] == pytest.approx(108.8 / 117.6, abs=1e-7)
+
+
+def test_integer_and_float32_points_are_normalized_in_float64() -> None:
+    # the same 0..100 as above, as int64 and float32: (x + 8.8) / 117.6, not truncated
+    expected = ((np.arange(101) + 8.8) / 117.6).astype(np.float32)
+    for points in (np.arange(101), np.arange(101, dtype=np.float32), list(range(101))):
+        out = normalize_axes(points)  # type: ignore[arg-type]
+        assert out.dtype == np.float32
+        np.testing.assert_allclose(out[:, 0], expected, rtol=0, atol=1e-7)
 
 
 def test_each_axis_is_normalized_on_its_own_percentiles() -> None:
@@ -146,3 +157,57 @@ def test_exact_neighbors_are_computed_up_to_the_limit_inclusive(
     line = np.array([[0.0], [1.0], [3.0], [6.0], [10.0]], dtype=np.float32)
     assert exact_neighbors(line[:4], 2, "euclidean") is not None  # N == the limit
     assert exact_neighbors(line, 2, "euclidean") is None  # N == limit + 1
+
+
+def test_exact_neighbors_block_by_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With room for 10 distances a block, 5 rows go 2 at a time: blocks [0, 2), [2, 4), [4, 5)
+    # (the last one short); 3 rows go 3 at a time. The neighbours are those of one block.
+    import generator.atlas.layout as layout
+
+    vectors = np.random.default_rng(11).random((5, 3)).astype(np.float32)
+    whole = {m: exact_neighbors(vectors, 3, m) for m in ("cosine", "euclidean")}
+    monkeypatch.setattr(layout, "_BLOCK_ELEMENTS", 10)
+    for metric in ("cosine", "euclidean"):
+        for rows in (vectors, vectors[:3]):
+            found = exact_neighbors(rows, 3, metric)
+            assert found is not None
+            expected_idx, expected_dist = reference_neighbors(rows, 3, metric)
+            np.testing.assert_array_equal(found[0], expected_idx)
+            np.testing.assert_allclose(found[1], expected_dist, atol=1e-6)
+        blocked = exact_neighbors(vectors, 3, metric)
+        assert blocked is not None and whole[metric] is not None
+        np.testing.assert_array_equal(blocked[0], whole[metric][0])
+        np.testing.assert_array_equal(blocked[1], whole[metric][1])
+
+
+def test_a_block_always_holds_a_row() -> None:
+    # exact_neighbors takes _BLOCK_ELEMENTS // n rows a block, n <= EXACT_NEIGHBORS_MAX
+    assert _BLOCK_ELEMENTS // EXACT_NEIGHBORS_MAX >= 1
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_exact_neighbors_of_vectors_far_from_the_origin_are_computed_in_float64(
+    metric: str,
+) -> None:
+    # 60 vectors within 0.01 of (100, 100, 100, 100): in float32, |x|^2 = 4e4 carries an error
+    # of ~0.005, more than the squared distances (~1e-4), and 1 - cos is ~1e-9, below float32
+    # resolution; in float64 both are resolved. Expected: distances of the float32 inputs
+    # computed directly (differences; angles from normalized differences) in float64.
+    rng = np.random.default_rng(12)
+    vectors = (100 + rng.random((60, 4)) * 0.01).astype(np.float32)
+    found = exact_neighbors(vectors, 5, metric)
+    assert found is not None
+    indices, distances = found
+    x = vectors.astype(np.float64)
+    if metric == "euclidean":
+        full = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2))
+    else:
+        unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+        full = ((unit[:, None, :] - unit[None, :, :]) ** 2).sum(axis=2) / 2  # = 1 - cos
+    np.testing.assert_array_equal(indices[:, 0], np.arange(60))
+    nearest = np.sort(full, axis=1)[:, 1:5]
+    scale = nearest.max()
+    np.testing.assert_allclose(distances[:, 1:], nearest, rtol=1e-3, atol=1e-3 * scale)
+    np.testing.assert_allclose(
+        np.take_along_axis(full, indices[:, 1:], axis=1), nearest, rtol=1e-3, atol=1e-3 * scale
+    )
