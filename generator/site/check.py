@@ -40,7 +40,11 @@ def check_site(
     """Validate the sources and the built output; raise a ContentError listing problems."""
     with project_lock(config.paths.cache, "atlas check", log=log, output=config.paths.output):
         prepared = prepare(config, strict=strict, log=log)
-        damaged = audit_cache(config)
+        report = CheckReport(pages=len(prepared.pages))
+        output = config.paths.output
+        if output.is_dir():
+            report.built_files, report.tiles_checked = check_output(output)
+        damaged = audit_cache(config)  # then every byte, against the digests of the cache
     if damaged:
         raise ContentError(
             f"{len(damaged)} damaged cache entr{'y' if len(damaged) == 1 else 'ies'} (every file"
@@ -49,13 +53,11 @@ def check_site(
             where=str(config.paths.cache),
             fix="run `atlas build`: it recomputes and republishes each of them",
         )
-    report = CheckReport(pages=len(prepared.pages))
-    output = config.paths.output
     if output.is_dir():
-        report.built_files, report.tiles_checked = check_output(output)
         log(
             f"checked {report.pages} pages and the built {output}: {report.built_files:,} files,"
-            f" {report.tiles_checked:,} tiles, every link and tile present"
+            f" {report.tiles_checked:,} tiles, every link and tile present, every cached byte"
+            " as written"
         )
     else:
         log(f"checked {report.pages} pages; {output} is not built yet (run `atlas build`)")

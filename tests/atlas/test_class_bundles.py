@@ -94,7 +94,7 @@ def test_a_class_atlas_shows_the_selected_samples(
     info = atlas.info
     assert info["class"] == "ring" and info["selection"]["classes"] == ["ring"]
     # the selection is exactly the filter applied to the layer's cached attributions
-    (acts_dir,) = (cache / "activations").iterdir()
+    (acts_dir,) = [p for p in (cache / "activations").iterdir() if p.is_dir()]
     with np.load(acts_dir / "activations.npz") as npz:
         attributions = npz["attributions"].astype(np.float32)
     rows, won, taken = select_samples(

@@ -101,7 +101,7 @@ def test_a_declared_experiment_is_computed_published_and_rendered(tmp_path: Path
     assert not (root / "content/study/experiments").exists()  # computed into the cache only
     again = build(load_config(root / "atlas.toml"), strict=True, log=None)
     assert again.rendered == 0 and report.rendered > 0
-    experiments = list((root / ".atlas-cache/experiment").iterdir())
+    experiments = [p for p in (root / ".atlas-cache/experiment").iterdir() if p.is_dir()]
     assert len(experiments) == 1
 
 
