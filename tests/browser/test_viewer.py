@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,9 +93,12 @@ def _build_site(tmp_path: Path, case: Case) -> Path:
     )
     write(root / "content/study/index.md", "---\ntitle: Study\n---\n\nThe study.\n")
     write(root / "content/study/viewer.md", _article(case))
+    image = root / "content/study/images" / f"{case.name}{Path(case.image).suffix}"
+    image.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(case.image, image)  # an atlas image lies inside the content folder
     write(
         root / "content/study/atlases.toml",
-        f'[atlas.{case.name}]\nimage = "{case.image}"\ngrid = {case.grid}\n'
+        f'[atlas.{case.name}]\nimage = "images/{image.name}"\ngrid = {case.grid}\n'
         f'icon_size = {case.icon}\ntitle = "The {case.name} atlas"\n',
     )
     build(load_config(root / "atlas.toml"), strict=True, log=None)

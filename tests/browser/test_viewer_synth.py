@@ -182,7 +182,7 @@ def build_site(folder: Path, height: int = 400) -> Path:
     )
     bundle = make_bundle(folder / "bundle")
     with pytest.MonkeyPatch.context() as patch:  # the compute engine's hook, for this atlas
-        patch.setattr(atlas_specs, "computed_bundle", lambda spec, config: bundle)
+        patch.setattr(atlas_specs, "computed_bundle", lambda spec, config, results: bundle)
         build(load_config(root / "atlas.toml"), strict=True, log=None)
     return root / "www"
 
