@@ -176,7 +176,7 @@ def exact_neighbors(
             block = np.sqrt(np.maximum(squares[start:stop, None] + squares[None] - 2 * products, 0))
         own = np.arange(stop - start)
         block[own, start + own] = -np.inf  # each row's own vector comes first
-        nearest = np.argpartition(block, k - 1, axis=1)[:, :k]
+        nearest = np.argpartition(block, k - 1)[:, :k]  # each row's k nearest, unordered
         near = np.take_along_axis(block, nearest, axis=1)
         order = np.lexsort((nearest, near))  # each row by distance, then index
         indices[start:stop] = np.take_along_axis(nearest, order, axis=1)
