@@ -21,9 +21,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from generator.cache import atomic_write_json
+
+T = TypeVar("T")
 
 #: Version of the seal file.
 SEAL_FORMAT = 1
@@ -80,6 +84,26 @@ def check(folder: Path, *, full: bool = False, at: Path | None = None) -> str | 
         if (full or stat.st_mtime_ns != mtime) and _sha256(path) != sha:
             return f"{rel}: its bytes changed since it was written"
     return None
+
+
+class Damaged(Exception):
+    """A cache entry that does not match its seal, or that its loader cannot read; the
+    message says what is wrong (at most 200 characters)."""
+
+
+def read(folder: Path, load: Callable[[Path], T]) -> T:
+    """``load(folder)`` when ``folder`` matches its seal (:func:`check`) and loads; else
+    :class:`Damaged` with what is wrong (whatever the loader raised: any unreadable entry is
+    recomputed by the caller, after :func:`discard`)."""
+    from generator.errors import AtlasError
+
+    damage = check(folder)
+    if damage is None:
+        try:
+            return load(folder)
+        except Exception as err:
+            damage = err.what if isinstance(err, AtlasError) else f"{type(err).__name__}: {err}"
+    raise Damaged(damage[:200])
 
 
 def discard(folder: Path) -> None:

@@ -86,22 +86,19 @@ def compute_bundle(
         cache = StageCache(cache_dir, progress, keys)
         folder = cache.folder("bundle")
         if (folder / "bundle.json").is_file():
-            damage = seal.check(folder)
-            if damage is None:
-                try:
-                    bundle = AtlasBundle.load(folder)
-                    progress.message(f"atlas {spec.id}: cached bundle ({folder})")
-                    return bundle
-                except Exception as err:
-                    damage = f"{type(err).__name__}: {str(err)[:200]}"
-            progress.message(
-                f"atlas {spec.id}: the cached bundle is damaged ({damage}): discarded,"
-                f" recomputing ({folder})"
-            )
-            seal.discard(folder)
+            try:
+                bundle = seal.read(folder, AtlasBundle.load)
+            except seal.Damaged as damage:
+                progress.message(
+                    f"atlas {spec.id}: the cached bundle is damaged ({damage}): discarded,"
+                    f" recomputing ({folder})"
+                )
+                seal.discard(folder)
+            else:
+                progress.message(f"atlas {spec.id}: cached bundle ({folder})")
+                return bundle
         if frozen is not None and frozen.key == folder.name:
             take_frozen(frozen, folder, "atlas")
-            seal.seal(folder)
             progress.message(f"atlas {spec.id}: taken from the frozen folder ({frozen.folder})")
             return AtlasBundle.load(folder)
         if frozen is not None:

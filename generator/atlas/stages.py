@@ -80,22 +80,17 @@ class StageCache:
         """The cached artifact of ``stage``, else ``make()``'s, saved for next time."""
         folder = self.folder(stage)
         if folder.is_dir():
-            damage = seal.check(folder)
-            if damage is None:
-                try:
-                    value = load(folder)
-                except Exception as err:
-                    damage = (
-                        err.what if isinstance(err, AtlasError) else f"{type(err).__name__}: {err}"
-                    )
-                else:
-                    self.progress.message(f"{stage}: cached ({folder})")
-                    return value
-            self.progress.message(
-                f"{stage}: the cached copy is damaged ({damage[:200]}): discarded, recomputing"
-                f" ({folder})"
-            )
-            seal.discard(folder)
+            try:
+                value = seal.read(folder, load)
+            except seal.Damaged as damage:
+                self.progress.message(
+                    f"{stage}: the cached copy is damaged ({damage}): discarded, recomputing"
+                    f" ({folder})"
+                )
+                seal.discard(folder)
+            else:
+                self.progress.message(f"{stage}: cached ({folder})")
+                return value
         value = make()
         self.put(stage, value, save)
         return value
@@ -165,18 +160,14 @@ def collect_activations(
     for layer in layers:
         folder = CacheLayout(cache_dir).stage("activations", activations_key(parts, layer))
         if folder.is_dir():
-            damage = seal.check(folder)
-            if damage is None:
-                try:
-                    found[layer] = Activations.load(folder)
-                    continue
-                except Exception as err:
-                    damage = f"{type(err).__name__}: {str(err)[:200]}"
-            progress.message(
-                f"activations {layer}: the cached copy is damaged ({damage}): discarded,"
-                f" recollecting ({folder})"
-            )
-            seal.discard(folder)
+            try:
+                found[layer] = seal.read(folder, Activations.load)
+            except seal.Damaged as damage:
+                progress.message(
+                    f"activations {layer}: the cached copy is damaged ({damage}): discarded,"
+                    f" recollecting ({folder})"
+                )
+                seal.discard(folder)
     missing = [layer for layer in layers if layer not in found]
     if not missing:
         return found

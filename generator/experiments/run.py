@@ -105,7 +105,6 @@ def run_experiment(
             seal.discard(folder)
         if frozen is not None and frozen.key == folder.name:
             take_frozen(frozen, folder, "experiment")
-            seal.seal(folder)
             progress.message(
                 f"experiment {spec.id}: taken from the frozen folder ({frozen.folder})"
             )

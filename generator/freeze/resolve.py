@@ -168,7 +168,6 @@ class Results:
         if not (folder / wanted.marker).is_file() or seal.check(folder) is not None:
             seal.discard(folder)
             take_frozen(frozen, folder, wanted.kind)
-            seal.seal(folder)
             self.log(f"{wanted.kind} {frozen.id}: taken from the frozen folder ({frozen.folder})")
         if recipe is not None:
             self.remember(recipe, folder)
@@ -177,7 +176,7 @@ class Results:
 
 def take_frozen(frozen: FrozenEntry, folder: Path, kind: str) -> None:
     """Copy a frozen entry into its cache folder, every file checked (a damaged one is an
-    error naming it; nothing reaches the cache)."""
+    error naming it; nothing reaches the cache), and seal it as every cache entry is."""
     try:
         frozen.copy_into(folder, fix=freeze_fix(kind, frozen.id))
     except ContentError as err:
@@ -186,6 +185,7 @@ def take_frozen(frozen: FrozenEntry, folder: Path, kind: str) -> None:
         )
         err.args = (err.message(),)
         raise
+    seal.seal(folder)
 
 
 def stale_message(kind: str, entry_id: str, frozen: FrozenEntry, inputs: object) -> str:

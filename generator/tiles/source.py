@@ -87,12 +87,10 @@ def bundle_from_image(
     key = image_source_key(image, atlas_id, title, grid, icon_size, background)
     root = Path(work_dir) / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', atlas_id)}-{key}"
     if (root / "bundle.json").is_file():
-        if seal.check(root) is None:
-            try:
-                return AtlasBundle.load(root)
-            except Exception:
-                pass
-        seal.discard(root)
+        try:
+            return seal.read(root, AtlasBundle.load)
+        except seal.Damaged:
+            seal.discard(root)  # a damaged cache entry: rebuilt below
 
     occupied = detect_cells(image, grid, icon_size, bg)
     loader = str(header.get("vips-loader"))
