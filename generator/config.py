@@ -347,6 +347,15 @@ def load_config(path: str | Path | None = None) -> Config:
         raise _problems_error(file, problems)
     root = file.parent
     paths = {k: (root / v).resolve() for k, v in values["paths"].items()}
+    for name, folder in paths.items():
+        if folder.exists() and not folder.is_dir():  # every [paths] key names a folder
+            raise ConfigError(
+                f"[paths] {name} names a file, not a folder",
+                where=f"{file} [paths] {name}",
+                expected="a folder (or a path where one can be made)",
+                got=str(folder),
+                fix=f"point [paths] {name} at a folder",
+            )
     return Config(
         root=root,
         path=file,

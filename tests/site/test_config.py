@@ -170,3 +170,18 @@ def test_repository_config_is_valid() -> None:
     config = load_config(Path(__file__).resolve().parents[2] / "atlas.toml")
     assert config.warnings == ()
     assert config.site.site_url.startswith("https://")
+
+
+def test_a_paths_key_naming_a_file_is_refused(tmp_path: Path) -> None:
+    """Every [paths] key names a folder: a file there (freeze = "atlas.toml") is a clear
+    error when the config loads, not an OSError when something is written."""
+    from generator.config import load_config
+    from generator.errors import ConfigError
+
+    config = tmp_path / "atlas.toml"
+    config.write_text(
+        '[site]\ntitle = "T"\nsite_url = "https://example.org/"\n\n[paths]\nfreeze = "atlas.toml"\n'
+    )
+    with pytest.raises(ConfigError, match=r"\[paths\] freeze names a file") as info:
+        load_config(config)
+    assert info.value.where == f"{config} [paths] freeze"
