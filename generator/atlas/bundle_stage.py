@@ -234,8 +234,7 @@ def bundle_keys(
         "images": sources.indices[:RECEPTIVE_IMAGES].tolist(),
         "mass": EFFECTIVE_MASS,
     }
-    described = dataclasses.asdict(spec)
-    described.pop("where")
+    described = spec.described()
     if spec.kind == "layer":  # keys of layer atlases as before class atlases existed
         for name in ("classes", "winners", "top"):
             described.pop(name)
@@ -252,7 +251,9 @@ def bundle_keys(
         "compose": dataclasses.asdict(looks),
         "labels": digest(list(sources.model.labels)),
     }
-    return StageKeys({**base.parts, "icons": icons, "receptive": receptive, "bundle": bundle})
+    return dataclasses.replace(
+        base, parts={**base.parts, "icons": icons, "receptive": receptive, "bundle": bundle}
+    )
 
 
 def measure_receptive_field(sources: Sources, layer: str, device: torch.device) -> ReceptiveField:

@@ -25,6 +25,7 @@ import numpy as np
 from generator.atlas.artifacts import ARTIFACT_FORMAT, Activations
 from generator.atlas.collect import COLLECT_VERSION, collect
 from generator.atlas.grid import WHITEN_EPS
+from generator.atlas.layout_backends import UMAP_LEARN, LayoutBackend, resolve_backend
 from generator.atlas.progress import Progress
 from generator.atlas.spec import ComputedAtlasSpec
 from generator.cache import CacheLayout, atomic_dir, atomic_write_json, bytes_digest, digest
@@ -58,6 +59,7 @@ class Sources:
     source: ImageSource
     indices: np.ndarray  # int64 [n] the sample list (sorted source indices)
     resize: str  # how images are fitted to the model's input: "stretch" | "center-crop"
+    device: str = "cpu"  # the device type the atlas is computed on (chooses the layout back end)
 
     def collection_parts(self, spec: ComputedAtlasSpec) -> dict[str, Any]:
         """Everything that determines collected activations, except the layer."""
@@ -81,9 +83,11 @@ class Sources:
 
 @dataclass(frozen=True)
 class StageKeys:
-    """Cache keys of one atlas's artifacts, each with the parts it digests."""
+    """Cache keys of one atlas's artifacts, each with the parts it digests, and the layout back
+    end the layout's key was made for."""
 
     parts: dict[str, dict[str, Any]]
+    layout_backend: LayoutBackend = UMAP_LEARN
 
     def __getitem__(self, stage: str) -> str:
         return digest(self.parts[stage])
@@ -98,6 +102,15 @@ class StageKeys:
             "params": spec.layout.as_dict(),
             "seed": spec.seed,
         }
+        backend = UMAP_LEARN
+        if spec.kind != "comparison":  # a comparison's y axis is 1-D: umap-learn or t-SNE
+            backend = resolve_backend(
+                spec.layout_backend,
+                device=sources.device,
+                n=len(sources.indices) * spec.positions,
+                method=spec.layout.method,
+            )
+        layout.update(backend.key_parts())  # nothing for umap-learn: keys as before
         selection = None
         if spec.kind != "layer":  # a class atlas or comparison lays out its selected samples
             selection = {
@@ -131,7 +144,7 @@ class StageKeys:
                 "top_classes": spec.top_classes,
                 "labels": digest(list(sources.model.labels)),
             }
-        return cls(parts)
+        return cls(parts, backend)
 
 
 class StageCache:
@@ -204,7 +217,9 @@ def open_sources(spec: ComputedAtlasSpec, env: ComputeEnvironment) -> Sources:
             got=str(spec.samples),
             fix=f"set samples = {len(source)} or fewer, or use more `positions` per image",
         )
-    return Sources(model=model, source=source, indices=indices, resize=resize)
+    return Sources(
+        model=model, source=source, indices=indices, resize=resize, device=env.device.type
+    )
 
 
 def collect_activations(
