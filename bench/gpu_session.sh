@@ -11,6 +11,17 @@
 #                      rendering on CUDA, resume, batch heuristic)
 #   render_gpu.json/.txt  bench/render_gpu.py (issue 4's GPU benchmark: matmul peak, FLOPs per
 #                      icon-step, batch x precision sweep, fidelity by mode, a 40x40 atlas)
+#   layout_scale.txt   bench/layout_scale.py (issue 15): cuML's and torchdr's UMAP of 1M x 512
+#                      (goal <= 60 s each); a back end whose package is missing is reported
+#                      and skipped. The machine cannot download: to bring torchdr, put its
+#                      wheels in bench/out/wheels (pip download --no-deps -d bench/out/wheels
+#                      torchdr; pip download -d bench/out/wheels matplotlib) and carry that
+#                      folder; they are installed from there. The seconds include the CPU's
+#                      share (distinct rows, data); the log lines time the back end alone.
+#
+# ATLAS_GPU_PARTS lists the parts to run (default: all of them, "weights gpu-tests render-gpu
+# layout-cuml layout-torchdr"); their limits add up to more than one 600 s device command, so
+# a session may run them in two calls, e.g. ATLAS_GPU_PARTS="layout-cuml layout-torchdr".
 #
 # Run it through the device tool from the repository root (the machine's python3 holds torch;
 # the package needs nothing it lacks for these parts):
@@ -28,6 +39,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-bench/out/gpu}
 PY=${PY:-python3}
 SMOKE=${ATLAS_GPU_SMOKE:-}
+PARTS=" ${ATLAS_GPU_PARTS:-weights gpu-tests render-gpu layout-cuml layout-torchdr} "
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$OUT"
 started=$(date +%s)
@@ -36,6 +48,13 @@ status=0
 part() {  # part NAME SECONDS COMMAND... : run with a limit, log its exit status
     local name=$1 limit=$2
     shift 2
+    case "$PARTS" in
+    *" $name "*) ;;
+    *)
+        echo "== $name: not in ATLAS_GPU_PARTS, skipped"
+        return 0
+        ;;
+    esac
     local t0
     t0=$(date +%s)
     echo "== $name (limit ${limit}s)"
@@ -71,6 +90,27 @@ fi
 part render-gpu 330 "$PY" bench/render_gpu.py "${bench[@]}" --out "$OUT/render_gpu.json" \
     >"$OUT/render_gpu.txt" 2>&1
 tail -n 25 "$OUT/render_gpu.txt"
+
+if [ -n "$SMOKE" ]; then
+    layout=(--n 400 --dim 16 --device cpu)
+else
+    layout=(--n 1000000 --dim 512 --device cuda)
+fi
+if [ -d bench/out/wheels ]; then
+    {
+        "$PY" -m pip install -q --no-index --find-links bench/out/wheels matplotlib &&
+            "$PY" -m pip install -q --no-index --no-deps --find-links bench/out/wheels torchdr
+    } >>"$OUT/layout_scale.txt" 2>&1 || echo "wheels in bench/out/wheels: not installed"
+fi
+for backend in cuml torchdr; do
+    if "$PY" -c "import $backend" >/dev/null 2>&1; then
+        part "layout-$backend" 240 "$PY" bench/layout_scale.py "${layout[@]}" --backend "$backend" \
+            >>"$OUT/layout_scale.txt" 2>&1
+    else
+        echo "layout $backend: package $backend not installed here, skipped" | tee -a "$OUT/layout_scale.txt"
+    fi
+done
+grep '^layout n=' "$OUT/layout_scale.txt" || true
 
 echo "gpu session: $(($(date +%s) - started)) s, results in $OUT"
 exit $status

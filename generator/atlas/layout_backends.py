@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import os
 import random
+import time
 import types
 import warnings
 from collections.abc import Collection, Iterator
@@ -39,6 +41,8 @@ from generator.errors import AtlasError, SetupError
 if TYPE_CHECKING:
     from generator.atlas.layout import LayoutParams
 
+log = logging.getLogger(__name__)
+
 #: Values of ``backend``.
 BACKENDS = ("auto", "umap-learn", "landmarks", "cuml", "torchdr")
 
@@ -46,13 +50,15 @@ BACKENDS = ("auto", "umap-learn", "landmarks", "cuml", "torchdr")
 GPU_BACKENDS = ("cuml", "torchdr")
 EXTRAS = {"cuml": "cuml", "torchdr": "gpu-layout"}
 
-#: ``auto`` on a CPU: umap-learn up to this many vectors, landmarks above (bench/RESULTS.md,
-#: "Layout at scale": umap-learn's time grows past the landmarks' while the landmarks'
-#: trustworthiness stays within 0.01 of it).
-AUTO_LANDMARKS_ABOVE = 50_000
+#: ``auto`` on a CPU: umap-learn up to this many vectors (the article's 100,000 samples, which
+#: umap-learn laid out in 6.8 min on the 2-core development machine), landmarks above, where
+#: umap-learn's time keeps growing and the landmarks' trustworthiness measured within 0.001 of
+#: it at 100,000 in 1.7 min (bench/RESULTS.md, "Layout at scale").
+AUTO_LANDMARKS_ABOVE = 100_000
 
-#: Default and fewest landmarks (bench/RESULTS.md, "Layout at scale": the most that keep a
-#: million 128-d vectors within 15 minutes on the 2-core development machine).
+#: Default and fewest landmarks. 20,000: umap-learn runs 200 epochs above 10,000 points (500 up
+#: to it), so 20,000 landmarks laid out 100,000 vectors faster than 10,000 did, as well; the
+#: placement's cost grows with it (bench/RESULTS.md, "Layout at scale").
 DEFAULT_LANDMARKS = 20_000
 MIN_LANDMARKS = 100
 
@@ -221,8 +227,10 @@ def _fit_cuml(vectors: np.ndarray, params: LayoutParams, n_components: int, seed
         from cuml.manifold import UMAP
     except ImportError as err:
         raise _missing("cuml") from err
+    start = time.monotonic()
     model = UMAP(**cuml_arguments(params, n_components, seed))
     embedding = model.fit_transform(np.ascontiguousarray(vectors, dtype=np.float32))
+    log.info("cuml: UMAP of %d vectors in %.1fs", len(vectors), time.monotonic() - start)
     return np.asarray(embedding, dtype=np.float64)
 
 
@@ -290,7 +298,10 @@ def _fit_torchdr(
     arguments = torchdr_arguments(params, n_components, seed, device)
     k = max(2, min(params.n_neighbors, vectors.shape[0] - 1))
     arguments["n_neighbors"] = k
+    start = time.monotonic()
     indices, distances = nearest(vectors, vectors, k, params.metric, same=True, device=device)
+    log.info("torchdr: neighbours of %d vectors in %.1fs", len(vectors), time.monotonic() - start)
+    start = time.monotonic()
     knn = (
         torch.from_numpy(distances[:, 1:]).to(device),
         torch.from_numpy(indices[:, 1:]).to(device),
@@ -309,4 +320,5 @@ def _fit_torchdr(
         embedding = model.fit_transform(x)
     if isinstance(embedding, torch.Tensor):
         embedding = embedding.detach().cpu().numpy()
+    log.info("torchdr: UMAP of %d vectors in %.1fs", len(vectors), time.monotonic() - start)
     return np.asarray(embedding, dtype=np.float64)

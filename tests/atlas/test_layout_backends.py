@@ -32,10 +32,12 @@ from generator.atlas.layout_backends import (
 from generator.atlas.spec import SpecProblems, parse_computed_atlas
 from generator.errors import AtlasError, SetupError
 
-#: Trustworthiness (k = 15) the landmarks back end must reach on a few thousand clustered
-#: vectors with a third of them as landmarks: full UMAP measured 0.993 there, the landmarks
-#: 0.992 (bench/RESULTS.md, "Layout at scale"); a PCA projection 0.81.
-LANDMARKS_TRUST_MIN = 0.97
+#: Trustworthiness (k = 15) the landmarks back end must reach on the 3,000 vectors of
+#: :func:`test_landmarks_layout_is_seeded_and_close_to_full_umap` with 1,000 landmarks, and
+#: how far below full UMAP's it may be: measured 0.992 against 0.995 (a PCA projection: 0.911).
+#: bench/RESULTS.md, "Layout at scale", chose the auto threshold from the same measure.
+LANDMARKS_TRUST_MIN = 0.98
+LANDMARKS_TRUST_BELOW_FULL = 0.01
 
 
 def mixture(n: int, dim: int = 32, clusters: int = 12, seed: int = 0) -> np.ndarray:
@@ -214,7 +216,7 @@ def test_landmarks_layout_is_seeded_and_close_to_full_umap() -> None:
     assert "backend" not in full.params
     ours, theirs = trust(x, a.xy), trust(x, full.xy)
     assert ours >= LANDMARKS_TRUST_MIN, (ours, theirs)
-    assert ours >= theirs - 0.02, (ours, theirs)
+    assert ours >= theirs - LANDMARKS_TRUST_BELOW_FULL, (ours, theirs)
 
 
 def test_torchdr_layout_is_seeded_on_the_cpu_and_keeps_global_generators() -> None:
