@@ -33,8 +33,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from generator.errors import AtlasError
-
 if TYPE_CHECKING:
     from generator.atlas.layout import LayoutParams
 
@@ -163,18 +161,11 @@ def landmark_umap(
     (cosine or euclidean) of umap-learn on the landmarks.
 
     Raises:
-        AtlasError: a metric other than cosine or euclidean.
+        ValueError: a metric other than cosine or euclidean (the spec's is checked when the
+            back end is chosen: :func:`generator.atlas.layout_backends.choose_backend`).
     """
-    from generator.atlas.layout import EXACT_METRICS, _import_umap
+    from generator.atlas.layout import _import_umap
 
-    if params.metric not in EXACT_METRICS:
-        raise AtlasError(
-            f"the landmarks layout back end has no metric {params.metric!r}",
-            where="layout.metric",
-            expected=" | ".join(EXACT_METRICS),
-            got=params.metric,
-            fix='use one of those metrics, or backend = "umap-learn"',
-        )
     count = vectors.shape[0]
     chosen = choose_landmarks(count, landmarks, seed)
     subset = vectors[chosen]

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from generator.atlas.layout import EXACT_METRICS
 from generator.errors import AtlasError, SetupError
 
 if TYPE_CHECKING:
@@ -128,13 +129,16 @@ def choose_backend(
     device: str,
     installed: Collection[str],
     n: int,
+    metric: str = "cosine",
     threshold: int = AUTO_LANDMARKS_ABOVE,
 ) -> str:
     """The back end that runs for ``requested`` (one of :data:`BACKENDS`) on ``device`` (a
-    device type: ``cpu`` | ``cuda``) with the GPU back ends ``installed`` for ``n`` vectors.
+    device type: ``cpu`` | ``cuda``) with the GPU back ends ``installed`` for ``n`` vectors
+    compared by ``metric`` (``auto`` keeps umap-learn for a metric the landmarks lack).
 
     Raises:
-        AtlasError: an unknown name; ``cuml`` asked for off CUDA.
+        AtlasError: an unknown name; ``cuml`` asked for off CUDA; ``landmarks`` asked for with
+            a metric other than cosine or euclidean.
         SetupError: ``cuml`` or ``torchdr`` asked for and not installed.
     """
     if requested not in BACKENDS:
@@ -149,7 +153,15 @@ def choose_backend(
             for name in GPU_BACKENDS:
                 if name in installed:
                     return name
-        return "landmarks" if n > threshold else "umap-learn"
+        return "landmarks" if n > threshold and metric in EXACT_METRICS else "umap-learn"
+    if requested == "landmarks" and metric not in EXACT_METRICS:
+        raise AtlasError(
+            f"the landmarks layout back end has no metric {metric!r}",
+            where="layout.metric",
+            expected=" | ".join(EXACT_METRICS),
+            got=metric,
+            fix='use one of those metrics, or backend = "umap-learn"',
+        )
     if requested in GPU_BACKENDS and requested not in installed:
         raise _missing(requested)
     if requested == "cuml" and device != "cuda":
@@ -169,6 +181,7 @@ def resolve_backend(
     device: str,
     n: int,
     method: str = "umap",
+    metric: str = "cosine",
     installed: Collection[str] | None = None,
 ) -> LayoutBackend:
     """The :class:`LayoutBackend` of ``settings`` (umap-learn whenever ``method`` is not UMAP:
@@ -176,7 +189,7 @@ def resolve_backend(
     if method != "umap":
         return UMAP_LEARN
     found = installed_backends() if installed is None else installed
-    name = choose_backend(settings.backend, device=device, installed=found, n=n)
+    name = choose_backend(settings.backend, device=device, installed=found, n=n, metric=metric)
     if name == "umap-learn":
         return UMAP_LEARN
     return LayoutBackend(name=name, device=device, landmarks=settings.landmarks)

@@ -109,6 +109,7 @@ class StageKeys:
                 device=sources.device,
                 n=len(sources.indices) * spec.positions,
                 method=spec.layout.method,
+                metric=spec.layout.metric,
             )
         layout.update(backend.key_parts())  # nothing for umap-learn: keys as before
         selection = None

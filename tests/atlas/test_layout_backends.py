@@ -74,6 +74,15 @@ def test_auto_picks_by_device_installed_packages_and_size(
     assert choose_backend("auto", device=device, installed=installed, n=n) == expected
 
 
+def test_auto_keeps_umap_learn_for_a_metric_the_landmarks_lack() -> None:
+    for metric, expected in (("euclidean", "landmarks"), ("correlation", "umap-learn")):
+        chosen = choose_backend("auto", device="cpu", installed=(), n=10**6, metric=metric)
+        assert chosen == expected
+    with pytest.raises(AtlasError, match="no metric 'correlation'") as err:
+        choose_backend("landmarks", device="cpu", installed=(), n=10, metric="correlation")
+    assert err.value.where == "layout.metric" and "umap-learn" in str(err.value.fix)
+
+
 def test_explicit_back_ends_are_kept_or_refused_with_the_fix() -> None:
     for name in ("umap-learn", "landmarks"):
         assert choose_backend(name, device="cpu", installed=(), n=10) == name
