@@ -137,7 +137,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     params = LayoutParams(n_neighbors=args.n_neighbors, min_dist=args.min_dist, metric=args.metric)
     device = device_type(args.device)
     backend = resolve_backend(
-        BackendSettings(backend=args.backend, landmarks=args.landmarks), device=device, n=args.n
+        BackendSettings(backend=args.backend, landmarks=args.landmarks),
+        device=device,
+        n=args.n,
+        metric=args.metric,
     )
     if args.warm_up:  # numba's compile of umap-learn, outside the time
         warm, _ = mixture(WARM_UP, args.dim, seed=args.seed + 1)
