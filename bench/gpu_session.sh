@@ -11,10 +11,21 @@
 #                      rendering on CUDA, resume, batch heuristic)
 #   render_gpu.json/.txt  bench/render_gpu.py (issue 4's GPU benchmark: matmul peak, FLOPs per
 #                      icon-step, batch x precision sweep, fidelity by mode, a 40x40 atlas)
-#   ray_render.json/.txt  bench/ray_render.py (issue 16): the demo model's icons on one GPU
+#   ray_render.txt     bench/ray_render.py (issue 16): the demo model's icons on one GPU
 #                      without Ray, with one Ray worker, and on every GPU when there are
 #                      several; last, at most 100 s, and only where `import ray` works: it
 #                      never changes the script's exit status (skipped in smoke mode)
+#   layout_scale.txt   bench/layout_scale.py (issue 15): cuML's and torchdr's UMAP of 1M x 512
+#                      (goal <= 60 s each); a back end whose package is missing is reported
+#                      and skipped. The machine cannot download: to bring torchdr, put its
+#                      wheels in bench/out/wheels (pip download --no-deps -d bench/out/wheels
+#                      torchdr; pip download -d bench/out/wheels matplotlib) and carry that
+#                      folder; they are installed from there. The seconds include the CPU's
+#                      share (distinct rows, data); the log lines time the back end alone.
+#
+# ATLAS_GPU_PARTS lists the parts to run (default: all of them, "weights gpu-tests render-gpu
+# layout-cuml layout-torchdr"); their limits add up to more than one 600 s device command, so
+# a session may run them in two calls, e.g. ATLAS_GPU_PARTS="layout-cuml layout-torchdr".
 #
 # Run it through the device tool from the repository root (the machine's python3 holds torch;
 # the package needs nothing it lacks for these parts):
@@ -32,6 +43,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-bench/out/gpu}
 PY=${PY:-python3}
 SMOKE=${ATLAS_GPU_SMOKE:-}
+PARTS=" ${ATLAS_GPU_PARTS:-weights gpu-tests render-gpu layout-cuml layout-torchdr} "
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$OUT"
 started=$(date +%s)
@@ -40,6 +52,13 @@ status=0
 part() {  # part NAME SECONDS COMMAND... : run with a limit, log its exit status
     local name=$1 limit=$2
     shift 2
+    case "$PARTS" in
+    *" $name "*) ;;
+    *)
+        echo "== $name: not in ATLAS_GPU_PARTS, skipped"
+        return 0
+        ;;
+    esac
     local t0
     t0=$(date +%s)
     echo "== $name (limit ${limit}s)"
@@ -76,11 +95,31 @@ part render-gpu 330 "$PY" bench/render_gpu.py "${bench[@]}" --out "$OUT/render_g
     >"$OUT/render_gpu.txt" 2>&1
 tail -n 25 "$OUT/render_gpu.txt"
 
+if [ -n "$SMOKE" ]; then
+    layout=(--n 400 --dim 16 --device cpu)
+else
+    layout=(--n 1000000 --dim 512 --device cuda)
+fi
+if [ -d bench/out/wheels ]; then
+    {
+        "$PY" -m pip install -q --no-index --find-links bench/out/wheels matplotlib &&
+            "$PY" -m pip install -q --no-index --no-deps --find-links bench/out/wheels torchdr
+    } >>"$OUT/layout_scale.txt" 2>&1 || echo "wheels in bench/out/wheels: not installed"
+fi
+for backend in cuml torchdr; do
+    if "$PY" -c "import $backend" >/dev/null 2>&1; then
+        part "layout-$backend" 240 "$PY" bench/layout_scale.py "${layout[@]}" --backend "$backend" \
+            >>"$OUT/layout_scale.txt" 2>&1
+    else
+        echo "layout $backend: package $backend not installed here, skipped" | tee -a "$OUT/layout_scale.txt"
+    fi
+done
+grep '^layout n=' "$OUT/layout_scale.txt" || true
 # Ray (issue 16), guarded: skipped without Ray or in smoke mode, bounded, its status ignored.
 if [ -z "$SMOKE" ] && "$PY" -c 'import ray' >/dev/null 2>&1; then
     echo "== ray-render (limit 100s; its exit status is not the session's)"
     timeout --kill-after=10 100 "$PY" bench/ray_render.py --device cuda --grid 16 --steps 128 \
-        --batch 32 --out "$OUT/ray_render.json" >"$OUT/ray_render.txt" 2>&1 \
+        --batch 32 >"$OUT/ray_render.txt" 2>&1 \
         || echo "== ray-render: exit $? (ignored)"
     tail -n 8 "$OUT/ray_render.txt" 2>/dev/null || true
 else

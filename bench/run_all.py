@@ -43,6 +43,11 @@ BENCHES = (
     Bench("site_build", (), "site build: 50 articles full, no-change, incremental"),
     Bench("collect", (), "activations and attributions; our layout against umap-learn"),
     Bench("neighbors", (), "our exact neighbours against scikit-learn's brute force"),
+    Bench(
+        "layout_scale",
+        ("--n", "1000000", "--dim", "128", "--backend", "landmarks"),
+        "a million 128-d vectors laid out by the landmarks back end",
+    ),
     Bench("render", (), "our feature visualization against torch-lucent's render_vis"),
     Bench("render_cpu", ("--out", "bench/out/render_cpu.json"), "icon rendering on the CPU"),
     Bench("ray_render", ("--out", "bench/out/ray_render.json"), "icon rendering on Ray workers"),

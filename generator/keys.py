@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from generator.atlas.layout_backends import UMAP_LEARN, LayoutBackend
 from generator.cache import bytes_digest, digest, file_digest
 
 if TYPE_CHECKING:
@@ -130,9 +131,10 @@ def collection_run_key(collection: dict[str, Any], layers: Sequence[str]) -> str
 @dataclasses.dataclass(frozen=True)
 class StageKeys:
     """Cache keys of one atlas's artifacts, each with the parts it digests (an artifact's
-    ``inputs.json`` holds its parts)."""
+    ``inputs.json`` holds its parts), and the layout back end the layout's key was made for."""
 
     parts: dict[str, dict[str, Any]]
+    layout_backend: LayoutBackend = UMAP_LEARN
 
     def __getitem__(self, stage: str) -> str:
         return digest(self.parts[stage])
@@ -142,9 +144,11 @@ class StageKeys:
         """The grid pipeline's keys: ``activations`` (:func:`activations_parts`);
         ``whitening`` (those activations and the whitening's epsilon); ``selection`` (class
         atlases and comparisons only: the classes, the filters and the model's labels);
-        ``layout`` (the activations, the selection if any, the layout parameters and seed);
+        ``layout`` (the activations, the selection if any, the layout parameters and seed, and
+        the back end when it is not umap-learn);
         ``grid-<size>`` (the layout, the size, ``min_count``, ``top_classes`` and labels)."""
         from generator.atlas.grid import WHITEN_EPS
+        from generator.atlas.layout_backends import resolve_backend
 
         collection = collection_parts(spec, sources)
         activations = activations_parts(collection, spec.layer)
@@ -156,6 +160,16 @@ class StageKeys:
             "params": spec.layout.as_dict(),
             "seed": spec.seed,
         }
+        backend = UMAP_LEARN
+        if spec.kind != "comparison":  # a comparison's y axis is 1-D: umap-learn or t-SNE
+            backend = resolve_backend(
+                spec.layout_backend,
+                device=sources.device,
+                n=len(sources.indices) * spec.positions,
+                method=spec.layout.method,
+                metric=spec.layout.metric,
+            )
+        layout.update(backend.key_parts())  # nothing for umap-learn: keys as before
         selection = None
         if spec.kind != "layer":  # a class atlas or comparison lays out its selected samples
             selection = {
@@ -189,7 +203,7 @@ class StageKeys:
                 "top_classes": spec.top_classes,
                 "labels": labels,
             }
-        return cls(parts)
+        return cls(parts, backend)
 
 
 def bundle_keys(
@@ -227,8 +241,7 @@ def bundle_keys(
         "images": sources.indices[:RECEPTIVE_IMAGES].tolist(),
         "mass": EFFECTIVE_MASS,
     }
-    described = dataclasses.asdict(spec)
-    described.pop("where")
+    described = spec.described()
     bundle = {
         "version": BUNDLE_VERSION,
         "bundle_format": BUNDLE_FORMAT,
@@ -242,7 +255,9 @@ def bundle_keys(
         "compose": dataclasses.asdict(looks),
         "labels": digest(list(sources.model.labels)),
     }
-    return StageKeys({**base.parts, "icons": icons, "receptive": receptive, "bundle": bundle})
+    return dataclasses.replace(
+        base, parts={**base.parts, "icons": icons, "receptive": receptive, "bundle": bundle}
+    )
 
 
 def experiment_key(

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,6 +133,7 @@ def test_gpu_session_script_runs_end_to_end_on_the_cpu(tmp_path: Path) -> None:
     names = sorted(p.name for p in out.iterdir())
     assert names == [
         "gpu-tests.txt",
+        "layout_scale.txt",
         "machine.txt",
         "render_gpu.json",
         "render_gpu.txt",
@@ -139,8 +141,37 @@ def test_gpu_session_script_runs_end_to_end_on_the_cpu(tmp_path: Path) -> None:
         "weights.txt",
     ]
     assert len(names) <= 8  # what the device tool brings back
+    layouts = (out / "layout_scale.txt").read_text()
+    for backend in ("cuml", "torchdr"):  # run where installed, reported where not
+        if importlib.util.find_spec(backend) is None:
+            assert f"layout {backend}: package {backend} not installed here, skipped" in layouts
+        else:
+            assert f"layout n=400 dim=16 backend={backend} seconds=" in layouts
     result = json.loads((out / "render_gpu.json").read_text())
     assert result["device"] == "cpu" and result["atlas"]["icons"] == 16
     assert result["sweep"] and all(r["step_ms"] > 0 for r in result["sweep"])
     assert "skipped" in (out / "gpu-tests.txt").read_text()  # no CUDA here: skipped, not failed
     assert json.loads((out / "weights.json").read_text())["min_mb"] == 20.0
+
+
+def test_layout_scale_prints_its_result_line_last(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = load("layout_scale")
+    out = tmp_path / "layout.json"
+    argv = ["--n", "600", "--dim", "16", "--backend", "landmarks", "--landmarks", "200"]
+    assert bench.main([*argv, "--n-neighbors", "15", "--warm-up", "--json", str(out)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    match = re.fullmatch(
+        r"layout n=600 dim=16 backend=landmarks seconds=([\d.]+) peak_rss_gb=([\d.]+) "
+        r"trustworthiness=([\d.]+)",
+        last,
+    )
+    assert match, last
+    result = json.loads(out.read_text())
+    assert result["landmarks"] == 200 and result["params"]["backend"] == "landmarks"
+    assert float(match.group(2)) > 0 and result["trustworthiness"] > 0.9  # PCA: 0.83 at 3,000
+    vectors, labels = bench.mixture(600, 16)
+    again, _ = bench.mixture(600, 16)
+    np.testing.assert_array_equal(vectors, again)  # seeded data
+    assert vectors.min() >= 0 and len(np.unique(labels)) == 50

@@ -24,12 +24,15 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from generator.atlas.artifacts import Layout
 from generator.errors import AtlasError
+
+if TYPE_CHECKING:
+    from generator.atlas.layout_backends import LayoutBackend
 
 log = logging.getLogger(__name__)
 
@@ -184,12 +187,21 @@ def exact_neighbors(
     return indices, distances
 
 
-def _fit(vectors: np.ndarray, params: LayoutParams, n_components: int, seed: int) -> np.ndarray:
-    """The raw embedding ``[U, n_components]`` of distinct ``vectors``; warnings are logged."""
+def _fit(
+    vectors: np.ndarray,
+    params: LayoutParams,
+    n_components: int,
+    seed: int,
+    backend: LayoutBackend | None = None,
+) -> np.ndarray:
+    """The raw embedding ``[U, n_components]`` of distinct ``vectors``; warnings are logged.
+    ``backend``: another UMAP than umap-learn (:mod:`generator.atlas.layout_backends`)."""
     count = vectors.shape[0]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if params.method == "umap":
+        if params.method == "umap" and backend is not None and backend.name != "umap-learn":
+            embedding = backend.fit(vectors, params, n_components, seed)
+        elif params.method == "umap":
             umap = _import_umap()
             knn = exact_neighbors(vectors, params.n_neighbors, params.metric)
             model = umap.UMAP(
@@ -222,7 +234,12 @@ def _fit(vectors: np.ndarray, params: LayoutParams, n_components: int, seed: int
 
 
 def embed(
-    vectors: np.ndarray, params: LayoutParams, *, seed: int, n_components: int = 2
+    vectors: np.ndarray,
+    params: LayoutParams,
+    *,
+    seed: int,
+    n_components: int = 2,
+    backend: LayoutBackend | None = None,
 ) -> tuple[np.ndarray, LayoutParams]:
     """Normalized layout ``[N, n_components] float32`` in [0, 1] and the settings used.
 
@@ -231,6 +248,8 @@ def embed(
         params: see :class:`LayoutParams`.
         seed: random state of UMAP / t-SNE.
         n_components: 2 for an atlas, 1 for a comparison axis.
+        backend: the UMAP back end (default: umap-learn; see
+            :mod:`generator.atlas.layout_backends`).
 
     Raises:
         AtlasError: unknown method, or fewer than :data:`MIN_DISTINCT` distinct vectors.
@@ -262,7 +281,7 @@ def embed(
         perplexity=float(min(params.perplexity, max(1.0, (count - 1) / 3))),
     )
     try:
-        raw = _fit(distinct, used, n_components, seed)
+        raw = _fit(distinct, used, n_components, seed, backend)
     except RecursionError as err:
         raise AtlasError(
             f"{used.method} failed on these activations (recursion too deep)",
@@ -278,10 +297,18 @@ def embed(
     return normalize_axes(raw)[inverse], used
 
 
-def compute_layout(vectors: np.ndarray, params: LayoutParams, *, seed: int) -> Layout:
-    """The 2-D :class:`Layout` of ``vectors [N, C]`` (see :func:`embed`)."""
-    xy, used = embed(vectors, params, seed=seed, n_components=2)
-    return Layout(xy=xy, method=used.method, params={**used.as_dict(), "seed": seed})
+def compute_layout(
+    vectors: np.ndarray,
+    params: LayoutParams,
+    *,
+    seed: int,
+    backend: LayoutBackend | None = None,
+) -> Layout:
+    """The 2-D :class:`Layout` of ``vectors [N, C]`` (see :func:`embed`); its ``params`` name
+    the back end when it is not umap-learn."""
+    xy, used = embed(vectors, params, seed=seed, n_components=2, backend=backend)
+    facts = {} if backend is None else backend.facts()
+    return Layout(xy=xy, method=used.method, params={**used.as_dict(), "seed": seed, **facts})
 
 
 def layout_1d(vectors: np.ndarray, params: LayoutParams, *, seed: int) -> np.ndarray:

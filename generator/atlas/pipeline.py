@@ -146,7 +146,10 @@ def compute_grids(
     # 3. A 2-D layout of the raw vectors, each axis normalized to [0, 1]; a comparison's x is
     #    the attribution difference of its two classes, its y a 1-D layout.
     def lay_out() -> Layout:
-        progress.message(f"layout: {spec.layout.method} of {activations.count:,} vectors...")
+        method = spec.layout.method
+        if keys.layout_backend.name != "umap-learn":
+            method += f" ({keys.layout_backend.name} on {keys.layout_backend.device})"
+        progress.message(f"layout: {method} of {activations.count:,} vectors...")
         start = time.monotonic()
         if spec.kind == "comparison" and selection is not None:
             assert activations.attributions is not None
@@ -160,7 +163,9 @@ def compute_grids(
                 seed=spec.seed,
             )
         else:
-            layout = compute_layout(activations.vectors, spec.layout, seed=spec.seed)
+            layout = compute_layout(
+                activations.vectors, spec.layout, seed=spec.seed, backend=keys.layout_backend
+            )
         progress.message(f"layout: done in {time.monotonic() - start:.1f}s")
         return layout
 

@@ -23,6 +23,9 @@
     metric = "cosine"
     perplexity = 50                # t-SNE only
     learning_rate = 10             # t-SNE only
+    backend = "auto"               # or "umap-learn", "landmarks", "cuml", "torchdr" (UMAP only;
+                                   # generator.atlas.layout_backends)
+    landmarks = 20000              # vectors UMAP lays out when the landmarks back end runs
 
     [atlas.mixed4c.attribution]
     enabled = true
@@ -66,7 +69,7 @@ and what was expected, all at once; unknown keys are problems too (with a "did y
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from generator.atlas.collect import Sampling
@@ -77,6 +80,7 @@ from generator.atlas.compose import (
     semantic_zoom_problem,
 )
 from generator.atlas.layout import EARLY_LAYERS, METHODS, LayoutParams, default_layout_params
+from generator.atlas.layout_backends import BACKENDS, MIN_LANDMARKS, BackendSettings
 from generator.checks import boolean, choice, integer, number, text
 from generator.errors import ConfigError, closest
 from generator.icons.settings import RENDER_KEYS, RenderSettings, render_settings
@@ -125,6 +129,8 @@ class ComputedAtlasSpec:
             for a comparison (names of the model's labels, checked when computing).
         winners, top: the class filter (``filter`` table) of class atlases and comparisons.
         layout: the layout settings, the article's defaults for ``layer`` filled in.
+        layout_backend: which program computes a UMAP layout (``layout.backend`` and
+            ``layout.landmarks``).
         render: the ``render`` sub-table, loosely checked, for the icon renderer.
     """
 
@@ -149,6 +155,17 @@ class ComputedAtlasSpec:
     layout: LayoutParams = field(default_factory=LayoutParams)
     attribution: AttributionSpec = field(default_factory=AttributionSpec)
     render: dict[str, Any] = field(default_factory=dict)
+    layout_backend: BackendSettings = field(default_factory=BackendSettings)
+
+    def described(self) -> dict[str, Any]:
+        """Every setting as plain data, without ``where`` (the file:line) and without
+        ``layout_backend`` when it is the default (so keys and recipes of atlases that do not
+        set it stay as they were before back ends existed)."""
+        described = asdict(self)
+        described.pop("where")
+        if self.layout_backend.is_default():
+            described.pop("layout_backend")
+        return described
 
     def sampling(self) -> Sampling:
         """How the atlas's activation vectors are sampled, attributed and stored."""
@@ -235,7 +252,11 @@ _LAYOUT: dict[str, Callable[[Any], Any]] = {
     "metric": text,
     "perplexity": number(1.0),
     "learning_rate": number(1e-6),
+    "backend": choice(*BACKENDS),
+    "landmarks": integer(MIN_LANDMARKS),
 }
+#: Keys of the layout table that choose the back end (the others are LayoutParams').
+_BACKEND_KEYS = ("backend", "landmarks")
 _ATTRIBUTION: dict[str, Callable[[Any], Any]] = {
     "enabled": boolean,
     "smooth_maxpool": boolean,
@@ -332,6 +353,7 @@ def parse_computed_atlas(
         raise SpecProblems(atlas_id, where, problems)
     layer = top["layer"]
     defaults = default_layout_params(layer, kind)
+    backend = {key: layout_table.pop(key) for key in _BACKEND_KEYS if key in layout_table}
     layout = LayoutParams(**{**defaults.as_dict(), **layout_table})
     return ComputedAtlasSpec(
         id=atlas_id,
@@ -355,6 +377,7 @@ def parse_computed_atlas(
         layout=layout,
         attribution=AttributionSpec(**attribution),
         render=dict(render),
+        layout_backend=BackendSettings(**backend),
     )
 
 

@@ -52,6 +52,7 @@ class Sources:
     source: ImageSource
     indices: np.ndarray  # int64 [n] the sample list (sorted source indices)
     resize: str  # how images are fitted to the model's input: "stretch" | "center-crop"
+    device: str = "cpu"  # the device type the atlas is computed on (chooses the layout back end)
 
 
 class StageCache:
@@ -130,7 +131,9 @@ def open_sources(spec: ComputedAtlasSpec, env: ComputeEnvironment) -> Sources:
             got=str(spec.samples),
             fix=f"set samples = {len(source)} or fewer, or use more `positions` per image",
         )
-    return Sources(model=model, source=source, indices=indices, resize=resize)
+    return Sources(
+        model=model, source=source, indices=indices, resize=resize, device=env.device.type
+    )
 
 
 def collect_activations(

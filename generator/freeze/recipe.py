@@ -50,13 +50,11 @@ def atlas_recipe(spec: ComputedAtlasSpec, config: Config) -> dict[str, Any]:
     from generator.bundle.viewerdata import VIEWERDATA_FORMAT
     from generator.icons.store import ICONS_FORMAT
 
-    described = dataclasses.asdict(spec)
-    described.pop("where")
     return plain(
         {
             "recipe": RECIPE_VERSION,
             "kind": "atlas",
-            "spec": described,
+            "spec": spec.described(),
             "model": declaration(config.models, spec.model),
             "dataset": declaration(config.datasets, spec.dataset),
             "code": {

@@ -105,6 +105,23 @@ def test_changing_a_grid_option_recomputes_only_the_grids(
     assert changed.cache_keys["grid-2"] != first.cache_keys["grid-2"]
 
 
+def test_the_layout_back_end_keys_the_layout_only_when_it_is_not_umap_learn(
+    computed: tuple[Path, ComputedGrids],
+) -> None:
+    cache, first = computed
+    explicit = run(cache, layout={"n_neighbors": 10, "backend": "umap-learn"})
+    assert explicit.cache_keys["layout"] == first.cache_keys["layout"]  # auto chose umap-learn
+    assert explicit.ran == () and "backend" not in explicit.layout.params
+    landmarks = run(cache, layout={"n_neighbors": 10, "backend": "landmarks", "landmarks": 100})
+    assert landmarks.ran == ("layout", "grid-2", "grid-4")  # activations reused
+    inputs = json.loads(
+        (cache / "layout" / landmarks.cache_keys["layout"] / "inputs.json").read_text()
+    )
+    assert inputs["backend"]["name"] == "landmarks" and inputs["backend"]["landmarks"] == 100
+    assert landmarks.layout.params["backend"] == "landmarks"
+    assert landmarks.layout.xy.shape == (80, 2)
+
+
 def test_an_unknown_layer_fails_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(UnknownNameError, match="unknown layer 'mixed4z'"):
         run(tmp_path, layer="mixed4z")
