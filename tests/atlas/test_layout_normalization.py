@@ -1,7 +1,7 @@
 """Layout arithmetic without UMAP (issue 17, mutation testing of generator/atlas/layout.py):
 axis normalization of 1-D, 2-D and integer points, the article's settings for every kind of
-layout, duplicate vectors, and exact neighbours over more rows than one block of the distance
-matrix, in float64 for vectors far from the origin.
+layout, duplicate vectors, and exact neighbours (scikit-learn's brute force, put in our order:
+each row first, then by distance and index), in float64 for vectors far from the origin.
 
 Expected values are worked out by hand in the comments or computed by a plain reference."""
 
@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from generator.atlas.layout import (
-    _BLOCK_ELEMENTS,
     EXACT_NEIGHBORS_MAX,
     LayoutParams,
     _distinct,
@@ -114,11 +113,9 @@ def reference_neighbors(vectors: np.ndarray, k: int, metric: str) -> tuple[np.nd
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
-def test_exact_neighbors_across_blocks_of_rows(metric: str) -> None:
-    # 3,000 rows: a block holds 2^23 // 3000 = 2796 rows, so the last 204 rows are a second
-    # block whose own rows sit at columns 2796..2999.
+def test_exact_neighbors_of_thousands_of_rows(metric: str) -> None:
+    # 3,000 rows: more than scikit-learn computes in one chunk of its working memory
     n = 3000
-    assert _BLOCK_ELEMENTS // n < n
     vectors = np.random.default_rng(5).random((n, 3)).astype(np.float32) + 0.01
     found = exact_neighbors(vectors, 4, metric)
     assert found is not None
@@ -159,30 +156,20 @@ def test_exact_neighbors_are_computed_up_to_the_limit_inclusive(
     assert exact_neighbors(line, 2, "euclidean") is None  # N == limit + 1
 
 
-def test_exact_neighbors_block_by_block(monkeypatch: pytest.MonkeyPatch) -> None:
-    # With room for 10 distances a block, 5 rows go 2 at a time: blocks [0, 2), [2, 4), [4, 5)
-    # (the last one short); 3 rows go 3 at a time. The neighbours are those of one block.
-    import generator.atlas.layout as layout
-
-    vectors = np.random.default_rng(11).random((5, 3)).astype(np.float32)
-    whole = {m: exact_neighbors(vectors, 3, m) for m in ("cosine", "euclidean")}
-    monkeypatch.setattr(layout, "_BLOCK_ELEMENTS", 10)
-    for metric in ("cosine", "euclidean"):
-        for rows in (vectors, vectors[:3]):
-            found = exact_neighbors(rows, 3, metric)
-            assert found is not None
-            expected_idx, expected_dist = reference_neighbors(rows, 3, metric)
-            np.testing.assert_array_equal(found[0], expected_idx)
-            np.testing.assert_allclose(found[1], expected_dist, atol=1e-6)
-        blocked = exact_neighbors(vectors, 3, metric)
-        assert blocked is not None and whole[metric] is not None
-        np.testing.assert_array_equal(blocked[0], whole[metric][0])
-        np.testing.assert_array_equal(blocked[1], whole[metric][1])
-
-
-def test_a_block_always_holds_a_row() -> None:
-    # exact_neighbors takes _BLOCK_ELEMENTS // n rows a block, n <= EXACT_NEIGHBORS_MAX
-    assert _BLOCK_ELEMENTS // EXACT_NEIGHBORS_MAX >= 1
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_each_row_comes_first_among_more_copies_than_neighbours(metric: str) -> None:
+    # Rows 0..4 are one vector, row 5 another: rows 0..4 are at distance 0 from each other, so
+    # k = 2 nearest of row 3 are {3, and one of 0, 1, 2, 4}; ours: itself, then the lowest
+    # index (0); row 0: itself, then 1. Row 5's nearest after itself is row 0 (ties: lowest).
+    vectors = np.array([[1.0, 2.0]] * 5 + [[2.0, 1.0]], dtype=np.float32)
+    found = exact_neighbors(vectors, 2, metric)
+    assert found is not None
+    indices, distances = found
+    assert indices.tolist() == [[0, 1], [1, 0], [2, 0], [3, 0], [4, 0], [5, 0]]
+    assert distances[:5, 0].tolist() == [0.0] * 5  # itself: exactly 0
+    assert np.all(distances[:5, 1] < 1e-6)  # a copy: 0 up to rounding (1 - cos in float64)
+    assert distances[5, 0] == 0.0 and distances[5, 1] > 0
+    assert indices.dtype == np.int64 and distances.dtype == np.float32
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
