@@ -5,13 +5,22 @@ per resolution) and :class:`Whitening` (one per layer sample). Each is a frozen 
 arrays plus a few facts; ``save(folder)`` writes ``<name>.npz`` (arrays, uncompressed) and
 ``<name>.json`` (everything else) into a folder the caller owns (the pipeline fills a temporary
 folder and renames it into the cache, see :func:`generator.cache.atomic_dir`); ``load(folder)``
-reads them back and checks shapes. Arrays in memory always have the dtypes documented below,
-whatever precision they were stored with.
+reads them back and checks shapes. Arrays in memory have the dtypes documented below, whatever
+precision they were stored with, except the activations' vectors and attributions.
+
+:class:`Activations` are the one artifact that grows with the sample count (a million samples of
+a 1,024-channel layer with 1,000-class attributions: 4 GB each in float16), so they are stored
+as one ``.npy`` file per array and loaded memory-mapped, in the precision they were stored with
+(float16 or float32): every consumer reads them a block of rows at a time and computes in
+float32 or float64 (:func:`rows_as`), so nothing holds the whole matrix of attributions.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -54,6 +63,38 @@ def _load(folder: Path, name: str) -> tuple[dict[str, np.ndarray], dict[str, Any
     return arrays, facts
 
 
+#: Rows of an activation array copied or converted at a time (bounds the memory of streaming).
+ROW_BLOCK = 16384
+
+#: The arrays of :class:`Activations`, each ``<name>.npy`` in its folder.
+ACTIVATION_ARRAYS = ("vectors", "image_index", "positions", "labels", "attributions")
+
+
+def row_blocks(n: int, rows: int = ROW_BLOCK) -> Iterator[slice]:
+    """Slices of ``rows`` rows (the last shorter) covering ``0..n``."""
+    for start in range(0, n, rows):
+        yield slice(start, min(n, start + rows))
+
+
+def rows_as(values: np.ndarray, dtype: type, rows: int = ROW_BLOCK) -> Iterator[np.ndarray]:
+    """``values [N, ...]`` (an array, or a memory map) a block of ``rows`` rows at a time, each
+    block converted to ``dtype`` (a copy only of that block)."""
+    for block in row_blocks(values.shape[0], rows):
+        yield np.asarray(values[block], dtype=dtype)
+
+
+def write_npy(path: Path, values: np.ndarray, dtype: np.dtype | type) -> None:
+    """``values`` saved as ``path`` (a ``.npy`` of ``dtype``), copied a block of rows at a time
+    so that a memory-mapped source is never read whole."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=values.shape)
+    try:
+        for block in row_blocks(values.shape[0]):
+            out[block] = values[block]
+        out.flush()
+    finally:
+        del out
+
+
 def _check(condition: bool, what: str) -> None:
     if not condition:
         raise ValueError(what)
@@ -65,15 +106,21 @@ class Activations:
 
     Attributes:
         layer: the layer's name (``mixed4c``).
-        vectors: ``[N, C] float32``, post-ReLU (>= 0 for ReLU layers), one row per sample.
+        vectors: ``[N, C]`` float32, or float16 when stored so (loaded memory-mapped: convert
+            a block of rows at a time, :func:`rows_as`), post-ReLU (>= 0 for ReLU layers), one
+            row per sample.
         image_index: ``[N] int64``, index of each sample's image in the data source.
         positions: ``[N, 2] int64``, spatial position ``(y, x)`` in the layer's activation map,
             ``0 <= y < h``, ``0 <= x < w``.
         labels: ``[N] int64``, the data source's label of each sample's image (-1 when unknown).
         layer_hw: ``(h, w)`` of the layer's activation map.
-        attributions: ``[N, K] float32`` or None: ``attr[n, c] = h_n . d logit_c / d h_n``
-            (METHOD.md section 2), K = number of the model's logits.
+        attributions: ``[N, K]`` float32 (or float16, as ``vectors``) or None:
+            ``attr[n, c] = h_n . d logit_c / d h_n`` (METHOD.md section 2), K = number of the
+            model's logits.
         meta: how they were produced (model identity, data identity, seed, options), JSON-able.
+        stored: the arrays read from ``.npy`` files, by name: ``(file, the array read)`` (set
+            by :meth:`load`); :meth:`save` links such a file instead of copying it when the
+            field still holds that very array in the precision asked for.
     """
 
     layer: str
@@ -84,6 +131,7 @@ class Activations:
     layer_hw: tuple[int, int]
     attributions: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    stored: dict[str, tuple[Path, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         n = self.vectors.shape[0]
@@ -108,22 +156,79 @@ class Activations:
         return int(self.vectors.shape[1])
 
     def save(self, folder: str | Path, *, float16: bool = False) -> None:
-        """Write ``activations.npz``/``.json`` into ``folder`` (float arrays as float16 if asked)."""
-        dtype = np.float16 if float16 else np.float32
-        arrays = {
-            "vectors": self.vectors.astype(dtype),
-            "image_index": self.image_index,
-            "positions": self.positions,
-            "labels": self.labels,
+        """Write ``<array>.npy`` files and ``activations.json`` into ``folder`` (vectors and
+        attributions as float16 if asked, else float32), a block of rows at a time; files of
+        :attr:`stored` already in that form are hard-linked (copied across file systems)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        dtype = np.dtype(np.float16 if float16 else np.float32)
+        arrays: dict[str, tuple[np.ndarray, np.dtype]] = {
+            "vectors": (self.vectors, dtype),
+            "image_index": (self.image_index, np.dtype(np.int64)),
+            "positions": (self.positions, np.dtype(np.int64)),
+            "labels": (self.labels, np.dtype(np.int64)),
         }
         if self.attributions is not None:
-            arrays["attributions"] = self.attributions.astype(dtype)
-        facts = {"layer": self.layer, "layer_hw": list(self.layer_hw), "meta": self.meta}
-        _save(Path(folder), "activations", arrays, facts)
+            arrays["attributions"] = (self.attributions, dtype)
+        for name, (values, want) in arrays.items():
+            path = folder / f"{name}.npy"
+            source = self.stored.get(name)
+            if source is not None and source[1] is values and values.dtype == want:
+                _link_or_copy(source[0], path)
+            else:
+                write_npy(path, values, want)
+        write_activation_facts(folder, self.layer, self.layer_hw, self.meta)
 
     @classmethod
     def load(cls, folder: str | Path) -> Activations:
-        arrays, facts = _load(Path(folder), "activations")
+        """The activations saved in ``folder``: vectors and attributions memory-mapped in their
+        stored precision, the rest in memory."""
+        folder = Path(folder)
+        if (folder / "activations.npz").is_file():
+            return cls._load_npz(folder)
+        try:
+            facts = json.loads((folder / "activations.json").read_text())
+            if facts.get("format") != ARTIFACT_FORMAT:
+                raise ValueError(f"format {facts.get('format')}, expected {ARTIFACT_FORMAT}")
+            arrays = {
+                name: np.load(
+                    folder / f"{name}.npy",
+                    mmap_mode="r" if name in ("vectors", "attributions") else None,
+                    allow_pickle=False,
+                )
+                for name in ACTIVATION_ARRAYS
+                if name != "attributions" or (folder / "attributions.npy").is_file()
+            }
+            fields = {
+                "vectors": arrays["vectors"],
+                "image_index": arrays["image_index"].astype(np.int64, copy=False),
+                "positions": arrays["positions"].astype(np.int64, copy=False),
+                "labels": arrays["labels"].astype(np.int64, copy=False),
+                "attributions": arrays.get("attributions"),
+            }
+            return cls(
+                layer=facts["layer"],
+                layer_hw=(int(facts["layer_hw"][0]), int(facts["layer_hw"][1])),
+                meta=facts.get("meta", {}),
+                stored={
+                    name: (folder / f"{name}.npy", value)
+                    for name, value in fields.items()
+                    if value is not None
+                },
+                **fields,
+            )
+        except (OSError, ValueError, KeyError) as err:
+            raise AtlasError(
+                f"cannot read the cached activations ({err})",
+                where=str(folder),
+                fix=f"delete {folder} and run `atlas compute` again",
+            ) from err
+
+    @classmethod
+    def _load_npz(cls, folder: Path) -> Activations:
+        """Activations cached before they were stored as ``.npy`` files (one ``.npz``; the
+        same values, so the same cache key): read whole, as float32."""
+        arrays, facts = _load(folder, "activations")
         attributions = arrays.get("attributions")
         return cls(
             layer=facts["layer"],
@@ -135,6 +240,22 @@ class Activations:
             attributions=None if attributions is None else attributions.astype(np.float32),
             meta=facts.get("meta", {}),
         )
+
+
+def write_activation_facts(
+    folder: Path, layer: str, layer_hw: tuple[int, int], meta: dict[str, Any]
+) -> None:
+    """``activations.json`` of activations whose ``.npy`` files are in ``folder``."""
+    facts = {"layer": layer, "layer_hw": list(layer_hw), "meta": meta}
+    atomic_write_json(folder / "activations.json", {"format": ARTIFACT_FORMAT, **facts})
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """``target`` as another name of ``source`` (a hard link), else a copy of it."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 @dataclass(frozen=True, eq=False)

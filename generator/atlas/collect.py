@@ -20,6 +20,8 @@ from __future__ import annotations
 import io
 import json
 import math
+import shutil
+import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
-from generator.atlas.artifacts import Activations
+from generator.atlas.artifacts import Activations, write_activation_facts
 from generator.atlas.progress import Progress
 from generator.cache import atomic_write_bytes, atomic_write_json, clean_stale_temporaries
 from generator.errors import AtlasError
@@ -336,34 +338,68 @@ def _drop_rows(
 def assemble(
     run_dir: Path, layers: Sequence[str], n_chunks: int, meta: dict[str, Any]
 ) -> dict[str, Activations]:
-    """Concatenate the chunks of a finished run into one :class:`Activations` per layer."""
+    """The chunks of a finished run, one :class:`Activations` per layer, written chunk by chunk
+    into ``<run_dir>/assembled/<layer>/`` (so the rows are never all in memory) and returned
+    memory-mapped: vectors and attributions in the chunks' precision, the rest int64."""
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    parts: dict[str, dict[str, list[np.ndarray]]] = {layer: {} for layer in layers}
-    for i in range(n_chunks):
-        with np.load(run_dir / _chunk_name(i), allow_pickle=False) as npz:
-            for key in npz.files:
-                layer, name = key.rsplit(".", 1)
-                if layer in parts:
-                    parts[layer].setdefault(name, []).append(npz[key])
+    chunks = [run_dir / _chunk_name(i) for i in range(n_chunks)]
+    headers = [_npz_headers(path) for path in chunks]
     result: dict[str, Activations] = {}
     for layer in layers:
-        fields = {name: np.concatenate(chunks) for name, chunks in parts[layer].items()}
-        if layer not in manifest["layer_hw"] or len(fields["vectors"]) == 0:
+        fields: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+        for found in headers:
+            for key, (shape, dtype) in found.items():
+                owner, name = key.rsplit(".", 1)
+                if owner == layer:
+                    fields.setdefault(
+                        name, (shape[1:], dtype if dtype.kind == "f" else np.dtype(np.int64))
+                    )
+        rows = sum(
+            found[f"{layer}.vectors"][0][0] for found in headers if f"{layer}.vectors" in found
+        )
+        if layer not in manifest["layer_hw"] or rows == 0:
             raise AtlasError(
                 "no usable images: every image of the sample list was skipped",
                 where=str(run_dir),
                 fix="check the data set (see the warning about skipped images above)",
             )
-        attributions = fields.get("attributions")
+        folder = run_dir / "assembled" / layer
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        outputs = {
+            name: np.lib.format.open_memmap(
+                folder / f"{name}.npy", mode="w+", dtype=dtype, shape=(rows, *tail)
+            )
+            for name, (tail, dtype) in fields.items()
+        }
+        start = 0
+        for path, found in zip(chunks, headers, strict=True):
+            count = found[f"{layer}.vectors"][0][0] if f"{layer}.vectors" in found else 0
+            if count:
+                with np.load(path, allow_pickle=False) as npz:
+                    for name, out in outputs.items():
+                        out[start : start + count] = npz[f"{layer}.{name}"]
+            start += count
+        for out in outputs.values():
+            out.flush()
+        del outputs
         hw = manifest["layer_hw"][layer]
-        result[layer] = Activations(
-            layer=layer,
-            vectors=fields["vectors"].astype(np.float32),
-            image_index=fields["image_index"].astype(np.int64),
-            positions=fields["positions"].astype(np.int64),
-            labels=fields["labels"].astype(np.int64),
-            layer_hw=(int(hw[0]), int(hw[1])),
-            attributions=None if attributions is None else attributions.astype(np.float32),
-            meta=dict(meta),
-        )
+        write_activation_facts(folder, layer, (int(hw[0]), int(hw[1])), dict(meta))
+        result[layer] = Activations.load(folder)
     return result
+
+
+def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """``{key: (shape, dtype)}`` of the arrays of an uncompressed ``.npz``, from their ``.npy``
+    headers (no array is read)."""
+    found: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+                else:
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+            found[info.filename.removesuffix(".npy")] = (tuple(shape), np.dtype(dtype))
+    return found

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from generator.atlas.artifacts import Activations, Grid, Layout, Whitening
+from generator.atlas.artifacts import Activations, Grid, Layout, Whitening, rows_as
 
 #: Default minimum count: a kept cell holds more than this many samples (the recipe's 5).
 DEFAULT_MIN_COUNT = 5
@@ -34,6 +34,10 @@ WHITEN_EPS = 1e-6
 
 #: Samples averaged at a time (bounds the memory of float64 accumulation).
 _BLOCK = 16384
+
+#: float64 elements of one block of rows of the whitening's second moment (1 GiB): large, so
+#: that the atlases of up to 131,072 samples of 1,024 channels sum in one product as before.
+_WHITEN_BLOCK_ELEMENTS = 1 << 27
 
 
 def assign_bins(xy: np.ndarray, size: int) -> np.ndarray:
@@ -143,13 +147,18 @@ def make_grids(
 def whitening(activations: Activations, *, eps: float = WHITEN_EPS) -> Whitening:
     """The inverse of the uncentred second moment ``S = (A^T A / N)^-1`` of the samples.
 
-    ``A`` = ``activations.vectors [N, C]``. Computed in float64 by an eigendecomposition
+    ``A`` = ``activations.vectors [N, C]``, summed in float64 a block of rows at a time (one
+    block up to 131,072 rows of 1,024 channels). Computed by an eigendecomposition
     ``A^T A / N = V diag(l) V^T``; when ``min(l) <= eps * max(l)`` (dead channels, fewer samples
     than channels) the ridge ``r = eps * max(l)`` is added: ``S = V diag(1 / (l + r)) V^T``.
     Rendering whitens a direction ``v`` as ``v @ S``.
     """
-    a = np.asarray(activations.vectors, dtype=np.float64)
-    second_moment = a.T @ a / max(1, a.shape[0])
+    vectors = activations.vectors
+    n, c = vectors.shape
+    second_moment = np.zeros((c, c), dtype=np.float64)
+    for block in rows_as(vectors, np.float64, rows=max(1, _WHITEN_BLOCK_ELEMENTS // max(1, c))):
+        second_moment += block.T @ block
+    second_moment /= max(1, n)
     eigenvalues, eigenvectors = np.linalg.eigh(second_moment)
     eigenvalues = np.clip(eigenvalues, 0.0, None)
     largest = float(eigenvalues.max()) if eigenvalues.size else 0.0
@@ -161,5 +170,5 @@ def whitening(activations: Activations, *, eps: float = WHITEN_EPS) -> Whitening
         layer=activations.layer,
         matrix=((inverse + inverse.T) / 2).astype(np.float32),
         ridge=ridge,
-        n_samples=int(a.shape[0]),
+        n_samples=int(n),
     )

@@ -155,7 +155,7 @@ def compute_grids(
             assert activations.attributions is not None
             left, right = selection.class_indices
             layout = comparison_layout(
-                activations.vectors,
+                np.asarray(activations.vectors, dtype=np.float32),
                 activations.attributions,
                 left,
                 right,
@@ -163,8 +163,9 @@ def compute_grids(
                 seed=spec.seed,
             )
         else:
+            vectors = np.asarray(activations.vectors, dtype=np.float32)  # float16 if stored so
             layout = compute_layout(
-                activations.vectors, spec.layout, seed=spec.seed, backend=keys.layout_backend
+                vectors, spec.layout, seed=spec.seed, backend=keys.layout_backend
             )
         progress.message(f"layout: done in {time.monotonic() - start:.1f}s")
         return layout

@@ -4,9 +4,10 @@
 the peak memory of its dominant arrays, computed from the spec and the model's shapes alone
 (N = samples x positions vectors of C channels, K logits, grids G, icons of S px):
 
-- **collect** (activations and attributions): exactly what ``activations.npz`` holds --
+- **collect** (activations and attributions): exactly what its ``.npy`` files hold --
   ``N x C`` vectors and ``N x K`` attributions in float32 (float16 with ``float16 = true``),
-  image index, positions and labels -- plus the same again in resumable chunks while it runs;
+  image index, positions and labels -- plus the same again in resumable chunks while it runs
+  (the assembled files are linked into the cache, not copied);
 - **whitening** ``C x C``, **layout** ``N x 2``: exact;
 - **grid-G**: at most ``min(G^2, N)`` kept cells (each with a mean vector and mean
   attributions), plus the ``N`` samples' cell index: an upper bound, exact when every cell is
@@ -14,9 +15,10 @@ the peak memory of its dominant arrays, computed from the spec and the model's s
 - **icons**, **bundle** (level images, examples, heat maps) and **tiles**: upper bounds from
   the pixel counts (images stored raw; PNG and JPEG are smaller).
 
-Memory is the dominant arrays each stage holds at once (the float32 vectors and attributions
-of the sample, the neighbour graph of the layout), not counting the model or Python; a planning
-figure, not a measurement.
+Memory is the dominant arrays each stage holds at once, not counting the model or Python; a
+planning figure, not a measurement. The activations are streamed: collection holds one chunk of
+rows, whitening and the grids a block of rows (memory-mapped files feed them), so only the
+layout holds every vector (float32) and its neighbour graph.
 
 :func:`check_disk` refuses to start when the cache's disk cannot hold what the stages not yet
 cached will write.
@@ -34,6 +36,15 @@ from generator.errors import SetupError
 #: Bytes a ``.npz`` adds around each array (the ``.npy`` header, the zip64 entries: 254
 #: measured for short names), at most.
 NPZ_OVERHEAD = 300
+
+#: Bytes of a ``.npy`` file's header (format 1.0, padded to 64: 128 for every 1- or 2-D shape
+#: of fewer than 10^20 elements).
+NPY_HEADER = 128
+
+#: Images of one collection chunk (``collect_activations``' default: 2,048) and rows of one
+#: streamed block (:data:`generator.atlas.artifacts.ROW_BLOCK`).
+CHUNK_IMAGES = 2048
+ROW_BLOCK = 16384
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,11 @@ def npz_bytes(*arrays: tuple[int, int]) -> int:
     return sum(count * size + NPZ_OVERHEAD for count, size in arrays)
 
 
+def npy_bytes(*arrays: tuple[int, int]) -> int:
+    """Bytes of ``.npy`` files of arrays given as ``(elements, itemsize)``."""
+    return sum(count * size + NPY_HEADER for count, size in arrays)
+
+
 def plan_atlas(
     atlas_id: str,
     *,
@@ -114,20 +130,25 @@ def plan_atlas(
     n, c, k = samples * positions, channels, classes if attribution else 0
     stored = 2 if float16 else 4
     vectors = (n * c, stored)
-    collected = npz_bytes(vectors, (n, 8), (n * 2, 8), (n, 8), *([(n * k, stored)] if k else []))
-    in_memory = n * (c + k) * 4 + n * 32  # float32 in memory, whatever is stored
+    columns = (vectors, (n, 8), (n * 2, 8), (n, 8), *([(n * k, stored)] if k else []))
+    collected = npy_bytes(*columns)
+    chunk = min(n, CHUNK_IMAGES * positions) * (c + k)
+    block = min(n, ROW_BLOCK) * (c + k) * 8  # one block of rows in float64
     stages = [
         StagePlan(
             "collect",
             collected,
-            collected,  # the resumable chunks, deleted once assembled
-            in_memory + (n * (c + k) * stored if float16 else 0),
+            npz_bytes(*columns),  # the resumable chunks, deleted once assembled
+            chunk * 4 * 2 + n * 32,  # a chunk's rows (and their copy), the index columns
             True,
             f"{n:,} vectors of {c} channels" + (f", attributions to {k} classes" if k else ""),
         )
     ]
     if whiten:
-        stages.append(StagePlan("whitening", npz_bytes((c * c, 4)), 0, in_memory + c * c * 8, True))
+        rows = min(n, max(1, (1 << 27) // max(1, c)))  # grid._WHITEN_BLOCK_ELEMENTS
+        stages.append(
+            StagePlan("whitening", npz_bytes((c * c, 4)), 0, rows * c * 8 + 3 * c * c * 8, True)
+        )
     graph = n * n_neighbors * 12  # int64 indices + float32 distances
     stages.append(
         StagePlan("layout", npz_bytes((n * 2, 4)), 0, n * c * 4 + graph * 3, True, "UMAP/t-SNE")
@@ -141,7 +162,7 @@ def plan_atlas(
         )  # fmt: skip
         stages.append(
             StagePlan(
-                f"grid-{g}", disk, 0, in_memory + disk, m == g * g and m <= n, f"<= {m:,} cells"
+                f"grid-{g}", disk, 0, block + 2 * disk, m == g * g and m <= n, f"<= {m:,} cells"
             )
         )
     cells = [min(g * g, n) for g in grids]

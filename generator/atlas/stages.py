@@ -202,13 +202,14 @@ def collect_activations(
         layer_parts = activations_parts(parts, layer)
         meta = {"model": sources.model.identity(), "data": sources.source.identity(), **layer_parts}
         acts = dataclasses.replace(acts, meta=meta)
+        key = activations_key(parts, layer)
         cache.put(
             "activations",
             acts,
             lambda a, folder: a.save(folder, float16=first.float16),
-            key=activations_key(parts, layer),
+            key=key,
             parts=layer_parts,
         )
-        found[layer] = acts
+        found[layer] = Activations.load(CacheLayout(cache_dir).stage("activations", key))
     shutil.rmtree(run_dir, ignore_errors=True)
     return found

@@ -1,4 +1,6 @@
-"""Artifacts: .npz + .json round trips keep shapes and dtypes; bad files fail clearly."""
+"""Artifacts: .npz + .json round trips keep shapes and dtypes; bad files fail clearly;
+activations as memory-mapped .npy files (float16 kept as stored, saved by link when unchanged,
+the .npz of earlier versions still read)."""
 
 from __future__ import annotations
 
@@ -39,12 +41,62 @@ def test_activations_round_trip(tmp_path: Path) -> None:
     assert back.count == 30 and back.channels == 8
 
 
-def test_activations_in_float16_load_as_float32(tmp_path: Path) -> None:
-    acts = activations(attributions=False)
+def test_activations_in_float16_load_memory_mapped_as_stored(tmp_path: Path) -> None:
+    acts = activations()
     acts.save(tmp_path, float16=True)
     back = Activations.load(tmp_path)
-    assert back.vectors.dtype == np.float32 and back.attributions is None
-    np.testing.assert_array_equal(back.vectors, acts.vectors.astype(np.float16).astype(np.float32))
+    for name in ("vectors", "attributions"):
+        got = getattr(back, name)
+        assert isinstance(got, np.memmap) and got.dtype == np.float16 and not got.flags.writeable
+        np.testing.assert_array_equal(got, getattr(acts, name).astype(np.float16))
+    assert not isinstance(back.labels, np.memmap) and back.labels.dtype == np.int64
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "activations.json",
+        "attributions.npy",
+        "image_index.npy",
+        "labels.npy",
+        "positions.npy",
+        "vectors.npy",
+    ]
+
+
+def test_saving_loaded_activations_links_their_files_unless_they_change(tmp_path: Path) -> None:
+    import dataclasses
+
+    activations().save(tmp_path / "a", float16=True)
+    back = Activations.load(tmp_path / "a")
+    dataclasses.replace(back, meta={"new": 1}).save(tmp_path / "b", float16=True)
+    for name in ("vectors", "attributions", "labels"):
+        assert (tmp_path / "a" / f"{name}.npy").samefile(tmp_path / "b" / f"{name}.npy")
+    assert Activations.load(tmp_path / "b").meta == {"new": 1}
+    # another precision, or another array in the field: written, not linked
+    back.save(tmp_path / "c", float16=False)
+    assert not (tmp_path / "a" / "vectors.npy").samefile(tmp_path / "c" / "vectors.npy")
+    assert Activations.load(tmp_path / "c").vectors.dtype == np.float32
+    flipped = dataclasses.replace(back, vectors=np.ascontiguousarray(back.vectors[::-1]))
+    flipped.save(tmp_path / "d", float16=True)
+    assert not (tmp_path / "a" / "vectors.npy").samefile(tmp_path / "d" / "vectors.npy")
+    np.testing.assert_array_equal(Activations.load(tmp_path / "d").vectors, back.vectors[::-1])
+
+
+def test_activations_cached_as_one_npz_are_still_read(tmp_path: Path) -> None:
+    # the format before .npy files: one activations.npz (float16 here) and activations.json
+    acts = activations()
+    arrays = {
+        "vectors": acts.vectors.astype(np.float16),
+        "image_index": acts.image_index,
+        "positions": acts.positions,
+        "labels": acts.labels,
+        "attributions": acts.attributions.astype(np.float16),  # type: ignore[union-attr]
+    }
+    with open(tmp_path / "activations.npz", "wb") as f:
+        np.savez(f, **arrays)
+    facts = {"format": 1, "layer": "mixed4c", "layer_hw": [14, 14], "meta": acts.meta}
+    (tmp_path / "activations.json").write_text(json.dumps(facts))
+    back = Activations.load(tmp_path)
+    assert back.vectors.dtype == np.float32 and back.layer_hw == (14, 14)
+    np.testing.assert_array_equal(back.vectors, arrays["vectors"].astype(np.float32))
+    np.testing.assert_array_equal(back.attributions, arrays["attributions"].astype(np.float32))  # type: ignore[arg-type]
 
 
 def test_layout_grid_and_whitening_round_trip(tmp_path: Path) -> None:

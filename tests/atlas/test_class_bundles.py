@@ -95,8 +95,7 @@ def test_a_class_atlas_shows_the_selected_samples(
     assert info["class"] == "ring" and info["selection"]["classes"] == ["ring"]
     # the selection is exactly the filter applied to the layer's cached attributions
     (acts_dir,) = [p for p in (cache / "activations").iterdir() if p.is_dir()]
-    with np.load(acts_dir / "activations.npz") as npz:
-        attributions = npz["attributions"].astype(np.float32)
+    attributions = np.load(acts_dir / "attributions.npy").astype(np.float32)
     rows, won, taken = select_samples(
         attributions, [1], winners=True, top=20, valid=valid_classes(atlas.labels)
     )

@@ -163,8 +163,11 @@ def test_chunks_manifest_and_float16(tmp_path: Path, tiny_source: TinySource) ->
     assert sorted(p.name for p in (tmp_path / "b").glob("chunk-*.npz")) == [
         f"chunk-0000{i}.npz" for i in range(5)
     ]
+    # assembled chunk by chunk into .npy files, memory-mapped in the precision of the chunks
     vectors = half["mixed4a"].vectors
-    assert vectors.dtype == np.float32
+    assert isinstance(vectors, np.memmap) and vectors.dtype == np.float16
+    assert full["mixed4a"].vectors.dtype == np.float32
+    assert (tmp_path / "b" / "assembled" / "mixed4a" / "vectors.npy").is_file()
     np.testing.assert_array_equal(vectors, full["mixed4a"].vectors.astype(np.float16))
 
 

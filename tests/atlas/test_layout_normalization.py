@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from generator.atlas.layout import (
-    EXACT_NEIGHBORS_MAX,
     LayoutParams,
     _distinct,
     default_layout_params,

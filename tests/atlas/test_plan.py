@@ -52,7 +52,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def sizes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*.npz"))
+    return sum(p.stat().st_size for p in folder.rglob("*.np[yz]"))
 
 
 def rows(text: str) -> dict[str, float]:
@@ -103,6 +103,8 @@ def test_the_plan_is_printed_and_matches_what_is_written(
         (written,) = [sizes(f) for f in (cache / folder).iterdir() if f.is_dir()]
         assert by_stage[stage].exact
         assert written <= by_stage[stage].disk <= written + 5 * 50, stage  # npz headers
+    (acts,) = [f for f in (cache / "activations").iterdir() if f.is_dir()]
+    assert sizes(acts) == by_stage["collect"].disk  # .npy files: exact to the byte
     grids = sorted(sizes(f) for f in (cache / "grid").iterdir() if f.is_dir())
     assert grids[0] <= by_stage["grid-2"].disk and grids[1] <= by_stage["grid-4"].disk
     (icons,) = [sizes(f) for f in (cache / "icons").iterdir() if f.is_dir()]
@@ -125,8 +127,12 @@ def test_exact_sizes_of_the_collect_stage() -> None:
     )  # fmt: skip
     collect = plan.stages[0]
     n = 1_000_000
-    assert collect.disk == n * 1024 * 2 + n * 1000 * 2 + n * 8 * 4 + 5 * 300
-    assert collect.memory == n * (1024 + 1000) * 4 + n * 32 + n * 2024 * 2
+    assert collect.disk == n * 1024 * 2 + n * 1000 * 2 + n * 8 * 4 + 5 * 128  # .npy headers
+    assert collect.scratch == n * 1024 * 2 + n * 1000 * 2 + n * 8 * 4 + 5 * 300  # the chunks
+    # streamed: one chunk of 2,048 images' rows (and a copy), not the million rows
+    assert collect.memory == 2048 * 2024 * 4 * 2 + n * 32
+    whitening = next(s for s in plan.stages if s.stage == "whitening")
+    assert whitening.memory == 131072 * 1024 * 8 + 3 * 1024 * 1024 * 8  # a block of rows
     grid160 = next(s for s in plan.stages if s.stage == "grid-160")
     assert grid160.note == "<= 25,600 cells" and grid160.exact
     assert npz_bytes((10, 4)) == 40 + 300

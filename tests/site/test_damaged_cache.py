@@ -68,7 +68,8 @@ def rebuild(root: Path) -> list[str]:
 @pytest.mark.parametrize(
     ("stage", "name"),
     [
-        ("activations", "activations.npz"),
+        ("activations", "vectors.npy"),
+        ("activations", "attributions.npy"),
         ("layout", "layout.npz"),
         ("grid", "grid-4.npz"),
         ("icons", "icons-4.npz"),
