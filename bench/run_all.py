@@ -48,6 +48,11 @@ BENCHES = (
         ("--n", "1000000", "--dim", "128", "--backend", "landmarks"),
         "a million 128-d vectors laid out by the landmarks back end",
     ),
+    Bench(
+        "atlas_scale",
+        ("--samples", "10000", "--json", "bench/out/atlas_scale-10k.json"),
+        "a demo-model atlas of 10,000 samples, grids to 160: seconds and peak RSS per stage",
+    ),
     Bench("render", (), "our feature visualization against torch-lucent's render_vis"),
     Bench("render_cpu", ("--out", "bench/out/render_cpu.json"), "icon rendering on the CPU"),
     Bench("ray_render", ("--out", "bench/out/ray_render.json"), "icon rendering on Ray workers"),
