@@ -2,20 +2,18 @@
 gives, byte for byte: when it runs straight through, when a worker process is killed while it
 renders, and when an interrupted cluster render resumes.
 
-One Ray session serves the whole module (starting Ray takes 5..20 s here); every render starts
-its own two workers. The reference bundle is built once, without Ray.
+One Ray session (conftest's ``ray_session``) serves these tests and test_cluster_collect.py
+(starting Ray takes 5..20 s here); every render starts its own two workers. The reference bundle is built once, without Ray.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -79,14 +77,6 @@ def kept(bundle: AtlasBundle) -> int:
 
 
 @pytest.fixture(scope="module")
-def ray_session() -> Iterator[Any]:
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The bundle built without Ray."""
     return digests(build(tmp_path_factory.mktemp("local") / ".atlas-cache"))
@@ -115,9 +105,9 @@ def test_workers_are_sized_to_the_cluster(ray_session: Any) -> None:
         connect(ClusterPlan(None, workers=None, gpus=True))
 
 
-def render_workers() -> list[int]:
-    """Process ids of this session's render workers: descendants of this process (its Ray
-    started here) whose command line names RenderWorker (read from /proc)."""
+def processes_named(name: bytes) -> list[int]:
+    """Process ids of this session's Ray workers of actor class ``name``: descendants of this
+    process (its Ray started here) whose command line names it (read from /proc)."""
     parents, commands = {}, {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -134,9 +124,7 @@ def render_workers() -> list[int]:
                 return True
         return False
 
-    return [
-        pid for pid, command in commands.items() if b"RenderWorker" in command and descends(pid)
-    ]
+    return [pid for pid, command in commands.items() if name in command and descends(pid)]
 
 
 @pytest.mark.slow
@@ -153,7 +141,7 @@ def test_a_worker_killed_while_rendering_is_restarted_and_the_bundle_is_the_same
         while time.monotonic() < deadline:
             runs = cache / "render-runs"
             if runs.is_dir() and any(runs.glob("*/part-*.npz")):
-                pids = render_workers()
+                pids = processes_named(b"RenderWorker")
                 if pids:
                     os.kill(pids[0], signal.SIGKILL)
                     killed.append(pids[0])
