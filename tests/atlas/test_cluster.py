@@ -8,12 +8,14 @@ One Ray session (conftest's ``ray_session``) serves these tests and test_cluster
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -48,17 +50,23 @@ TABLE: dict[str, Any] = {
 }
 
 
-def build(cache: Path, cluster: str = "none", stream: io.StringIO | None = None) -> AtlasBundle:
-    config = SimpleNamespace(
+def demo_config(cache: Path, cluster: str, images: int) -> Any:
+    """A project's config: the demo model (random weights), a synthetic data set ``shapes`` of
+    ``images`` images, one CPU thread, ``cluster`` with 2 workers."""
+    return SimpleNamespace(
         compute=ComputeConfig(device="cpu", threads=1, cluster=cluster, cluster_workers=2),
         models={"demo": {"weights": "random"}},
-        datasets={"shapes": {"kind": "synthetic", "count": 60, "size": 64}},
+        datasets={"shapes": {"kind": "synthetic", "count": images, "size": 64}},
         paths=SimpleNamespace(cache=cache),
         root=cache.parent,
     )
+
+
+def build(cache: Path, cluster: str = "none", stream: io.StringIO | None = None) -> AtlasBundle:
+    config = demo_config(cache, cluster, 60)
     spec = parse_computed_atlas("demo-4c", TABLE, "content/demo/atlases.toml:1")
     progress = Progress(stream or io.StringIO(), log_interval=0.0)
-    return compute_bundle(spec, config=config, progress=progress)  # type: ignore[arg-type]
+    return compute_bundle(spec, config=config, progress=progress)
 
 
 def digests(bundle: AtlasBundle) -> dict[str, str]:
@@ -127,34 +135,43 @@ def processes_named(name: bytes) -> list[int]:
     return [pid for pid, command in commands.items() if name in command and descends(pid)]
 
 
-@pytest.mark.slow
-def test_a_worker_killed_while_rendering_is_restarted_and_the_bundle_is_the_same(
-    ray_session: Any, reference: dict[str, str], tmp_path: Path
-) -> None:
-    cache = tmp_path / ".atlas-cache"
+@contextlib.contextmanager
+def killing_a_worker(folder: Path, pattern: str, at_least: int, name: bytes) -> Iterator[list[int]]:
+    """While the block runs: once ``at_least`` files of ``folder`` match ``pattern``, SIGKILL
+    one of this session's Ray workers whose command line names ``name`` (Ray titles a busy
+    worker ``ray::<class>.<method>``). Yields the process ids killed (filled when the block
+    ends). Skips the test where there is no /proc."""
     if not Path("/proc/self/stat").is_file():
         pytest.skip("finds the worker processes through /proc")
     killed: list[int] = []
 
-    def kill_one_worker_after_the_first_batch() -> None:
+    def kill() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            runs = cache / "render-runs"
-            if runs.is_dir() and any(runs.glob("*/part-*.npz")):
-                pids = processes_named(b"RenderWorker")
+            if folder.is_dir() and len(list(folder.glob(pattern))) >= at_least:
+                pids = processes_named(name)
                 if pids:
                     os.kill(pids[0], signal.SIGKILL)
                     killed.append(pids[0])
                     return
             time.sleep(0.01)
 
-    killer = threading.Thread(target=kill_one_worker_after_the_first_batch)
+    killer = threading.Thread(target=kill)
     killer.start()
-    log = io.StringIO()
     try:
-        bundle = build(cache, "local", log)
+        yield killed
     finally:
         killer.join()
+
+
+@pytest.mark.slow
+def test_a_worker_killed_while_rendering_is_restarted_and_the_bundle_is_the_same(
+    ray_session: Any, reference: dict[str, str], tmp_path: Path
+) -> None:
+    cache = tmp_path / ".atlas-cache"
+    log = io.StringIO()
+    with killing_a_worker(cache / "render-runs", "*/part-*.npz", 1, b"RenderWorker") as killed:
+        bundle = build(cache, "local", log)
     assert killed, "no render worker was found to kill"
     assert digests(bundle) == reference
     assert "restart(s)" in log.getvalue()  # the killed worker answered again from a new process

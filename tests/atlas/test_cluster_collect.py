@@ -13,12 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import signal
-import threading
-import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -29,9 +24,8 @@ from generator.atlas.environment import ComputeEnvironment
 from generator.atlas.progress import Progress
 from generator.atlas.spec import parse_computed_atlas
 from generator.atlas.stages import collect_activations, open_sources
-from generator.config import ComputeConfig
 
-from .test_cluster import processes_named
+from .test_cluster import Interrupted, demo_config, killing_a_worker
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -50,14 +44,7 @@ CHUNK, BATCH = 4, 2
 
 def collect_all(cache: Path, cluster: str = "none", stream: io.StringIO | None = None) -> None:
     """Collect LAYERS of TABLE's atlas into ``cache`` (the stage the pipeline runs)."""
-    config = SimpleNamespace(
-        compute=ComputeConfig(device="cpu", threads=1, cluster=cluster, cluster_workers=2),
-        models={"demo": {"weights": "random"}},
-        datasets={"shapes": {"kind": "synthetic", "count": 40, "size": 64}},
-        paths=SimpleNamespace(cache=cache),
-        root=cache.parent,
-    )
-    env = ComputeEnvironment.from_config(config)  # type: ignore[arg-type]
+    env = ComputeEnvironment.from_config(demo_config(cache, cluster, 40))
     specs = [
         parse_computed_atlas(f"demo-{layer}", {**TABLE, "layer": layer}, "atlases.toml:1")
         for layer in LAYERS
@@ -123,35 +110,11 @@ def test_a_worker_killed_while_collecting_is_restarted_and_the_result_is_the_sam
     ray_session: Any, reference: dict[str, str], tmp_path: Path
 ) -> None:
     cache = tmp_path / ".atlas-cache"
-    if not Path("/proc/self/stat").is_file():
-        pytest.skip("finds the worker processes through /proc")
-    killed: list[int] = []
-
-    def kill_a_busy_worker_after_two_chunks() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            runs = cache / "chunks"
-            if runs.is_dir() and len(list(runs.glob("*/chunk-*.npz"))) >= 2:
-                # Ray titles a worker by the method it runs: this one is inside a chunk.
-                pids = processes_named(b"CollectWorker.run")
-                if pids:
-                    os.kill(pids[0], signal.SIGKILL)
-                    killed.append(pids[0])
-                    return
-            time.sleep(0.01)
-
-    killer = threading.Thread(target=kill_a_busy_worker_after_two_chunks)
-    killer.start()
-    try:
+    # A busy worker (inside a chunk), once two chunks are written.
+    with killing_a_worker(cache / "chunks", "*/chunk-*.npz", 2, b"CollectWorker.run") as killed:
         collect_all(cache, "local")
-    finally:
-        killer.join()
     assert killed, "no busy collect worker was found to kill"
     assert digests(cache) == reference  # its chunk ran again, on its restarted process
-
-
-class Interrupted(Exception):
-    """Stands in for Ctrl-C of the driver."""
 
 
 @pytest.mark.slow
