@@ -8,10 +8,11 @@ finish out of order), so the cache needs no shared file system and an interrupte
 collection resumes like a local one, skipping exactly the chunks it wrote.
 
 A worker receives, once, through the object store: the model (from the CPU) and the batch
-function, which holds the data set's :class:`~generator.data.base.ImageSource`. A source is a
-small object (a folder's file list and root, a synthetic world's seed), so shipping it costs
-little; the images themselves are read on the worker: a folder data set must be at the same
-path on every node (a shared mount), a generated one is generated there. A chunk is batched on
+function, which holds the data set's :class:`~generator.data.base.ImageSource`. A source holds
+no images (a folder's root and file list: tens of MB for ImageNet; a synthetic world's seed),
+so it is shipped once per worker; the images themselves are read on the worker: a folder data
+set must be at the same path on every node (a shared mount), a generated one is generated
+there. A chunk is batched on
 its own and every sampled position is drawn from ``(seed, layer, image index)``
 (:func:`generator.atlas.collect.sample_positions`), so a chunk's rows are the same bytes on any
 worker and in any order, and the same as a run in this process when the chunk size is a
