@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import torch
     from torch import Tensor
 
+    from generator.cluster.session import ClusterPlan
     from generator.models.base import AtlasModel
 
 
@@ -82,9 +83,18 @@ def _read_manifest(run_dir: Path, run_key: str) -> dict[str, Any] | None:
         return None
     if manifest.get("run_key") != run_key or manifest.get("version") != COLLECT_VERSION:
         return None
-    if not all((run_dir / _chunk_name(i)).is_file() for i in range(manifest["chunks_done"])):
+    if not all((run_dir / _chunk_name(i)).is_file() for i in _finished(manifest)):
         return None
     return dict(manifest)
+
+
+def _finished(manifest: dict[str, Any]) -> set[int]:
+    """The chunks a manifest records as written: the first ``chunks_done`` (a run in this
+    process writes them in order), and those of ``chunks_finished`` (a cluster run's, written
+    in the order workers finish them)."""
+    return set(range(manifest["chunks_done"])) | {
+        int(i) for i in manifest.get("chunks_finished", ())
+    }
 
 
 def _chunk_name(i: int) -> str:
@@ -118,7 +128,7 @@ class Sampling:
 DEFAULT_SAMPLING = Sampling()
 
 
-class _Collector:
+class Collector:
     """Turns batches into per-layer sample rows (and attributions)."""
 
     def __init__(
@@ -190,6 +200,22 @@ class _Collector:
         return out
 
 
+def chunk_rows(
+    collector: Collector, batches: BatchFn, indices: Sequence[int]
+) -> dict[str, dict[str, np.ndarray]]:
+    """The rows of one chunk, ``indices`` (its part of the sample list), batched on its own:
+    what a cluster worker computes (:mod:`generator.cluster.collect`); the same rows as the
+    chunk's part of a run in this process when the chunk size is a multiple of the batch
+    size (the batches are then the same)."""
+    position_of = {int(index): i for i, index in enumerate(indices)}
+    pending = []
+    for batch in batches(indices):
+        list_pos = np.asarray([position_of[int(i)] for i in batch.indices], dtype=np.int64)
+        if len(list_pos):
+            pending.append((list_pos, collector.rows(batch)))
+    return _take_rows(pending, len(indices), collector.layers, collector.k)
+
+
 def _write_chunk(path: Path, rows: dict[str, dict[str, np.ndarray]], float16: bool) -> None:
     arrays: dict[str, np.ndarray] = {}
     for layer, record in rows.items():
@@ -215,6 +241,7 @@ def collect(
     chunk_images: int = 1024,
     progress: Progress | None = None,
     after_chunk: Callable[[int], None] | None = None,
+    cluster: ClusterPlan | None = None,
 ) -> dict[str, Activations]:
     """Sample ``sampling.positions`` activation vectors per image of ``indices`` for each of ``layers``.
 
@@ -231,6 +258,9 @@ def collect(
         chunk_images: images per chunk; keep it a multiple of the loader's batch size.
         progress: reporter for images/s and ETA (None: silent).
         after_chunk: called with a chunk's number once it is recorded (tests inject failures).
+        cluster: compute the chunks on Ray workers (:mod:`generator.cluster.collect`; each
+            chunk batched on its own, as a run resumed at its start batches it, so the rows are
+            the same bytes); ``batches`` and the model are then shipped to every worker.
 
     Returns:
         ``{layer: Activations}``, rows in sample-list order (image by image, k rows each;
@@ -248,32 +278,67 @@ def collect(
     chunk_images = previous["chunk_images"] if previous else chunk_images
     n_chunks = max(1, math.ceil(len(index_list) / chunk_images))
     position_of = {index: i for i, index in enumerate(index_list)}
-    collector = _Collector(model, layers, sampling, device=device)
+    collector = Collector(model, layers, sampling, device=device)
     if previous:
         collector.layer_hw.update({k: (v[0], v[1]) for k, v in previous["layer_hw"].items()})
     progress = progress or Progress(enabled=False)
-    task = progress.task(
-        f"collect {', '.join(layers)}",
-        total=len(index_list),
-        done=min(done * chunk_images, len(index_list)),
-    )
+    label = f"collect {', '.join(layers)}"
 
-    def record(chunk: int, rows: dict[str, dict[str, np.ndarray]]) -> None:
+    def record(
+        chunk: int, rows: dict[str, dict[str, np.ndarray]], finished: set[int] | None = None
+    ) -> None:
+        """Write ``chunk``, then the manifest: the first ``chunk + 1`` chunks done, or (on a
+        cluster) every chunk of ``finished``, which then includes ``chunk``."""
         _write_chunk(run_dir / _chunk_name(chunk), rows, sampling.float16)
-        manifest = {
+        prefix = chunk + 1
+        if finished is not None:
+            prefix = next(i for i in range(n_chunks + 1) if i not in finished)
+        manifest: dict[str, Any] = {
             "version": COLLECT_VERSION,
             "run_key": run_key,
             "layers": list(layers),
             "n_images": len(index_list),
             "chunk_images": chunk_images,
             "n_chunks": n_chunks,
-            "chunks_done": chunk + 1,
+            "chunks_done": prefix,
             "layer_hw": {name: list(hw) for name, hw in collector.layer_hw.items()},
         }
+        if finished is not None:
+            manifest["chunks_finished"] = sorted(finished)
         atomic_write_json(run_dir / "manifest.json", manifest)
         if after_chunk is not None:
             after_chunk(chunk)
 
+    if cluster is not None:
+        from generator.cluster.collect import collect_on_cluster
+
+        finished = _finished(previous) if previous else set()
+        spans = [
+            (i, index_list[i * chunk_images : (i + 1) * chunk_images])
+            for i in range(n_chunks)
+            if i not in finished
+        ]
+        results = collect_on_cluster(
+            cluster,
+            model,
+            batches,
+            layers,
+            sampling,
+            spans,
+            label=label,
+            total=len(index_list),
+            done=len(index_list) - sum(len(span) for _, span in spans),
+            progress=progress,
+        )
+        for i, rows, layer_hw in results:
+            collector.layer_hw.update(layer_hw)
+            finished.add(i)
+            record(i, rows, finished)
+        return assemble(run_dir, layers, n_chunks, meta={"run_key": run_key})
+
+    task = progress.task(
+        label, total=len(index_list), done=min(done * chunk_images, len(index_list))
+    )
     # Rows waiting for their chunk to complete, with each row's position in the sample list.
     pending: list[tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]] = []
     chunk, passed = done, done * chunk_images

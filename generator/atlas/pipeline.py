@@ -116,6 +116,7 @@ def compute_grids(
         batch_size=env.batch_size,
         workers=env.workers,
         chunk_images=chunk_images,
+        cluster=env.cluster,
     )[spec.layer]
 
     # (5, for rendering.) The whitening matrix of the layer's samples.
@@ -230,6 +231,7 @@ def compute_many(
             progress=progress,
             batch_size=env.batch_size,
             workers=env.workers,
+            cluster=env.cluster,
         )
     return [compute_grids(spec, env, progress=progress) for spec in specs]
 

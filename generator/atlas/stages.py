@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     import torch
 
     from generator.atlas.environment import ComputeEnvironment
+    from generator.cluster.session import ClusterPlan
     from generator.data.base import ImageSource
     from generator.models.base import AtlasModel
 
@@ -146,11 +147,16 @@ def collect_activations(
     batch_size: int = 64,
     workers: int = 0,
     chunk_images: int | None = None,
+    cluster: ClusterPlan | None = None,
 ) -> dict[str, Activations]:
     """The activations of each spec's layer, collecting every uncached layer in ONE pass.
 
-    The specs must share model, data and collection options (their layers may differ).
+    The specs must share model, data and collection options (their layers may differ). With
+    ``cluster``, the chunks are computed on Ray workers (:mod:`generator.cluster.collect`):
+    the image source travels to them inside the batch function, through Ray's object store.
     """
+    import torch
+
     from generator.data.loader import iterate_batches
 
     cache = StageCache(cache_dir, progress)
@@ -180,7 +186,8 @@ def collect_activations(
         iterate_batches,
         sources.source,
         size=sources.model.input_size,
-        device=device,
+        # A worker's images go to its own GPU (Ray numbers it cuda:0 there), or stay on its CPU.
+        device=device if cluster is None else torch.device(device.type),
         resize=sources.resize,
         batch_size=batch_size,
         workers=workers,
@@ -197,6 +204,7 @@ def collect_activations(
         sampling=first.sampling(),
         chunk_images=per_chunk,
         progress=progress,
+        cluster=cluster,
     )
     for layer, acts in collected.items():
         layer_parts = activations_parts(parts, layer)

@@ -3,12 +3,15 @@
 The model has the article's layer names (``mixed3a``, ``mixed4a``) on 16 px inputs, max-pools
 after both (so the smooth max-pool relaxation matters for attribution), and 5 logits. The
 source holds seeded random images of mixed sizes, one of which is unreadable.
+``ray_session``: a local Ray of 2 CPUs shared by the cluster tests.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytest
@@ -129,3 +132,13 @@ def tiny_model() -> TinyModel:
 @pytest.fixture
 def tiny_source() -> TinySource:
     return TinySource()
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[Any]:
+    """Ray started here with 2 CPUs (skipped without Ray), shared by the cluster tests: starting
+    it takes 5..20 s on this machine."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    yield ray
+    ray.shutdown()

@@ -2,15 +2,15 @@
 gives, byte for byte: when it runs straight through, when a worker process is killed while it
 renders, and when an interrupted cluster render resumes.
 
-One Ray session serves the whole module (starting Ray takes 5..20 s here); every render starts
-its own two workers. The reference bundle is built once, without Ray.
+One Ray session (conftest's ``ray_session``) serves these tests and test_cluster_collect.py
+(starting Ray takes 5..20 s here); every render starts its own two workers. The reference bundle is built once, without Ray.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
-import logging
 import os
 import signal
 import threading
@@ -50,17 +50,23 @@ TABLE: dict[str, Any] = {
 }
 
 
-def build(cache: Path, cluster: str = "none", stream: io.StringIO | None = None) -> AtlasBundle:
-    config = SimpleNamespace(
+def demo_config(cache: Path, cluster: str, images: int) -> Any:
+    """A project's config: the demo model (random weights), a synthetic data set ``shapes`` of
+    ``images`` images, one CPU thread, ``cluster`` with 2 workers."""
+    return SimpleNamespace(
         compute=ComputeConfig(device="cpu", threads=1, cluster=cluster, cluster_workers=2),
         models={"demo": {"weights": "random"}},
-        datasets={"shapes": {"kind": "synthetic", "count": 60, "size": 64}},
+        datasets={"shapes": {"kind": "synthetic", "count": images, "size": 64}},
         paths=SimpleNamespace(cache=cache),
         root=cache.parent,
     )
+
+
+def build(cache: Path, cluster: str = "none", stream: io.StringIO | None = None) -> AtlasBundle:
+    config = demo_config(cache, cluster, 60)
     spec = parse_computed_atlas("demo-4c", TABLE, "content/demo/atlases.toml:1")
     progress = Progress(stream or io.StringIO(), log_interval=0.0)
-    return compute_bundle(spec, config=config, progress=progress)  # type: ignore[arg-type]
+    return compute_bundle(spec, config=config, progress=progress)
 
 
 def digests(bundle: AtlasBundle) -> dict[str, str]:
@@ -76,14 +82,6 @@ def digests(bundle: AtlasBundle) -> dict[str, str]:
 def kept(bundle: AtlasBundle) -> int:
     """Icons of the bundle: the kept cells of every level."""
     return sum(level["kept"] for level in bundle.info["grids"].values())
-
-
-@pytest.fixture(scope="module")
-def ray_session() -> Iterator[Any]:
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +113,9 @@ def test_workers_are_sized_to_the_cluster(ray_session: Any) -> None:
         connect(ClusterPlan(None, workers=None, gpus=True))
 
 
-def render_workers() -> list[int]:
-    """Process ids of this session's render workers: descendants of this process (its Ray
-    started here) whose command line names RenderWorker (read from /proc)."""
+def processes_named(name: bytes) -> list[int]:
+    """Process ids of this session's Ray workers of actor class ``name``: descendants of this
+    process (its Ray started here) whose command line names it (read from /proc)."""
     parents, commands = {}, {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -134,9 +132,36 @@ def render_workers() -> list[int]:
                 return True
         return False
 
-    return [
-        pid for pid, command in commands.items() if b"RenderWorker" in command and descends(pid)
-    ]
+    return [pid for pid, command in commands.items() if name in command and descends(pid)]
+
+
+@contextlib.contextmanager
+def killing_a_worker(folder: Path, pattern: str, at_least: int, name: bytes) -> Iterator[list[int]]:
+    """While the block runs: once ``at_least`` files of ``folder`` match ``pattern``, SIGKILL
+    one of this session's Ray workers whose command line names ``name`` (Ray titles a busy
+    worker ``ray::<class>.<method>``). Yields the process ids killed (filled when the block
+    ends). Skips the test where there is no /proc."""
+    if not Path("/proc/self/stat").is_file():
+        pytest.skip("finds the worker processes through /proc")
+    killed: list[int] = []
+
+    def kill() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if folder.is_dir() and len(list(folder.glob(pattern))) >= at_least:
+                pids = processes_named(name)
+                if pids:
+                    os.kill(pids[0], signal.SIGKILL)
+                    killed.append(pids[0])
+                    return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill)
+    killer.start()
+    try:
+        yield killed
+    finally:
+        killer.join()
 
 
 @pytest.mark.slow
@@ -144,29 +169,9 @@ def test_a_worker_killed_while_rendering_is_restarted_and_the_bundle_is_the_same
     ray_session: Any, reference: dict[str, str], tmp_path: Path
 ) -> None:
     cache = tmp_path / ".atlas-cache"
-    if not Path("/proc/self/stat").is_file():
-        pytest.skip("finds the worker processes through /proc")
-    killed: list[int] = []
-
-    def kill_one_worker_after_the_first_batch() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            runs = cache / "render-runs"
-            if runs.is_dir() and any(runs.glob("*/part-*.npz")):
-                pids = render_workers()
-                if pids:
-                    os.kill(pids[0], signal.SIGKILL)
-                    killed.append(pids[0])
-                    return
-            time.sleep(0.01)
-
-    killer = threading.Thread(target=kill_one_worker_after_the_first_batch)
-    killer.start()
     log = io.StringIO()
-    try:
+    with killing_a_worker(cache / "render-runs", "*/part-*.npz", 1, b"RenderWorker") as killed:
         bundle = build(cache, "local", log)
-    finally:
-        killer.join()
     assert killed, "no render worker was found to kill"
     assert digests(bundle) == reference
     assert "restart(s)" in log.getvalue()  # the killed worker answered again from a new process

@@ -277,3 +277,44 @@ def test_unusable_inputs_are_reported(tmp_path: Path) -> None:
             run_key="k",
             device=CPU,
         )
+
+
+def test_a_run_here_resumes_a_cluster_runs_manifest(
+    tmp_path: Path, tiny_source: TinySource
+) -> None:
+    """A cluster run writes chunks out of order and names each in ``chunks_finished``; a run
+    in this process resumes at the first chunk not written (it writes in order), and a named
+    chunk whose file is gone makes the manifest void (everything is computed again)."""
+    reference = run(tmp_path / "ref", tiny_source)
+    folder = tmp_path / "run"
+    run(folder, tiny_source)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for i in (1, 4):  # as a cluster run interrupted with chunks 0, 2 and 3 written
+        (folder / f"chunk-0000{i}.npz").unlink()
+    cluster = {**manifest, "chunks_done": 1, "chunks_finished": [0, 2, 3]}
+    (folder / "manifest.json").write_text(json.dumps(cluster))
+
+    def resume() -> tuple[dict[str, Activations], list[int]]:
+        seen: list[int] = []
+        result = collect(
+            TinyModel(),
+            batches_of(tiny_source, 4, seen),
+            list(range(40)),
+            layers=["mixed3a", "mixed4a"],
+            run_dir=folder,
+            run_key="k",
+            device=CPU,
+            sampling=Sampling(positions=2, seed=3),
+            chunk_images=8,
+        )
+        return result, seen
+
+    resumed, seen = resume()
+    assert seen == list(range(8, 40))
+    assert_same(resumed, reference)
+    assert json.loads((folder / "manifest.json").read_text()) == manifest  # a plain one again
+    (folder / "chunk-00003.npz").unlink()
+    (folder / "manifest.json").write_text(json.dumps(cluster))
+    resumed, seen = resume()
+    assert seen == [i for i in range(40) if i != 7]  # image 7 is unreadable
+    assert_same(resumed, reference)
