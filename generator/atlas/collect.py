@@ -325,6 +325,7 @@ def collect(
             layers,
             sampling,
             spans,
+            compute=(Collector, chunk_rows),
             label=label,
             total=len(index_list),
             done=len(index_list) - sum(len(span) for _, span in spans),

@@ -22,7 +22,7 @@ multiple of the batch size (the stage makes it one). Faults and the progress lin
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,7 +32,7 @@ from generator.cluster.pool import Names, PoolJob, on_cpu, run_on_pool
 from generator.cluster.session import ClusterPlan
 
 if TYPE_CHECKING:
-    from generator.atlas.collect import BatchFn, Sampling
+    from generator.atlas.collect import BatchFn, Collector, Sampling
     from generator.models.base import AtlasModel
 
 #: A chunk's rows: ``{layer: {field: array}}`` (see :meth:`generator.atlas.collect.Collector.rows`).
@@ -47,6 +47,8 @@ class CollectWorker:
         model: the atlas's model (on the CPU; moved to ``device`` here).
         batches: the collection's :data:`~generator.atlas.collect.BatchFn` (with its source).
         layers, sampling: what is collected (as in :func:`~generator.atlas.collect.collect`).
+        compute: ``(Collector, chunk_rows)`` of :mod:`generator.atlas.collect`, handed in by
+            its caller (so this module does not import it back: no import cycle).
         device: ``"cuda"`` (the GPU Ray gave this worker) or ``"cpu"``.
         threads: torch's CPU threads in this worker.
     """
@@ -57,25 +59,23 @@ class CollectWorker:
         batches: BatchFn,
         layers: Sequence[str],
         sampling: Sampling,
+        compute: tuple[type[Collector], Callable[[Collector, BatchFn, list[int]], Rows]],
         device: str,
         threads: int,
     ) -> None:
         import torch
 
-        from generator.atlas.collect import Collector
-
+        collector_class, self.chunk_rows = compute
         torch.set_num_threads(threads)
         where = torch.device(device)
         model = model.to(where)
         model.eval()
-        self.collector = Collector(model, layers, sampling, device=where)
+        self.collector = collector_class(model, layers, sampling, device=where)
         self.batches = batches
 
     def run(self, indices: list[int]) -> tuple[int, tuple[Rows, dict[str, tuple[int, int]]]]:
         """``(this worker's process id, (the chunk's rows, each layer's map size))``."""
-        from generator.atlas.collect import chunk_rows
-
-        rows = chunk_rows(self.collector, self.batches, indices)
+        rows = self.chunk_rows(self.collector, self.batches, indices)
         return os.getpid(), (rows, dict(self.collector.layer_hw))
 
 
@@ -87,6 +87,7 @@ def collect_on_cluster(
     sampling: Sampling,
     chunks: list[tuple[int, list[int]]],
     *,
+    compute: tuple[type[Collector], Callable[[Collector, BatchFn, list[int]], Rows]],
     label: str,
     total: int,
     done: int,
@@ -99,6 +100,7 @@ def collect_on_cluster(
             picklable (Ray's cloudpickle: a ``functools.partial`` of a module function, or a
             closure), and read the images of the indices it is given on any worker.
         chunks: ``(chunk number, its indices of the sample list)`` of each chunk to compute.
+        compute: ``(Collector, chunk_rows)`` (see :class:`CollectWorker`).
         label: the progress line's label; total, done: images of the whole sample list and
             those in chunks finished before.
     """
@@ -109,7 +111,7 @@ def collect_on_cluster(
     )
     pool = PoolJob(
         worker=CollectWorker,
-        shipped=(on_cpu(model), batches, list(layers), sampling),
+        shipped=(on_cpu(model), batches, list(layers), sampling, compute),
         units=chunks,
         arguments=lambda chunk: (chunk[1],),
         size=lambda chunk: len(chunk[1]),
