@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -38,14 +38,30 @@ def _save(folder: Path, name: str, arrays: dict[str, np.ndarray], facts: dict[st
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"{name}.npz", "wb") as f:
         np.savez(f, **cast(dict[str, Any], arrays))
+    _write_facts(folder, name, facts)
+
+
+def _write_facts(folder: Path, name: str, facts: dict[str, Any]) -> None:
     atomic_write_json(folder / f"{name}.json", {"format": ARTIFACT_FORMAT, **facts})
 
 
 def _load(folder: Path, name: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def arrays() -> dict[str, np.ndarray]:
+        with np.load(folder / f"{name}.npz", allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+
+    return _read(folder, name, arrays)
+
+
+def _read(
+    folder: Path, name: str, read_arrays: Callable[[], dict[str, np.ndarray]]
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays (``read_arrays()``) and the ``<name>.json`` facts of a cached artifact; a
+    file that cannot be read, or one of another format, is an :class:`AtlasError` saying how to
+    mend it."""
     try:
         facts = json.loads((folder / f"{name}.json").read_text())
-        with np.load(folder / f"{name}.npz", allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+        arrays = read_arrays()
     except (OSError, ValueError) as err:
         raise AtlasError(
             f"cannot read the cached {name} artifact ({err})",
@@ -186,11 +202,9 @@ class Activations:
         folder = Path(folder)
         if (folder / "activations.npz").is_file():
             return cls._load_npz(folder)
-        try:
-            facts = json.loads((folder / "activations.json").read_text())
-            if facts.get("format") != ARTIFACT_FORMAT:
-                raise ValueError(f"format {facts.get('format')}, expected {ARTIFACT_FORMAT}")
-            arrays = {
+
+        def mapped() -> dict[str, np.ndarray]:
+            return {
                 name: np.load(
                     folder / f"{name}.npy",
                     mmap_mode="r" if name in ("vectors", "attributions") else None,
@@ -199,30 +213,34 @@ class Activations:
                 for name in ACTIVATION_ARRAYS
                 if name != "attributions" or (folder / "attributions.npy").is_file()
             }
-            fields = {
-                "vectors": arrays["vectors"],
-                "image_index": arrays["image_index"].astype(np.int64, copy=False),
-                "positions": arrays["positions"].astype(np.int64, copy=False),
-                "labels": arrays["labels"].astype(np.int64, copy=False),
-                "attributions": arrays.get("attributions"),
-            }
-            return cls(
-                layer=facts["layer"],
-                layer_hw=(int(facts["layer_hw"][0]), int(facts["layer_hw"][1])),
-                meta=facts.get("meta", {}),
-                stored={
-                    name: (folder / f"{name}.npy", value)
-                    for name, value in fields.items()
-                    if value is not None
-                },
-                **fields,
-            )
-        except (OSError, ValueError, KeyError) as err:
+
+        arrays, facts = _read(folder, "activations", mapped)
+        fields: dict[str, Any] = {
+            "vectors": arrays["vectors"],
+            "image_index": arrays["image_index"].astype(np.int64, copy=False),
+            "positions": arrays["positions"].astype(np.int64, copy=False),
+            "labels": arrays["labels"].astype(np.int64, copy=False),
+            "attributions": arrays.get("attributions"),
+        }
+        try:
+            layer, hw, meta = facts["layer"], facts["layer_hw"], facts.get("meta", {})
+        except KeyError as err:
             raise AtlasError(
-                f"cannot read the cached activations ({err})",
+                f"cannot read the cached activations (activations.json has no {err})",
                 where=str(folder),
                 fix=f"delete {folder} and run `atlas compute` again",
             ) from err
+        return cls(
+            layer=layer,
+            layer_hw=(int(hw[0]), int(hw[1])),
+            meta=meta,
+            stored={
+                name: (folder / f"{name}.npy", value)
+                for name, value in fields.items()
+                if value is not None
+            },
+            **fields,
+        )
 
     @classmethod
     def _load_npz(cls, folder: Path) -> Activations:
@@ -246,8 +264,7 @@ def write_activation_facts(
     folder: Path, layer: str, layer_hw: tuple[int, int], meta: dict[str, Any]
 ) -> None:
     """``activations.json`` of activations whose ``.npy`` files are in ``folder``."""
-    facts = {"layer": layer, "layer_hw": list(layer_hw), "meta": meta}
-    atomic_write_json(folder / "activations.json", {"format": ARTIFACT_FORMAT, **facts})
+    _write_facts(folder, "activations", {"layer": layer, "layer_hw": list(layer_hw), "meta": meta})
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
