@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from generator.atlas.artifacts import Activations
+from generator.atlas.artifacts import Activations, row_blocks
 from generator.errors import AtlasError, unknown_name
 
 #: Labels of logits that are not classes (Lucid's InceptionV1: index 0 "dummy" and
@@ -94,11 +94,11 @@ def top_classes_of_samples(attributions: np.ndarray, valid: np.ndarray | None = 
     (None: all), i.e. ``argmax`` of ``attributions [N, K]`` with invalid columns at -inf."""
     n = attributions.shape[0]
     out = np.empty(n, dtype=np.int64)
-    for start in range(0, n, _BLOCK):
-        block = np.asarray(attributions[start : start + _BLOCK], dtype=np.float32)
+    for rows in row_blocks(n, _BLOCK):
+        block = np.asarray(attributions[rows], dtype=np.float32)
         if valid is not None:
             block = np.where(valid[None, :], block, np.float32(-np.inf))
-        out[start : start + _BLOCK] = np.argmax(block, axis=1)
+        out[rows] = np.argmax(block, axis=1)
     return out
 
 

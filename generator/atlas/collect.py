@@ -44,6 +44,11 @@ if TYPE_CHECKING:
     from generator.models.base import AtlasModel
 
 
+#: Images of one chunk when the caller does not choose (``collect_activations`` rounds it up to
+#: a multiple of the batch size).
+CHUNK_IMAGES = 2048
+
+
 class BatchLike(Protocol):
     """What a loader yields (``generator.data.loader.Batch``)."""
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from generator.atlas.artifacts import Activations, Grid, Layout, Whitening, rows_as
+from generator.atlas.artifacts import Activations, Grid, Layout, Whitening, row_blocks, rows_as
 
 #: Default minimum count: a kept cell holds more than this many samples (the recipe's 5).
 DEFAULT_MIN_COUNT = 5
@@ -32,12 +32,9 @@ DEFAULT_GRIDS = (20, 40, 80, 160)
 #: 1e-6 sits just above float32 resolution (~1.2e-7), below which an inverse is noise.
 WHITEN_EPS = 1e-6
 
-#: Samples averaged at a time (bounds the memory of float64 accumulation).
-_BLOCK = 16384
-
 #: float64 elements of one block of rows of the whitening's second moment (1 GiB): large, so
 #: that the atlases of up to 131,072 samples of 1,024 channels sum in one product as before.
-_WHITEN_BLOCK_ELEMENTS = 1 << 27
+WHITEN_BLOCK_ELEMENTS = 1 << 27
 
 
 def assign_bins(xy: np.ndarray, size: int) -> np.ndarray:
@@ -51,19 +48,20 @@ def assign_bins(xy: np.ndarray, size: int) -> np.ndarray:
 def _means_by_cell(values: np.ndarray, sample_cell: np.ndarray, cells: int) -> np.ndarray:
     """Mean ``[cells, D] float64`` of ``values [N, D]`` over the samples of each cell.
 
-    Accumulated in float64, :data:`_BLOCK` samples at a time (a float64 copy of a million
-    1008-class attributions would not fit in memory); every cell must hold a sample.
+    Accumulated in float64, :data:`~generator.atlas.artifacts.ROW_BLOCK` samples at a time (a
+    float64 copy of a million 1008-class attributions would not fit in memory); every cell
+    must hold a sample.
     """
     from scipy import sparse
 
     sums = np.zeros((cells, values.shape[1]), dtype=np.float64)
-    for start in range(0, len(sample_cell), _BLOCK):
-        block = sample_cell[start : start + _BLOCK]
+    for rows in row_blocks(len(sample_cell)):
+        block = sample_cell[rows]
         keep = np.flatnonzero(block >= 0)
         one_hot = sparse.csr_matrix(
             (np.ones(len(keep)), (block[keep], keep)), shape=(cells, len(block))
         )
-        sums += one_hot @ np.asarray(values[start : start + _BLOCK], dtype=np.float64)
+        sums += one_hot @ np.asarray(values[rows], dtype=np.float64)
     counts = np.bincount(sample_cell[sample_cell >= 0], minlength=cells)
     return sums / counts[:, None]
 
@@ -156,7 +154,7 @@ def whitening(activations: Activations, *, eps: float = WHITEN_EPS) -> Whitening
     vectors = activations.vectors
     n, c = vectors.shape
     second_moment = np.zeros((c, c), dtype=np.float64)
-    for block in rows_as(vectors, np.float64, rows=max(1, _WHITEN_BLOCK_ELEMENTS // max(1, c))):
+    for block in rows_as(vectors, np.float64, rows=max(1, WHITEN_BLOCK_ELEMENTS // max(1, c))):
         second_moment += block.T @ block
     second_moment /= max(1, n)
     eigenvalues, eigenvectors = np.linalg.eigh(second_moment)

@@ -31,6 +31,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator.atlas.artifacts import ROW_BLOCK
+from generator.atlas.collect import CHUNK_IMAGES
+from generator.atlas.grid import WHITEN_BLOCK_ELEMENTS
 from generator.errors import SetupError
 
 #: Bytes a ``.npz`` adds around each array (the ``.npy`` header, the zip64 entries: 254
@@ -40,11 +43,6 @@ NPZ_OVERHEAD = 300
 #: Bytes of a ``.npy`` file's header (format 1.0, padded to 64: 128 for every 1- or 2-D shape
 #: of fewer than 10^20 elements).
 NPY_HEADER = 128
-
-#: Images of one collection chunk (``collect_activations``' default: 2,048) and rows of one
-#: streamed block (:data:`generator.atlas.artifacts.ROW_BLOCK`).
-CHUNK_IMAGES = 2048
-ROW_BLOCK = 16384
 
 
 @dataclass(frozen=True)
@@ -145,7 +143,7 @@ def plan_atlas(
         )
     ]
     if whiten:
-        rows = min(n, max(1, (1 << 27) // max(1, c)))  # grid._WHITEN_BLOCK_ELEMENTS
+        rows = min(n, max(1, WHITEN_BLOCK_ELEMENTS // max(1, c)))
         stages.append(
             StagePlan("whitening", npz_bytes((c * c, 4)), 0, rows * c * 8 + 3 * c * c * 8, True)
         )

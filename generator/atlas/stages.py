@@ -21,7 +21,7 @@ import numpy as np
 
 from generator import seal
 from generator.atlas.artifacts import Activations
-from generator.atlas.collect import collect
+from generator.atlas.collect import CHUNK_IMAGES, collect
 from generator.atlas.progress import Progress
 from generator.atlas.spec import ComputedAtlasSpec
 from generator.cache import CacheLayout, atomic_dir, atomic_write_json
@@ -192,7 +192,7 @@ def collect_activations(
         batch_size=batch_size,
         workers=workers,
     )
-    per_chunk = chunk_images or batch_size * max(1, -(-2048 // batch_size))
+    per_chunk = chunk_images or batch_size * max(1, -(-CHUNK_IMAGES // batch_size))
     collected = collect(
         sources.model,
         batches,

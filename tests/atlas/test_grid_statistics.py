@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generator.atlas.artifacts import Activations, Layout
-from generator.atlas.grid import _BLOCK, assign_bins, make_grid, top_classes, whitening
+from generator.atlas.artifacts import ROW_BLOCK, Activations, Layout
+from generator.atlas.grid import assign_bins, make_grid, top_classes, whitening
 
 
 def activations(vectors: np.ndarray, attributions: np.ndarray | None = None) -> Activations:
@@ -49,7 +49,7 @@ def test_a_grid_needs_a_cell_and_a_layout_point_per_sample() -> None:
 def test_cell_means_over_more_samples_than_one_block() -> None:
     # Two cells of a 2x2 grid: the left half and the right half of the square, 1.5 blocks of
     # samples in all, alternating; every block contributes to both cells.
-    n = _BLOCK + _BLOCK // 2
+    n = ROW_BLOCK + ROW_BLOCK // 2
     xs = np.where(np.arange(n) % 2 == 0, 0.25, 0.75)
     xy = np.stack([xs, np.full(n, 0.25)], axis=1).astype(np.float32)
     vectors = np.stack([np.arange(n) % 7, np.ones(n)], axis=1).astype(np.float32)

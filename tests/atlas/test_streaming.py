@@ -67,7 +67,7 @@ def test_whitening_sums_blocks_of_rows_as_one_product(
     np.testing.assert_array_equal(streamed.matrix, one.matrix)
     assert streamed.n_samples == one.n_samples == 3000 and streamed.ridge == one.ridge
     # 16 channels and room for 16 * 700 elements: blocks of 700 rows, the last one short
-    monkeypatch.setattr(grid_module, "_WHITEN_BLOCK_ELEMENTS", 16 * 700)
+    monkeypatch.setattr(grid_module, "WHITEN_BLOCK_ELEMENTS", 16 * 700)
     blocks = whitening(acts)
     np.testing.assert_allclose(blocks.matrix, one.matrix, rtol=1e-5, atol=1e-6)
     assert blocks.n_samples == 3000
