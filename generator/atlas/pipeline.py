@@ -152,11 +152,12 @@ def compute_grids(
             method += f" ({keys.layout_backend.name} on {keys.layout_backend.device})"
         progress.message(f"layout: {method} of {activations.count:,} vectors...")
         start = time.monotonic()
+        vectors = np.asarray(activations.vectors, dtype=np.float32)  # float16 if stored so
         if spec.kind == "comparison" and selection is not None:
             assert activations.attributions is not None
             left, right = selection.class_indices
             layout = comparison_layout(
-                np.asarray(activations.vectors, dtype=np.float32),
+                vectors,
                 activations.attributions,
                 left,
                 right,
@@ -164,7 +165,6 @@ def compute_grids(
                 seed=spec.seed,
             )
         else:
-            vectors = np.asarray(activations.vectors, dtype=np.float32)  # float16 if stored so
             layout = compute_layout(
                 vectors, spec.layout, seed=spec.seed, backend=keys.layout_backend
             )
