@@ -24,20 +24,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.demo import ROOT, copy_project, machine
+from bench.demo import ROOT, Run, copy_project, machine, run_atlas, stage_spans
 
 #: Log line -> the stage whose work the time before it was (first match wins).
 STAGES = (
@@ -64,64 +62,14 @@ def atlas_table(samples: int, grids: list[int], layer: str, steps: int | None) -
     )
 
 
-def rss_of(pid: int) -> int:
-    """Resident bytes of process ``pid`` (0 once it has gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def run_compute(project: Path) -> tuple[int, list[tuple[float, str]], list[tuple[float, int]]]:
-    """``atlas compute --bundle scale``: exit code, timestamped lines, RSS samples."""
-    command = [sys.executable, "-m", "generator.cli", "--config", str(project / "atlas.toml")]
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [*command, "compute", "--bundle", "scale"],
-        cwd=project,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-    )
-    samples: list[tuple[float, int]] = []
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.2):
-            samples.append((time.perf_counter() - start, rss_of(proc.pid)))
-
-    poller = threading.Thread(target=sample, daemon=True)
-    poller.start()
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append((time.perf_counter() - start, line.rstrip("\n")))
-        print(f"  [{lines[-1][0]:7.1f}s] {lines[-1][1]}", file=sys.stderr)
-    code = proc.wait()
-    done.set()
-    poller.join()
-    lines.append((time.perf_counter() - start, ""))
-    return code, lines, samples
-
-
-def per_stage(
-    lines: list[tuple[float, str]], samples: list[tuple[float, int]]
-) -> dict[str, dict[str, float]]:
-    """Seconds and peak RSS (GB) per stage: the time before each log line is its stage's."""
+def per_stage(run: Run) -> dict[str, dict[str, float]]:
+    """Seconds and peak RSS (GB) per stage (:func:`bench.demo.stage_spans`)."""
     stages: dict[str, dict[str, float]] = {}
-    previous = 0.0
-    for t, line in lines:
-        name = next((stage for pattern, stage in STAGES if pattern.search(line)), OTHER)
+    for name, start, end in stage_spans(run, STAGES, OTHER):
         row = stages.setdefault(name, {"seconds": 0.0, "peak_rss_gb": 0.0})
-        row["seconds"] += t - previous
-        peak = max((rss for when, rss in samples if previous <= when <= t), default=0)
+        row["seconds"] += end - start
+        peak = max((rss for when, rss in run.rss if start <= when <= end), default=0)
         row["peak_rss_gb"] = max(row["peak_rss_gb"], peak / 1e9)
-        previous = t
     return stages
 
 
@@ -169,11 +117,11 @@ def main(argv: list[str] | None = None) -> int:
             atlas_table(args.samples, args.grids, args.layer, args.steps)
         )
         started = time.perf_counter()
-        code, lines, samples = run_compute(project)
-        if code != 0:
-            print(f"atlas compute failed (exit {code})", file=sys.stderr)
-            return code
-        stages = per_stage(lines, samples)
+        run = run_atlas(project, "compute", "--bundle", "scale", sample_rss=True)
+        if run.code != 0:
+            print(f"atlas compute failed (exit {run.code})", file=sys.stderr)
+            return run.code
+        stages = per_stage(run)
         stages["tiles"] = tile_finest(project)
         total = time.perf_counter() - started
     peak = max(row["peak_rss_gb"] for row in stages.values())

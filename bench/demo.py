@@ -39,8 +39,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,19 +66,33 @@ OTHER = "other (start-up, cache look-ups, selection, grids)"
 
 @dataclass(frozen=True)
 class Run:
-    """One ``atlas`` command: wall and child CPU seconds, exit code, timestamped lines."""
+    """One ``atlas`` command: wall and child CPU seconds, exit code, timestamped lines, and
+    (when sampled) its resident memory ``(seconds, bytes)`` every 0.2 s."""
 
     wall: float
     cpu: float
     code: int
     lines: list[tuple[float, str]]
+    rss: list[tuple[float, int]] = field(default_factory=list)
 
     def text(self) -> str:
         return "".join(f"[{t:7.1f}s] {line}\n" for t, line in self.lines)
 
 
-def run_atlas(project: Path, *args: str) -> Run:
-    """Run ``atlas --config <project>/atlas.toml <args>``; stdout and stderr merged."""
+def rss_of(pid: int) -> int:
+    """Resident bytes of process ``pid`` (0 once it has gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def run_atlas(project: Path, *args: str, sample_rss: bool = False) -> Run:
+    """Run ``atlas --config <project>/atlas.toml <args>``; stdout and stderr merged; with
+    ``sample_rss``, its resident memory sampled every 0.2 s (``/proc/<pid>/status``)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "generator.cli", "--config", str(project / "atlas.toml")]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -90,6 +106,16 @@ def run_atlas(project: Path, *args: str) -> Run:
         text=True,
         bufsize=1,
     )
+    rss: list[tuple[float, int]] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            rss.append((time.perf_counter() - start, rss_of(proc.pid)))
+
+    poller = threading.Thread(target=sample, daemon=True)
+    if sample_rss:
+        poller.start()
     assert proc.stdout is not None
     lines = []
     for line in proc.stdout:
@@ -97,19 +123,33 @@ def run_atlas(project: Path, *args: str) -> Run:
         print(f"  [{lines[-1][0]:6.1f}s] {lines[-1][1]}", file=sys.stderr)
     code = proc.wait()
     wall = time.perf_counter() - start
+    done.set()
+    if sample_rss:
+        poller.join()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Run(wall, cpu, code, lines)
+    return Run(wall, cpu, code, lines, rss)
+
+
+def stage_spans(
+    run: Run, stages: Sequence[tuple[re.Pattern[str], str]] = STAGES, other: str = OTHER
+) -> list[tuple[str, float, float]]:
+    """``(stage, start, end)`` of every stretch of the run: the time before each log line
+    goes to the stage that line reports (the first of ``stages`` to match, else ``other``)."""
+    spans = []
+    previous = 0.0
+    for t, line in [*run.lines, (run.wall, "")]:
+        stage = next((name for pattern, name in stages if pattern.search(line)), other)
+        spans.append((stage, previous, t))
+        previous = t
+    return spans
 
 
 def stage_times(run: Run) -> dict[str, float]:
-    """Seconds per stage: the time before each log line goes to the stage it reports."""
+    """Seconds per stage (:func:`stage_spans`)."""
     times: dict[str, float] = {}
-    previous = 0.0
-    for t, line in [*run.lines, (run.wall, "")]:
-        stage = next((name for pattern, name in STAGES if pattern.search(line)), OTHER)
-        times[stage] = times.get(stage, 0.0) + t - previous
-        previous = t
+    for stage, start, end in stage_spans(run):
+        times[stage] = times.get(stage, 0.0) + end - start
     return times
 
 
