@@ -1,8 +1,24 @@
 """A tiny project for command-level tests: its atlas.toml (the demo model with random weights
 on 40 synthetic 64 px images, CPU and one thread, cache in ``cache/``) and a writer of the
-project folder."""
+project folder; and the tiny demo-model atlas the bundle-level tests compute."""
 
 from pathlib import Path
+from typing import Any
+
+#: A demo-model atlas of mixed4c: 60 samples, grids 2 and 4, t-SNE, 4 steps of the tiny preset.
+DEMO_ATLAS: dict[str, Any] = {
+    "title": "Demo mixed4c",
+    "model": "demo",
+    "layer": "mixed4c",
+    "dataset": "shapes",
+    "samples": 30,
+    "positions": 2,
+    "seed": 1,
+    "grids": [2, 4],
+    "min_count": 1,
+    "layout": {"method": "tsne", "perplexity": 5},
+    "render": {"preset": "tiny", "steps": 4, "examples": 2, "example_px": 16},
+}
 
 TINY_PROJECT_CONFIG = """
 [site]

@@ -26,23 +26,11 @@ from generator.data.world import CLASS_NAMES
 from generator.models.registry import load_model
 from generator.tiles import TileSettings, publish_atlas
 
-from ._project_kit import write_project
+from ._project_kit import DEMO_ATLAS, write_project
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: one thread
 
-TABLE: dict[str, Any] = {
-    "title": "Demo mixed4c",
-    "model": "demo",
-    "layer": "mixed4c",
-    "dataset": "shapes",
-    "samples": 30,
-    "positions": 2,
-    "seed": 1,
-    "grids": [2, 4],
-    "min_count": 1,
-    "layout": {"method": "tsne", "perplexity": 5},
-    "render": {"preset": "tiny", "steps": 4, "examples": 2, "example_px": 16},
-}
+TABLE = DEMO_ATLAS
 
 
 def config_for(cache: Path) -> SimpleNamespace:

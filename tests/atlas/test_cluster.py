@@ -31,22 +31,15 @@ from generator.config import ComputeConfig
 from generator.errors import SetupError
 from generator.icons.store import RenderRun
 
+from ._project_kit import DEMO_ATLAS
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 #: test_bundle.py's atlas with its icons in batches of 2 (8 batches of its 16 kept cells)
 #: and enough steps that a batch takes a moment.
 TABLE: dict[str, Any] = {
-    "title": "Demo mixed4c",
-    "model": "demo",
-    "layer": "mixed4c",
-    "dataset": "shapes",
-    "samples": 30,
-    "positions": 2,
-    "seed": 1,
-    "grids": [2, 4],
-    "min_count": 1,
-    "layout": {"method": "tsne", "perplexity": 5},
-    "render": {"preset": "tiny", "steps": 12, "batch_size": 2, "examples": 2, "example_px": 16},
+    **DEMO_ATLAS,
+    "render": {**DEMO_ATLAS["render"], "steps": 12, "batch_size": 2},
 }
 
 

@@ -14,27 +14,6 @@ from generator.errors import SetupError
 
 from ._project_kit import write_project
 
-CONFIG = """
-[site]
-title = "Test"
-site_url = "https://example.org/"
-
-[paths]
-cache = "cache"
-
-[compute]
-device = "cpu"
-threads = 1
-
-[models.demo]
-weights = "random"
-
-[datasets.shapes]
-kind = "synthetic"
-count = 60
-size = 64
-"""
-
 ATLASES = """
 [atlas.four-c]
 model = "demo"
@@ -68,7 +47,7 @@ def rows(text: str) -> dict[str, float]:
 def test_the_plan_is_printed_and_matches_what_is_written(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_project(tmp_path, ATLASES, config=CONFIG)
+    write_project(tmp_path, ATLASES)
     config = str(tmp_path / "atlas.toml")
     assert main(["--config", config, "compute", "--plan", "four-c"]) == 0
     out, _ = capsys.readouterr()
