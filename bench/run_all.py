@@ -53,6 +53,11 @@ BENCHES = (
         ("--samples", "10000", "--json", "bench/out/atlas_scale-10k.json"),
         "a demo-model atlas of 10,000 samples, grids to 160: seconds and peak RSS per stage",
     ),
+    Bench(
+        "stream_grids",
+        ("--n", "1000000", "--channels", "128", "--classes", "1000", "--compare"),
+        "whitening and grids of a million samples: streamed against in memory",
+    ),
     Bench("render", (), "our feature visualization against torch-lucent's render_vis"),
     Bench("render_cpu", ("--out", "bench/out/render_cpu.json"), "icon rendering on the CPU"),
     Bench("ray_render", ("--out", "bench/out/ray_render.json"), "icon rendering on Ray workers"),
