@@ -171,6 +171,17 @@ class Activations:
         """C, the layer's depth."""
         return int(self.vectors.shape[1])
 
+    def nonfinite_rows(self) -> int:
+        """How many samples have a NaN or infinite value in their vector or attributions
+        (read a block of rows at a time)."""
+        bad = 0
+        for rows in row_blocks(self.count):
+            finite = np.isfinite(self.vectors[rows]).all(axis=1)
+            if self.attributions is not None:
+                finite &= np.isfinite(self.attributions[rows]).all(axis=1)
+            bad += int(np.count_nonzero(~finite))
+        return bad
+
     def save(self, folder: str | Path, *, float16: bool = False) -> None:
         """Write ``<array>.npy`` files and ``activations.json`` into ``folder`` (vectors and
         attributions as float16 if asked, else float32), a block of rows at a time; files of

@@ -207,6 +207,16 @@ def collect_activations(
         cluster=cluster,
     )
     for layer, acts in collected.items():
+        bad = acts.nonfinite_rows()
+        if bad:  # never cached: the next run collects again, with the weights mended
+            raise AtlasError(
+                f"{bad:,} of {acts.count:,} samples of {layer} have NaN or infinite activations"
+                " or attributions: the model computes no numbers there",
+                where=first.where,
+                got=f"model {first.model!r}",
+                fix=f"check the weights of model {first.model!r} (a damaged, mismatched or"
+                " diverged state dict gives NaN) and its [models] entry; nothing was cached",
+            )
         layer_parts = activations_parts(parts, layer)
         meta = {"model": sources.model.identity(), "data": sources.source.identity(), **layer_parts}
         acts = dataclasses.replace(acts, meta=meta)
