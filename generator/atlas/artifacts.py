@@ -99,10 +99,22 @@ def rows_as(values: np.ndarray, dtype: type, rows: int = ROW_BLOCK) -> Iterator[
         yield np.asarray(values[block], dtype=dtype)
 
 
+def reserved_memmap(
+    path: Path, shape: tuple[int, ...], dtype: np.dtype | type = np.uint8
+) -> np.memmap:
+    """An array memory-mapped from a new ``.npy`` file whose every block is allocated now: on a
+    full disk this raises ``OSError`` (ENOSPC) here, where a sparse file would kill the process
+    with SIGBUS at the first write to a page that has no block."""
+    array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    with open(path, "r+b") as f:
+        os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+    return array
+
+
 def write_npy(path: Path, values: np.ndarray, dtype: np.dtype | type) -> None:
     """``values`` saved as ``path`` (a ``.npy`` of ``dtype``), copied a block of rows at a time
     so that a memory-mapped source is never read whole."""
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=values.shape)
+    out = reserved_memmap(path, values.shape, dtype)
     try:
         for block in row_blocks(values.shape[0]):
             out[block] = values[block]

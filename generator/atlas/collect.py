@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
-from generator.atlas.artifacts import Activations, write_activation_facts
+from generator.atlas.artifacts import Activations, reserved_memmap, write_activation_facts
 from generator.atlas.progress import Progress
 from generator.cache import atomic_write_bytes, atomic_write_json, clean_stale_temporaries
 from generator.errors import AtlasError
@@ -438,9 +438,7 @@ def assemble(
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         outputs = {
-            name: np.lib.format.open_memmap(
-                folder / f"{name}.npy", mode="w+", dtype=dtype, shape=(rows, *tail)
-            )
+            name: reserved_memmap(folder / f"{name}.npy", (rows, *tail), dtype)
             for name, (tail, dtype) in fields.items()
         }
         start = 0

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from generator.atlas.artifacts import Activations, Grid
+from generator.atlas.artifacts import Activations, Grid, reserved_memmap
 from generator.atlas.progress import Progress
 from generator.bundle.viewerdata import crop_receptive_field, pick_examples
 
@@ -141,15 +141,3 @@ def _compact(levels: dict[int, LevelExamples], rows: np.ndarray, found: np.ndarr
             level.thumbs[cell, : len(keep)] = level.thumbs[cell, keep]
             level.samples[cell, : len(keep)] = level.samples[cell, keep]
             level.samples[cell, len(keep) :] = -1
-
-
-def reserved_memmap(path: Path, shape: tuple[int, ...]) -> np.ndarray:
-    """A ``uint8`` array memory-mapped from a new ``.npy`` file whose every block is allocated
-    now: on a full disk this raises ``OSError`` (ENOSPC) here, where a sparse file would kill
-    the process with SIGBUS at the first write to a page that has no block."""
-    import os
-
-    array = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
-    with open(path, "r+b") as f:
-        os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
-    return array

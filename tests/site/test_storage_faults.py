@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 from sitekit import make_project, snapshot
 
-from generator.atlas.examples import reserved_memmap
+from generator.atlas.artifacts import Activations, reserved_memmap
 from generator.cli import main
 from generator.errors import SetupError, storage_error
 
@@ -137,4 +137,17 @@ def test_a_reserved_memory_map_fails_cleanly_on_a_full_disk(disk) -> None:
     del array
     with pytest.raises(OSError) as info:
         reserved_memmap(disk / "tiny/thumbs.npy", (4, 1024, 1024))  # 4 MB on a 1 MB disk
+    assert info.value.errno == errno.ENOSPC
+    # activations are written through it too (to their .npy files, by blocks of rows)
+    (disk / "tiny/thumbs.npy").unlink(missing_ok=True)
+    acts = Activations(
+        layer="mixed4c",
+        vectors=np.ones((1024, 1024), dtype=np.float32),  # 2 MB in float16
+        image_index=np.arange(1024),
+        positions=np.zeros((1024, 2), dtype=np.int64),
+        labels=np.zeros(1024, dtype=np.int64),
+        layer_hw=(1, 1),
+    )
+    with pytest.raises(OSError) as info:
+        acts.save(disk / "tiny/activations", float16=True)
     assert info.value.errno == errno.ENOSPC
