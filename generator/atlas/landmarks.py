@@ -5,7 +5,8 @@ The shape: ``vectors [N, C] -> raw embedding [N, d] float64`` (not yet normalize
 :func:`generator.atlas.layout.embed` normalizes every back end's result the same way).
 
 1. **Landmarks**: ``L = min(landmarks, N)`` rows drawn without replacement by
-   ``numpy.random.default_rng(seed)``, in index order.
+   ``numpy.random.default_rng(seed)``, in index order (identical landmarks share one UMAP
+   point).
 2. **Their UMAP**: umap-learn with the layout's settings, seeded, on the landmarks' exact
    nearest neighbours among themselves (:func:`nearest`, handed over as ``precomputed_knn``,
    so pynndescent and its ~120 s numba compile are never needed).
@@ -20,7 +21,9 @@ The shape: ``vectors [N, C] -> raw embedding [N, d] float64`` (not yet normalize
 
 Cost: ``2 L^2 C`` (landmark neighbours) + ``2 (N - L) L C`` (placement) multiply-adds in
 float32 blocks of :data:`BLOCK_ELEMENTS`, plus umap-learn on ``L`` points; memory: the
-vectors, a normalized copy for cosine, and one block. Deterministic for a seed on one machine
+landmarks in float32, the ``[N, d]`` result, and one block of :data:`PLACE_ROWS` vectors with
+its scores: the vectors are read block by block (a float16 memory map stays on disk), so the
+memory does not grow with ``N x C`` (bench/RESULTS.md, "Layout at scale"). Deterministic for a seed on one machine
 (float32 products may round differently on another BLAS, which can swap near-tied neighbours).
 Metrics: those of :data:`generator.atlas.layout.EXACT_METRICS`.
 """
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -46,8 +49,15 @@ PLACE_NEIGHBORS = 10
 #: on a GPU (bigger products keep it busy).
 BLOCK_ELEMENTS = {"cpu": 1 << 24, "cuda": 1 << 28}
 
+#: Rows of the vectors placed at a time: read (from a memory map), converted to float32 and
+#: searched block by block, so the vectors are never held whole (a million 1,024-channel
+#: float16 rows are 2 GB on disk; a float32 copy would be 4 GB, and each further copy as much).
+PLACE_ROWS = 1 << 16
+
 #: Version of this computation (part of the layout's cache key when this back end runs).
-LANDMARKS_VERSION = 1
+#: 2: the landmarks are drawn from every row, not from the distinct ones (which needed a sorted
+#: copy of all vectors), and the vectors are streamed.
+LANDMARKS_VERSION = 2
 
 
 def choose_landmarks(count: int, landmarks: int, seed: int) -> np.ndarray:
@@ -90,9 +100,8 @@ def nearest(
 
     if metric not in ("cosine", "euclidean"):
         raise ValueError(f"nearest: metric {metric!r} is not cosine or euclidean")
-    q = torch.from_numpy(_prepared(queries, metric)).to(device)
-    b = q if same else torch.from_numpy(_prepared(base, metric)).to(device)
-    m, count = q.shape[0], b.shape[0]
+    b = torch.from_numpy(_prepared(base, metric)).to(device)
+    m, count = queries.shape[0], b.shape[0]
     k = min(k, count)
     b_t = b.T.contiguous()
     b_squares = (b * b).sum(dim=1)
@@ -102,14 +111,16 @@ def nearest(
     with torch.no_grad():
         for start in range(0, m, rows):
             stop = min(m, start + rows)
-            block = q[start:stop]
+            # the queries are read and prepared a block at a time (they may be a float16 memory
+            # map of a million rows): each row's values do not depend on the block
+            block = b[start:stop] if same else _query_block(queries[start:stop], metric, b)
             # larger score = nearer: x.y for unit vectors, 2 x.y - |y|^2 for euclidean
             if metric == "cosine":
                 score = block @ b_t
             else:
                 score = torch.addmm(b_squares, block, b_t, beta=-1.0, alpha=2.0)
             if same:
-                own = torch.arange(stop - start, device=q.device)
+                own = torch.arange(stop - start, device=b.device)
                 score[own, own + start] = torch.inf
             top, idx = torch.topk(score, k, dim=1)
             if metric == "cosine":
@@ -122,6 +133,13 @@ def nearest(
             indices[start:stop] = idx.cpu().numpy()
             distances[start:stop] = dist.cpu().numpy()
     return indices, distances
+
+
+def _query_block(rows: np.ndarray, metric: str, like: Any) -> Any:
+    """A block of query rows as prepared float32 on ``like``'s device."""
+    import torch
+
+    return torch.from_numpy(_prepared(rows, metric)).to(like.device)
 
 
 def placement_weights(distances: np.ndarray) -> np.ndarray:
@@ -156,24 +174,33 @@ def landmark_umap(
     seed: int,
     landmarks: int,
 ) -> np.ndarray:
-    """The raw layout ``[N, n_components] float64`` of distinct ``vectors [N, C]`` (see the
-    module docstring). ``params``: n_neighbors (capped to ``L - 1``), min_dist and metric
-    (cosine or euclidean) of umap-learn on the landmarks.
+    """The raw layout ``[N, n_components] float64`` of ``vectors [N, C]`` (see the module
+    docstring), in any float precision and possibly memory-mapped: they are read a block of
+    :data:`PLACE_ROWS` rows at a time and never copied whole. ``params``: n_neighbors (capped
+    to the distinct landmarks less one), min_dist and metric (cosine or euclidean) of
+    umap-learn on the landmarks. Duplicate landmarks share one UMAP point.
 
     Raises:
+        AtlasError: fewer than :data:`generator.atlas.layout.MIN_DISTINCT` distinct landmarks.
         ValueError: a metric other than cosine or euclidean (the spec's is checked when the
             back end is chosen: :func:`generator.atlas.layout_backends.choose_backend`).
     """
-    from generator.atlas.layout import _import_umap
+    from generator.atlas.layout import MIN_DISTINCT, _import_umap, too_few_distinct
 
     count = vectors.shape[0]
     chosen = choose_landmarks(count, landmarks, seed)
-    subset = vectors[chosen]
-    k = max(2, min(params.n_neighbors, len(chosen) - 1))
+    subset = np.ascontiguousarray(vectors[chosen], dtype=np.float32)
+    distinct, inverse = np.unique(subset, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if len(distinct) < MIN_DISTINCT:
+        raise too_few_distinct(
+            len(distinct), count, among=f" among the {len(chosen)} landmarks drawn"
+        )
+    k = max(2, min(params.n_neighbors, len(distinct) - 1))
     start = time.monotonic()
-    knn = nearest(subset, subset, k, params.metric, same=True)
+    knn = nearest(distinct, distinct, k, params.metric, same=True)
     log.info(
-        "landmarks: neighbours of %d landmarks in %.1fs", len(chosen), time.monotonic() - start
+        "landmarks: neighbours of %d landmarks in %.1fs", len(distinct), time.monotonic() - start
     )
     start = time.monotonic()
     model = _import_umap().UMAP(
@@ -185,14 +212,16 @@ def landmark_umap(
         n_jobs=1,
         precomputed_knn=(*knn, None),
     )
-    anchor = np.asarray(model.fit_transform(subset), dtype=np.float64)
-    log.info("landmarks: UMAP of %d landmarks in %.1fs", len(chosen), time.monotonic() - start)
+    anchor = np.asarray(model.fit_transform(distinct), dtype=np.float64)
+    log.info("landmarks: UMAP of %d landmarks in %.1fs", len(distinct), time.monotonic() - start)
     out = np.empty((count, n_components), dtype=np.float64)
-    out[chosen] = anchor
+    out[chosen] = anchor[inverse]
     others = np.setdiff1d(np.arange(count), chosen, assume_unique=True)
+    start = time.monotonic()
+    for first in range(0, len(others), PLACE_ROWS):
+        rows = others[first : first + PLACE_ROWS]
+        idx, dist = nearest(vectors[rows], distinct, PLACE_NEIGHBORS, params.metric)
+        out[rows] = place(idx, placement_weights(dist), anchor)
     if len(others):
-        start = time.monotonic()
-        idx, dist = nearest(vectors[others], subset, PLACE_NEIGHBORS, params.metric)
-        out[others] = place(idx, placement_weights(dist), anchor)
         log.info("landmarks: placed %d vectors in %.1fs", len(others), time.monotonic() - start)
     return out

@@ -219,10 +219,7 @@ def _fit(
                 random_state=seed,
             )
             embedding = model.fit_transform(vectors)
-    for warning in caught:
-        if "knn_search_index" in str(warning.message):
-            continue  # umap-learn's note that transform() needs its own index: not used here
-        log.warning("%s layout of %d points: %s", params.method, count, warning.message)
+    _log_warnings(caught, params.method, count)
     return np.asarray(embedding, dtype=np.float64)
 
 
@@ -254,18 +251,13 @@ def embed(
             expected=" | ".join(METHODS),
             got=params.method,
         )
+    if params.method == "umap" and backend is not None and backend.streams:
+        return _embed_streamed(vectors, params, n_components, seed, backend)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     distinct, inverse = _distinct(vectors)
     count = distinct.shape[0]
     if count < MIN_DISTINCT:
-        raise AtlasError(
-            f"too few distinct activation vectors to lay out ({count} distinct of "
-            f"{vectors.shape[0]} samples)",
-            where="layout",
-            expected=f"at least {MIN_DISTINCT} distinct vectors",
-            got=str(count),
-            fix="use more images (`samples`) or more `positions` per image, or another layer",
-        )
+        raise too_few_distinct(count, vectors.shape[0])
     if count < vectors.shape[0]:
         log.info("layout: %d duplicate vectors share positions", vectors.shape[0] - count)
     used = replace(
@@ -281,13 +273,59 @@ def embed(
             where="layout",
             fix="use more images or a different layer; report this with the atlas spec",
         ) from err
+    _check_finite(raw, used.method)
+    return normalize_axes(raw)[inverse], used
+
+
+def _embed_streamed(
+    vectors: np.ndarray,
+    params: LayoutParams,
+    n_components: int,
+    seed: int,
+    backend: LayoutBackend,
+) -> tuple[np.ndarray, LayoutParams]:
+    """:func:`embed` by a back end that reads ``vectors`` block by block (the landmarks):
+    they are neither converted nor deduplicated whole, so a float16 memory map of a million
+    rows stays on disk; the back end lays out every row (duplicates included)."""
+    count = vectors.shape[0]
+    if count < MIN_DISTINCT:
+        raise too_few_distinct(count, count)
+    used = replace(params, n_neighbors=max(2, min(params.n_neighbors, count - 1)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        raw = backend.fit(vectors, used, n_components, seed)
+    _log_warnings(caught, used.method, count)
+    _check_finite(raw, used.method)
+    return normalize_axes(raw), used
+
+
+def too_few_distinct(count: int, total: int, *, among: str = "") -> AtlasError:
+    """The error for ``count`` distinct vectors (fewer than :data:`MIN_DISTINCT`) of ``total``
+    samples; ``among``: where they were counted when not among all samples."""
+    return AtlasError(
+        f"too few distinct activation vectors to lay out ({count} distinct of {total} "
+        f"samples{among})",
+        where="layout",
+        expected=f"at least {MIN_DISTINCT} distinct vectors",
+        got=str(count),
+        fix="use more images (`samples`) or more `positions` per image, or another layer",
+    )
+
+
+def _check_finite(raw: np.ndarray, method: str) -> None:
     if not np.isfinite(raw).all():
         raise AtlasError(
-            f"{used.method} produced non-finite coordinates for {count} vectors",
+            f"{method} produced non-finite coordinates for {raw.shape[0]} vectors",
             where="layout",
             fix='try `metric = "euclidean"` or more samples',
         )
-    return normalize_axes(raw)[inverse], used
+
+
+def _log_warnings(caught: list[warnings.WarningMessage], method: str, count: int) -> None:
+    for warning in caught:
+        if "knn_search_index" in str(warning.message):
+            continue  # umap-learn's note that transform() needs its own index: not used here
+        log.warning("%s layout of %d points: %s", method, count, warning.message)
 
 
 def compute_layout(

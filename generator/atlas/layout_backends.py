@@ -106,6 +106,12 @@ class LayoutBackend:
             return {"backend": self.name, "landmarks": self.landmarks}
         return {"backend": self.name}
 
+    @property
+    def streams(self) -> bool:
+        """Whether :meth:`fit` takes every vector, duplicates included, in any float precision,
+        and reads them block by block (a memory map is never copied whole): the landmarks."""
+        return self.name == "landmarks"
+
     def fit(
         self, vectors: np.ndarray, params: LayoutParams, n_components: int, seed: int
     ) -> np.ndarray:
@@ -209,8 +215,9 @@ def fit_backend(
     seed: int,
     backend: LayoutBackend,
 ) -> np.ndarray:
-    """The raw UMAP embedding ``[N, n_components] float64`` of distinct ``vectors [N, C]``
-    computed by ``backend`` (not umap-learn: :func:`generator.atlas.layout._fit` runs that)."""
+    """The raw UMAP embedding ``[N, n_components] float64`` of ``vectors [N, C]`` computed by
+    ``backend`` (not umap-learn: :func:`generator.atlas.layout._fit` runs that): distinct
+    float32 vectors, except for a back end that :attr:`~LayoutBackend.streams`."""
     if backend.name == "landmarks":
         from generator.atlas.landmarks import landmark_umap
 

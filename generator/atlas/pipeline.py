@@ -152,12 +152,12 @@ def compute_grids(
             method += f" ({keys.layout_backend.name} on {keys.layout_backend.device})"
         progress.message(f"layout: {method} of {activations.count:,} vectors...")
         start = time.monotonic()
-        vectors = np.asarray(activations.vectors, dtype=np.float32)  # float16 if stored so
+        vectors = activations.vectors  # float16 if stored so, memory-mapped
         if spec.kind == "comparison" and selection is not None:
             assert activations.attributions is not None
             left, right = selection.class_indices
             layout = comparison_layout(
-                vectors,
+                np.asarray(vectors, dtype=np.float32),
                 activations.attributions,
                 left,
                 right,

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import importlib.util
 import random
+import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
+from generator.atlas import landmarks as landmarks_module
 from generator.atlas.landmarks import (
     choose_landmarks,
     nearest,
@@ -226,6 +229,67 @@ def test_landmarks_layout_is_seeded_and_close_to_full_umap() -> None:
     ours, theirs = trust(x, a.xy), trust(x, full.xy)
     assert ours >= LANDMARKS_TRUST_MIN, (ours, theirs)
     assert ours >= theirs - LANDMARKS_TRUST_BELOW_FULL, (ours, theirs)
+
+
+def float16_map(tmp_path: Path, x: np.ndarray) -> np.ndarray:
+    """``x`` stored as the cache stores activations (a float16 ``.npy``), memory-mapped."""
+    np.save(tmp_path / "vectors.npy", x.astype(np.float16))
+    return np.load(tmp_path / "vectors.npy", mmap_mode="r")
+
+
+def test_landmarks_stream_a_float16_memory_map_to_the_layout_of_its_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The layout of a float16 memory map, read in blocks of 700 rows, is the layout of the
+    same values held whole in float32 (the blocks change nothing)."""
+    stored = float16_map(tmp_path, mixture(3000))
+    params = LayoutParams(n_neighbors=15, min_dist=0.05, metric="cosine")
+    backend = LayoutBackend("landmarks", landmarks=500)
+    whole = compute_layout(np.array(stored, dtype=np.float32), params, seed=0, backend=backend)
+    monkeypatch.setattr(landmarks_module, "PLACE_ROWS", 700)  # 4 blocks of the 2,500 placed
+    streamed = compute_layout(stored, params, seed=0, backend=backend)
+    np.testing.assert_array_equal(streamed.xy, whole.xy)
+
+
+def test_landmarks_never_copy_the_vectors_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Laying out 60,000 x 64 float16 vectors (a float32 copy: 15 MB) holds a few MB of
+    numpy memory: the landmarks, one block and the [N, 2] result (tracemalloc counts numpy's
+    allocations)."""
+    stored = float16_map(tmp_path, mixture(60_000, dim=64))
+    whole_copy = stored.shape[0] * stored.shape[1] * 4
+    monkeypatch.setattr(landmarks_module, "PLACE_ROWS", 4096)
+    params = LayoutParams(n_neighbors=15, min_dist=0.05, metric="cosine")
+    tracemalloc.start()
+    try:
+        layout = compute_layout(
+            stored, params, seed=0, backend=LayoutBackend("landmarks", landmarks=300)
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert layout.xy.shape == (60_000, 2) and np.isfinite(layout.xy).all()
+    assert peak < whole_copy / 2, (peak, whole_copy)
+
+
+def test_landmarks_lay_out_duplicates_and_refuse_too_few_distinct(tmp_path: Path) -> None:
+    base = mixture(400, dim=16)
+    x = base[np.random.default_rng(0).integers(0, 400, 2000)]  # every row 5 times on average
+    params = LayoutParams(n_neighbors=15, min_dist=0.05, metric="cosine")
+    backend = LayoutBackend("landmarks", landmarks=600)
+    layout = compute_layout(float16_map(tmp_path, x), params, seed=0, backend=backend)
+    chosen = choose_landmarks(2000, 600, seed=0)
+    _, first = np.unique(x[chosen], axis=0, return_inverse=True)
+    first = first.reshape(-1)
+    for group in range(first.max() + 1):  # identical landmarks share one point
+        members = layout.xy[chosen[first == group]]
+        assert (members == members[0]).all()
+    assert np.isfinite(layout.xy).all() and layout.xy.min() >= 0 and layout.xy.max() <= 1
+    flat = np.repeat(base[:3], 1000, axis=0)  # 3 distinct vectors in 3,000 rows
+    with pytest.raises(AtlasError, match="too few distinct") as err:
+        compute_layout(flat, params, seed=0, backend=backend)
+    assert "3 distinct of 3000 samples among the 600 landmarks drawn" in str(err.value)
 
 
 def test_torchdr_layout_is_seeded_on_the_cpu_and_keeps_global_generators() -> None:
