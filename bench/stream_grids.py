@@ -9,11 +9,17 @@ Seeded activations of ``--n`` samples x ``--channels`` channels with attribution
 * ``in-memory`` (with ``--compare``): the same after converting every array to float32 in
   memory first, which is what the pipeline did before activations were streamed.
 
+With ``--layout L`` the grids rest on a real layout instead of random positions: the
+landmarks back end (``L`` landmarks; UMAP 50 neighbours, min_dist 0.05, cosine, seed 0) over
+the memory-mapped float16 vectors, as the pipeline runs it above 100,000 samples, so the child
+runs every stage of an atlas between collection and rendering (whitening, layout, grids).
+
 Reported per child: seconds, the peak of its anonymous memory (``RssAnon``, sampled every
 0.1 s: what the stage itself holds) and its peak resident set (``VmHWM``: that plus the pages
 of the memory-mapped files it read, which the kernel may drop at any time).
 
     python bench/stream_grids.py --n 1000000 --channels 1024 --classes 1000 [--compare]
+        [--layout 2000]
 
 The last line: ``stream_grids n=N channels=C classes=K anon_gb=A seconds=S``.
 """
@@ -68,6 +74,8 @@ from pathlib import Path
 import numpy as np
 from generator.atlas.artifacts import Activations, Layout
 from generator.atlas.grid import make_grid, whitening
+from generator.atlas.layout import LayoutParams, compute_layout
+from generator.atlas.layout_backends import LayoutBackend
 
 def status(key):
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -83,6 +91,7 @@ def sample():
 threading.Thread(target=sample, daemon=True).start()
 
 folder, mode, grids = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+landmarks = int(sys.argv[4])
 start = time.perf_counter()
 acts = Activations.load(folder / "activations")
 if mode == "in-memory":
@@ -91,19 +100,26 @@ if mode == "in-memory":
         image_index=acts.image_index, positions=acts.positions, labels=acts.labels,
         layer_hw=acts.layer_hw, attributions=np.array(acts.attributions, dtype=np.float32))
 whitening(acts)
-xy = np.random.default_rng(1).random((acts.count, 2)).astype(np.float32)
-cells = [int(make_grid(acts, Layout(xy, "umap"), g, min_count=3).counts.size) for g in grids]
+laid = time.perf_counter()
+if landmarks:
+    layout = compute_layout(
+        acts.vectors, LayoutParams(n_neighbors=50, min_dist=0.05, metric="cosine"), seed=0,
+        backend=LayoutBackend("landmarks", landmarks=landmarks))
+else:
+    layout = Layout(np.random.default_rng(1).random((acts.count, 2)).astype(np.float32), "umap")
+laid = time.perf_counter() - laid
+cells = [int(make_grid(acts, layout, g, min_count=3).counts.size) for g in grids]
 seconds = time.perf_counter() - start
 done.set()
 peak[0] = max(peak[0], status("RssAnon"))
-print(json.dumps({"seconds": seconds, "anon_gb": peak[0] / 1e9,
+print(json.dumps({"seconds": seconds, "layout_seconds": laid, "anon_gb": peak[0] / 1e9,
                   "hwm_gb": status("VmHWM") / 1e9, "cells": cells}))
 """
 
 
-def measure(folder: Path, mode: str, grids: list[int]) -> dict[str, float]:
+def measure(folder: Path, mode: str, grids: list[int], landmarks: int) -> dict[str, float]:
     result = subprocess.run(
-        [sys.executable, "-c", CHILD, str(folder), mode, json.dumps(grids)],
+        [sys.executable, "-c", CHILD, str(folder), mode, json.dumps(grids), str(landmarks)],
         cwd=Path(__file__).resolve().parent.parent,
         capture_output=True,
         text=True,
@@ -119,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classes", type=int, default=1000)
     parser.add_argument("--grids", type=int, nargs="+", default=[20, 40, 80, 160])
     parser.add_argument("--compare", action="store_true", help="also the in-memory path")
+    parser.add_argument(
+        "--layout", type=int, default=0, metavar="L", help="lay out with L landmarks first"
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -126,12 +145,16 @@ def main(argv: list[str] | None = None) -> int:
         write(Path(tmp), args.n, args.channels, args.classes)
         print(f"# data written in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         modes = ["streamed", "in-memory"] if args.compare else ["streamed"]
-        rows = {mode: measure(Path(tmp), mode, args.grids) for mode in modes}
+        rows = {mode: measure(Path(tmp), mode, args.grids, args.layout) for mode in modes}
     print(f"# n {args.n:,}, channels {args.channels}, classes {args.classes}, grids {args.grids}")
-    print("| path | seconds | peak anonymous GB | peak RSS GB (with mapped pages) |")
-    print("|---|---|---|---|")
+    print(f"# layout: {f'landmarks ({args.layout})' if args.layout else 'random positions'}")
+    print("| path | seconds | layout s | cells | peak anonymous GB | peak RSS GB (mapped pages) |")
+    print("|---|---|---|---|---|---|")
     for mode, row in rows.items():
-        print(f"| {mode} | {row['seconds']:.1f} | {row['anon_gb']:.2f} | {row['hwm_gb']:.2f} |")
+        print(
+            f"| {mode} | {row['seconds']:.1f} | {row['layout_seconds']:.1f} | {row['cells']} |"
+            f" {row['anon_gb']:.2f} | {row['hwm_gb']:.2f} |"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"args": vars(args) | {"json": None}, "rows": rows}))
