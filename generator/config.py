@@ -147,7 +147,7 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
             "cluster",
             _cluster,
             "none",
-            "spread icon rendering over Ray: none | local | auto | a Ray address",
+            "spread collection, icons and examples over Ray: none | local | auto | a Ray address",
         ),
         Key(
             "cluster_workers",

@@ -170,6 +170,7 @@ def compute_bundle(
                     scratch=Path(scratch),
                     workers=env.workers,
                     progress=progress,
+                    cluster=env.cluster,
                 )
             write_bundle(
                 tmp,

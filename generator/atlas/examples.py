@@ -8,11 +8,17 @@ size the way collection fitted it). Every image is read once for all levels, in 
 through the data loader (parallel decoding with ``workers``; unreadable images are left out).
 Thumbnails go to memory-mapped arrays in a scratch folder, so a 160 x 160 level of 25,600 cells
 x 4 examples never needs them all in RAM.
+
+With a cluster (``[compute] cluster``), the images are cut into groups of
+:data:`GROUP_IMAGES`, in index order, and each group is read and cropped on a Ray worker
+(:mod:`generator.cluster.examples`) by the same :func:`crop_examples` as here; this process
+writes the thumbnails that come back into the same arrays, so they are the same bytes. A folder
+data set must then be at the same path on every node.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +30,7 @@ from generator.atlas.progress import Progress
 from generator.bundle.viewerdata import crop_receptive_field, pick_examples
 
 if TYPE_CHECKING:
+    from generator.cluster.session import ClusterPlan
     from generator.data.base import ImageSource
 
 #: Examples per cell and thumbnail side (px) by default: 4 x 64 px, so a sprite sheet of
@@ -33,6 +40,29 @@ DEFAULT_THUMB = 64
 
 #: Images read per loader batch.
 _BATCH = 64
+
+#: Images per unit of work on a cluster: a few seconds of JPEG decoding for a worker (long
+#: against Ray's few ms per task, short enough that a lost worker's units cost little); the
+#: thumbnails of the units in flight are a few MB (about one example per image, 12 KB each).
+GROUP_IMAGES = 256
+
+
+@dataclass(frozen=True)
+class CropSettings:
+    """How every example of an atlas is cropped.
+
+    Attributes:
+        input_size, resize: how collection fitted images to the model.
+        window: crop side in input px (the layer's effective receptive field).
+        thumb: T, thumbnail side in px.
+        layer_hw: ``(h, w)`` of the layer's activation map (the samples' positions are in it).
+    """
+
+    input_size: int
+    resize: str
+    window: int
+    thumb: int
+    layer_hw: tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -65,6 +95,8 @@ def example_thumbnails(
     scratch: Path,
     workers: int = 0,
     progress: Progress | None = None,
+    cluster: ClusterPlan | None = None,
+    group_images: int = GROUP_IMAGES,
 ) -> dict[int, LevelExamples]:
     """Thumbnails of up to ``per_cell`` samples of every kept cell of every level.
 
@@ -76,11 +108,9 @@ def example_thumbnails(
         per_cell: E; thumb: T, thumbnail side in px; seed: for the choice of samples.
         scratch: an existing folder for the memory-mapped arrays (the caller removes it).
         workers: image decoding processes.
+        cluster: read and crop the images on Ray workers (:mod:`generator.cluster.examples`),
+            ``group_images`` at a time; the thumbnails are the same bytes.
     """
-    import torch
-
-    from generator.data.loader import iterate_batches
-
     progress = progress or Progress()
     levels: dict[int, LevelExamples] = {}
     wanted: list[np.ndarray] = []  # rows (level, cell, slot, sample)
@@ -95,37 +125,93 @@ def example_thumbnails(
         wanted.append(np.stack([*level_rows, chosen[hit_cells, hit_slots]], 1))
     rows = np.concatenate(wanted) if wanted else np.zeros((0, 4), np.int64)
     rows = rows[np.argsort(activations.image_index[rows[:, 3]], kind="stable")]
-    images = np.unique(activations.image_index[rows[:, 3]])
+    image_of = np.asarray(activations.image_index[rows[:, 3]])
+    positions = np.asarray(activations.positions[rows[:, 3]])
+    images = np.unique(image_of)
     found = np.zeros(len(rows), dtype=bool)
-    task = progress.task("examples", len(images), "images")
-    first = np.searchsorted(activations.image_index[rows[:, 3]], images)
+    crop = CropSettings(input_size, resize, window, thumb, activations.layer_hw)
+    if cluster is not None and len(images):
+        from generator.cluster.examples import examples_on_cluster
+
+        starts = np.searchsorted(image_of, images[::group_images]).tolist()
+        bounds = list(zip(starts, [*starts[1:], len(rows)], strict=True))
+        groups = [
+            (images[k * group_images : (k + 1) * group_images], image_of[a:b], positions[a:b])
+            for k, (a, b) in enumerate(bounds)
+        ]
+        results = examples_on_cluster(
+            cluster, source, crop, crop_examples, groups, progress=progress
+        )
+        for number, (thumbnails, readable) in results:
+            first = bounds[number][0]
+            for r in np.flatnonzero(readable).tolist():
+                size, cell, slot = (int(v) for v in rows[first + r, :3])
+                levels[size].thumbs[cell, slot] = thumbnails[r]
+            found[first : first + len(readable)] = readable
+    else:
+        task = progress.task("examples", len(images), "images")
+        for read, crops in crop_examples(
+            source, images, image_of, positions, crop, workers=workers
+        ):
+            for r, thumbnail in crops:
+                size, cell, slot = (int(v) for v in rows[r, :3])
+                levels[size].thumbs[cell, slot] = thumbnail
+                found[r] = True
+            task.advance(read)
+        task.close()
+    _compact(levels, rows, found)
+    return levels
+
+
+def crop_examples(
+    source: ImageSource,
+    images: np.ndarray,
+    image_of: np.ndarray,
+    positions: np.ndarray,
+    crop: CropSettings,
+    *,
+    workers: int = 0,
+) -> Iterator[tuple[int, list[tuple[int, np.ndarray]]]]:
+    """The thumbnails of requests ``r`` whose image is readable, one loader batch at a time.
+
+    Args:
+        images: the distinct image indices of the requests, ascending.
+        image_of: ``[R] int64``, each request's image index, ascending.
+        positions: ``[R, 2] int64``, each request's ``(y, x)`` in the layer's map.
+        crop: how to crop; workers: image decoding processes.
+
+    Yields ``(images read in the batch, [(r, uint8 [T, T, 3] thumbnail), ...])``; an unreadable
+    image (the loader skips it) gives its requests no thumbnail.
+    """
+    import torch
+
+    from generator.data.loader import iterate_batches
+
+    first = np.searchsorted(image_of, images)
     where = dict(zip(images.tolist(), first.tolist(), strict=True))
     batches = iterate_batches(
         source,
         images,
-        size=input_size,
+        size=crop.input_size,
         device="cpu",
-        resize=resize,
+        resize=crop.resize,
         batch_size=_BATCH,
         workers=workers,
         warn=False,
     )
     for batch in batches:
         pixels = (batch.images * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        crops: list[tuple[int, np.ndarray]] = []
         for image_index, image in zip(batch.indices.tolist(), pixels, strict=True):
             r = where[image_index]
-            while r < len(rows) and activations.image_index[rows[r, 3]] == image_index:
-                size, cell, slot, sample = (int(v) for v in rows[r])
-                y, x = (int(v) for v in activations.positions[sample])
-                levels[size].thumbs[cell, slot] = crop_receptive_field(
-                    image, (y, x), activations.layer_hw, window, thumb
+            while r < len(image_of) and image_of[r] == image_index:
+                y, x = (int(v) for v in positions[r])
+                thumbnail = crop_receptive_field(
+                    image, (y, x), crop.layer_hw, crop.window, crop.thumb
                 )
-                found[r] = True
+                crops.append((r, thumbnail))
                 r += 1
-        task.advance(len(batch))
-    task.close()
-    _compact(levels, rows, found)
-    return levels
+        yield len(batch), crops
 
 
 def _compact(levels: dict[int, LevelExamples], rows: np.ndarray, found: np.ndarray) -> None:

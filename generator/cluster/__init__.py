@@ -4,5 +4,6 @@
 and starts or joins Ray when work is first sent; :mod:`.pool` runs a stage's units on Ray
 actors (one model load per worker, retries, the progress line) while this process keeps the
 cache: :mod:`.collect` collects activations and attributions chunk by chunk, :mod:`.render`
-renders an atlas's icon batches. Nothing here is imported when ``cluster = "none"``.
+renders an atlas's icon batches, :mod:`.examples` reads and crops the dataset examples' images
+a group at a time. Nothing here is imported when ``cluster = "none"``.
 """

@@ -1,9 +1,11 @@
 """Icon rendering on a local Ray cluster (two CPU workers) gives the bundle a build without Ray
 gives, byte for byte: when it runs straight through, when a worker process is killed while it
-renders, and when an interrupted cluster render resumes.
+renders, and when an interrupted cluster render resumes. The straight run crops the dataset
+examples on the workers too (test_cluster_examples.py compares them over several groups).
 
-One Ray session (conftest's ``ray_session``) serves these tests and test_cluster_collect.py
-(starting Ray takes 5..20 s here); every render starts its own two workers. The reference bundle is built once, without Ray.
+One Ray session (conftest's ``ray_session``) serves these tests, test_cluster_collect.py and
+test_cluster_examples.py (starting Ray takes 5..20 s here); every render starts its own two
+workers. The reference bundle is built once, without Ray.
 """
 
 from __future__ import annotations
@@ -94,6 +96,9 @@ def test_a_cluster_build_equals_the_local_build(
     assert f"render: {batches} batch(es) on 2 of 2 Ray worker(s), 1 CPU thread(s) each" in lines
     assert f"render: {icons}/{icons} icons" in lines
     assert f"{batches}/{batches} batches, 2/2 workers alive" in lines
+    # the dataset examples too: the 60 images are fewer than a group (GROUP_IMAGES)
+    assert "examples: 1 group(s) on 1 of 2 Ray worker(s), 1 CPU thread(s) each" in lines
+    assert "1/1 groups, 1/1 workers alive" in lines
 
 
 def test_workers_are_sized_to_the_cluster(ray_session: Any) -> None:
