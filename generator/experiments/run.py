@@ -21,7 +21,12 @@ placement ``p``; a class is a model's real class, never a placeholder logit):
 * all rates are 0 when no image was classified correctly.
 
 A pair is measured by :class:`generator.experiments.measure.PairRunner` (classify, patch
-batch by batch, count).
+batch by batch, count). With ``[compute] cluster`` (:func:`measure_on_cluster`,
+:mod:`generator.cluster.experiments`) each pair's images are classified here and the patched
+batches of all pairs, ``(1 + noise_patches) x placements`` forward passes per image (the
+expensive part), run on Ray workers in one queue; their flips come back here, and the
+statistics, the example images, ``results.json`` and the cache entry are made here as without
+a cluster: the same bytes.
 
 Results are cached under ``<cache>/experiment/<key>/`` (:func:`generator.keys.experiment_key`:
 model identity with its weights, data identity, the spec's settings and the icons' bytes), so a
@@ -41,12 +46,13 @@ from generator.atlas.classes import class_index
 from generator.atlas.progress import Progress
 from generator.cache import CacheLayout, atomic_dir, atomic_write_json
 from generator.experiments.measure import PairRunner
-from generator.experiments.results import RESULTS_FORMAT, write_pair
+from generator.experiments.results import RESULTS_FORMAT, PairResult, write_pair
 from generator.experiments.spec import ExperimentSpec
 from generator.freeze.resolve import stale_message, take_frozen
 from generator.keys import experiment_key
 
 if TYPE_CHECKING:
+    from generator.cluster.session import ClusterPlan
     from generator.config import Config
     from generator.freeze.store import FrozenEntry
 
@@ -107,10 +113,13 @@ def run_experiment(
         if frozen is not None:
             progress.message(stale_message("experiment", spec.id, frozen, None))
         runner = PairRunner(spec, model, source, resize, run_device, progress)
-        measured = [
-            runner.measure(pair, icon, src, dst)
-            for pair, icon, (src, dst) in zip(spec.pairs, icons, classes, strict=True)
-        ]
+        if env.cluster is None:
+            measured = [
+                runner.measure(pair, icon, src, dst)
+                for pair, icon, (src, dst) in zip(spec.pairs, icons, classes, strict=True)
+            ]
+        else:
+            measured = measure_on_cluster(env.cluster, runner, icons, classes)
         with atomic_dir(folder) as tmp:
             (tmp / "icons").mkdir()
             (tmp / "examples").mkdir()
@@ -137,3 +146,25 @@ def run_experiment(
     seal.seal(folder)
     progress.message(f"experiment {spec.id}: results written ({folder})")
     return folder
+
+
+def measure_on_cluster(
+    plan: ClusterPlan,
+    runner: PairRunner,
+    icons: Sequence[np.ndarray],
+    classes: Sequence[tuple[int, int]],
+) -> list[PairResult]:
+    """:meth:`PairRunner.measure` of every pair, the patched batches of all pairs on Ray
+    workers (:mod:`generator.cluster.experiments`): each pair classified here, its batches sent
+    to the pool, their flips recorded here as they come back, then its statistics and examples
+    made here; the same results as measuring here."""
+    from generator.cluster.experiments import patch_on_cluster
+
+    works = [
+        runner.prepare(pair, icon, src, dst)
+        for pair, icon, (src, dst) in zip(runner.spec.pairs, icons, classes, strict=True)
+    ]
+    for k, batches in patch_on_cluster(plan, runner, works):
+        for indices, flips, target_p in batches:
+            works[k].record(indices, flips, target_p)
+    return [runner.finish(work) for work in works]
