@@ -147,7 +147,8 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
             "cluster",
             _cluster,
             "none",
-            "spread icon rendering over Ray: none | local | auto | a Ray address",
+            "collection, icon rendering and patch experiments on Ray: none | local | auto | "
+            "a Ray address",
         ),
         Key(
             "cluster_workers",

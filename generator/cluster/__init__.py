@@ -4,5 +4,6 @@
 and starts or joins Ray when work is first sent; :mod:`.pool` runs a stage's units on Ray
 actors (one model load per worker, retries, the progress line) while this process keeps the
 cache: :mod:`.collect` collects activations and attributions chunk by chunk, :mod:`.render`
-renders an atlas's icon batches. Nothing here is imported when ``cluster = "none"``.
+renders an atlas's icon batches, :mod:`.experiments` runs a patch experiment's patched batches.
+Nothing here is imported when ``cluster = "none"``.
 """
