@@ -147,7 +147,8 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
             "cluster",
             _cluster,
             "none",
-            "spread collection, icons and examples over Ray: none | local | auto | a Ray address",
+            "collection, icons, examples and patch experiments on Ray: none | local | auto | "
+            "a Ray address",
         ),
         Key(
             "cluster_workers",

@@ -45,8 +45,8 @@ class ComputeEnvironment:
         threads: CPU threads for the computation (None: torch's own choice).
         batch_size, workers: image loading (results do not depend on them beyond float
             rounding).
-        cluster: where collection, icon rendering and example cropping are spread
-            (``[compute] cluster``; None: this process).
+        cluster: where collection, icon rendering, example cropping and patch experiments are
+            spread (``[compute] cluster``; None: this process).
     """
 
     cache: Path

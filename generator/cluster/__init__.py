@@ -5,5 +5,6 @@ and starts or joins Ray when work is first sent; :mod:`.pool` runs a stage's uni
 actors (one model load per worker, retries, the progress line) while this process keeps the
 cache: :mod:`.collect` collects activations and attributions chunk by chunk, :mod:`.render`
 renders an atlas's icon batches, :mod:`.examples` reads and crops the dataset examples' images
-a group at a time. Nothing here is imported when ``cluster = "none"``.
+a group at a time, :mod:`.experiments` runs a patch experiment's patched batches. Nothing here
+is imported when ``cluster = "none"``.
 """

@@ -18,7 +18,7 @@ def add_cluster_options(parser: Any) -> None:
         type=_cluster,
         default=None,
         metavar="none|local|auto|ADDRESS",
-        help="collect activations and render icons on Ray: local (one worker per GPU, or per CPU core), auto (local "
+        help="collect activations, render icons and run patch experiments on Ray: local (one worker per GPU, or per CPU core), auto (local "
         'with more than one GPU), or a cluster address such as "ray://head:10001" '
         "(default: [compute] cluster, none)",
     )

@@ -1,11 +1,13 @@
 """A pool of Ray actors, one model load per worker, that runs a stage's units of work.
 
 The cluster stages use it: icon rendering (:mod:`.render`, a unit is a batch of icons),
-activation collection (:mod:`.collect`, a unit is a chunk of the sample list) and the dataset
-examples' crops (:mod:`.examples`, a unit is a group of images). The driver (this
-process) keeps everything that is saved: :func:`run_on_pool` yields each unit's result as it
-comes back through Ray's object store, in the order units finish, and the caller writes it into
-its resumable run folder as it writes a local result, so the cache needs no shared file system.
+activation collection (:mod:`.collect`, a unit is a chunk of the sample list), the dataset
+examples' crops (:mod:`.examples`, a unit is a group of images) and patch experiments
+(:mod:`.experiments`, a unit is a batch of one pair's images, patched at every placement).
+The driver (this process) keeps everything that is saved: :func:`run_on_pool` yields each
+unit's result as it comes back through Ray's object store, in the order units finish, and the
+caller writes it into its resumable run folder as it writes a local result, so the cache needs
+no shared file system.
 
 A worker is an instance of the stage's actor class, made once per worker process from
 ``shipped`` (put in the object store once: the model from the CPU, the job, the data source)

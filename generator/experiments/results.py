@@ -58,7 +58,7 @@ def flip_statistics(flips: np.ndarray, fixed: int | None) -> dict[str, Any]:
 
 @dataclasses.dataclass(frozen=True)
 class PairResult:
-    """What measuring one pair found (see :meth:`PairRunner.measure`)."""
+    """What measuring one pair found (see :meth:`generator.experiments.measure.PairRunner.measure`)."""
 
     drawn: int
     correct: int

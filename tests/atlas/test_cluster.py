@@ -17,7 +17,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -139,6 +139,15 @@ def killing_a_worker(folder: Path, pattern: str, at_least: int, name: bytes) -> 
     one of this session's Ray workers whose command line names ``name`` (Ray titles a busy
     worker ``ray::<class>.<method>``). Yields the process ids killed (filled when the block
     ends). Skips the test where there is no /proc."""
+    with killing_a_worker_when(
+        lambda: folder.is_dir() and len(list(folder.glob(pattern))) >= at_least, name
+    ) as killed:
+        yield killed
+
+
+@contextlib.contextmanager
+def killing_a_worker_when(ready: Callable[[], bool], name: bytes) -> Iterator[list[int]]:
+    """:func:`killing_a_worker` once ``ready()`` is true (polled every 10 ms, for 2 minutes)."""
     if not Path("/proc/self/stat").is_file():
         pytest.skip("finds the worker processes through /proc")
     killed: list[int] = []
@@ -146,7 +155,7 @@ def killing_a_worker(folder: Path, pattern: str, at_least: int, name: bytes) -> 
     def kill() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if folder.is_dir() and len(list(folder.glob(pattern))) >= at_least:
+            if ready():
                 pids = processes_named(name)
                 if pids:
                     os.kill(pids[0], signal.SIGKILL)
