@@ -6,8 +6,9 @@ The demo model's layers cluster tightly, so its UMAP layouts keep at most ~2,000
 cells of a 160 x 160 grid (bench/RESULTS.md, "Atlas at scale"); the article's mixed4c atlas
 keeps tens of thousands. To reach those counts on the demo model, this benchmark lays the
 samples out with a *spread* layout: the first two principal components of the activations,
-each replaced by its rank over the samples (both axes uniform on [0, 1], similar vectors still
-close), saved into the cache as the layout stage's artifact under the stage's own key. Every
+each replaced by its rank (both axes uniform on [0, 1], similar vectors still
+close; the second axis ranked within each of 160 strips of the first, so every strip fills
+evenly), saved into the cache as the layout stage's artifact under the stage's own key. Every
 other step is the product's code path:
 
 1. a temporary project: the repository's ``atlas.toml`` and one publication, ``big`` (a page
@@ -17,8 +18,9 @@ other step is the product's code path:
 2. collection (in this process, as ``atlas compute`` runs it), then the spread layout;
 3. ``atlas compute --bundle big`` killed (SIGKILL) once ``--kill-after`` icons of its render
    are done, then run again to the end: it must report that it resumes (icons done, batches);
-4. ``atlas build``: the published bytes and files of the atlas, per kind (tiles of each level,
-   cell blocks, dataset-example sheets, heat maps), against ``[budget]``.
+4. ``atlas build``: the published bytes and files of the atlas, per kind (tiles, cell blocks,
+   dataset-example sheets, heat maps), against ``[budget]``; then ``atlas build`` again with
+   ``[budget] max_bytes`` at half the site, which must fail naming the atlas to trim.
 
 Prints Markdown tables and, last, ``big_level cells=M icons=I render_s=S site_mb=B files=F``;
 ``--json OUT`` keeps every figure.
@@ -81,7 +83,7 @@ def make_project(project: Path, args: argparse.Namespace) -> None:
     # only this benchmark's publication: the repository's other content stays out
     (project / "atlas.toml").write_text(text)
     big = project / "content" / "big"
-    big.mkdir(parents=True)
+    big.mkdir(parents=True, exist_ok=True)
     (big / "atlases.toml").write_text(atlas_table(args.samples, args.layer, args.icon, args.steps))
     (big / "index.md").write_text(PAGE)
     (project / "content" / "index.md").write_text(
@@ -89,14 +91,23 @@ def make_project(project: Path, args: argparse.Namespace) -> None:
     )
 
 
-def spread_layout(vectors: np.ndarray) -> np.ndarray:
-    """``[N, 2] float32``: the ranks of the first two principal components, in [0, 1]."""
+def spread_layout(vectors: np.ndarray, columns: int = GRIDS[-1]) -> np.ndarray:
+    """``[N, 2] float32`` in [0, 1]: x the rank of the first principal component; y, within
+    each of ``columns`` strips of equal x rank, the rank of the second (both axes uniform and
+    every strip filled evenly, so the finest grid's cells are about equally occupied; similar
+    vectors still sit close)."""
     x = np.asarray(vectors, dtype=np.float64)
     x = x - x.mean(axis=0)
     _, _, vt = np.linalg.svd(x[:: max(1, len(x) // 20000)], full_matrices=False)
     pcs = x @ vt[:2].T
-    ranks = np.argsort(np.argsort(pcs, axis=0, kind="stable"), axis=0, kind="stable")
-    return ((ranks + 0.5) / len(x)).astype(np.float32)
+    n = len(x)
+    order = np.argsort(pcs[:, 0], kind="stable")
+    xy = np.empty((n, 2), dtype=np.float64)
+    xy[order, 0] = (np.arange(n) + 0.5) / n
+    for strip in np.array_split(order, columns):
+        inner = strip[np.argsort(pcs[strip, 1], kind="stable")]
+        xy[inner, 1] = (np.arange(len(inner)) + 0.5) / len(inner)
+    return xy.astype(np.float32)
 
 
 def collect_and_lay_out(project: Path) -> dict[str, float]:
@@ -131,7 +142,11 @@ def collect_and_lay_out(project: Path) -> dict[str, float]:
     xy = spread_layout(acts.vectors)
     keys = StageKeys.of(spec, sources)
     cache = StageCache(env.cache, progress, keys)
-    cache.put("layout", Layout(xy, "umap", {"spread": "ranks of PCA 1 and 2"}), Layout.save)
+    cache.put(
+        "layout",
+        Layout(xy, "umap", {"spread": "PCA 1 rank, PCA 2 rank in 160 strips"}),
+        Layout.save,
+    )
     return {"collect_s": collected, "layout_s": time.perf_counter() - started}
 
 
@@ -187,6 +202,24 @@ def published(site: Path) -> dict[str, dict[str, int]]:
     return dict(sorted(kinds.items()))
 
 
+def over_budget(project: Path, site_bytes: int) -> str:
+    """``atlas build`` with ``[budget] max_bytes`` at half the site: the error it prints (it
+    must fail and name the atlas's part); atlas.toml is restored afterwards."""
+    toml = project / "atlas.toml"
+    original = toml.read_text()
+    lowered, count = re.subn(r"(?m)^max_bytes = .*$", f"max_bytes = {site_bytes // 2}", original)
+    assert count == 1, "atlas.toml has no [budget] max_bytes line"
+    toml.write_text(lowered)
+    try:
+        run = run_atlas(project, "build")
+    finally:
+        toml.write_text(original)
+    text = "\n".join(line for _, line in run.lines)
+    if run.code == 0 or "over its budget" not in text:
+        raise SystemExit(f"a build over its budget did not fail as it should:\n{text}")
+    return next(line for line in text.splitlines() if "over its budget" in line)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--samples", type=int, default=60_000)
@@ -195,7 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--kill-after", type=int, default=3000)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--keep", type=Path, default=None, help="keep the project here")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="keep the project here (a kept project's cached activations are reused)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         project = args.keep or Path(tmp) / "project"
@@ -224,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         parts = published(project / "site")
         site_bytes = sum(p.stat().st_size for p in (project / "site").rglob("*") if p.is_file())
         site_files = sum(1 for p in (project / "site").rglob("*") if p.is_file())
+        refused = over_budget(project, site_bytes)
     peak = max((rss for _, rss in resumed.rss), default=0) / 1e9
     result = {
         "machine": machine(),
@@ -240,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         "published": parts,
         "site_bytes": site_bytes,
         "site_files": site_files,
+        "over_budget_error": refused,
         "budget": {
             "max_bytes": budget.max_bytes,
             "max_files": budget.max_files,
@@ -247,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     print(json.dumps(result, indent=1))
+    print(f"over budget (max_bytes = half the site): {refused}")
     print("| part | MB | files |\n|---|---|---|")
     for name, row in parts.items():
         print(f"| {name} | {row['bytes'] / 1e6:.2f} | {row['files']:,} |")
