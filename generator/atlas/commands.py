@@ -168,7 +168,10 @@ def cmd_compute(args: argparse.Namespace) -> int:
             print(describe(result))
         if args.bundle:
             from generator.atlas.bundle_stage import compute_bundle
+            from generator.atlas.render_queue import render_queue
 
+            # on a cluster, every atlas's icons in one queue first (none: nothing happens)
+            render_queue(specs, config, device=str(device), progress=Progress())
             for spec in specs:
                 bundle = compute_bundle(
                     spec, config=config, progress=Progress(), device=str(device)

@@ -9,6 +9,12 @@ Ray actor with one GPU or some CPU threads) receives the model once, through the
 and renders with :class:`generator.icons.renderer.BatchRenderer`. A batch's result depends only
 on its inputs (its icon seeds name its cells), so it is the same bytes on any worker, in any
 order, and when it is run again. Faults and the progress line: :mod:`.pool`.
+
+A build of several atlases renders them all in one queue
+(:func:`render_queue_on_cluster`, driven by :mod:`generator.atlas.render_queue`): every batch
+of every level of every atlas, so the workers never wait while the driver lays out or composes
+the next atlas; a :class:`QueueWorker` receives each distinct model once and makes one
+renderer per atlas when its first batch arrives.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from generator.cluster.pool import Names, PoolJob, on_cpu, run_on_pool
 from generator.cluster.session import ClusterPlan
 
 if TYPE_CHECKING:
-    from generator.icons.renderer import BatchJob, Unit
+    from generator.icons.renderer import BatchJob, BatchRenderer, Unit
     from generator.models.base import AtlasModel
 
 NAMES = Names(
@@ -84,3 +90,80 @@ def render_on_cluster(
     )
     for unit, batch in run_on_pool(plan, pool, NAMES, total=total, done=done, progress=progress):
         yield unit[0], batch
+
+
+class QueueWorker:
+    """A Ray actor rendering batches of several atlases (one queue: :func:`render_queue_on_cluster`).
+
+    Args:
+        models: the atlases' render copies of their models (on the CPU; each distinct model
+            once, moved to ``device`` when first used).
+        jobs: per atlas, ``(its model's index in models, its BatchJob)``.
+        device: ``"cuda"`` (the GPU Ray gave this worker) or ``"cpu"``.
+        threads: torch's CPU threads in this worker.
+    """
+
+    def __init__(
+        self,
+        models: tuple[AtlasModel, ...],
+        jobs: tuple[tuple[int, BatchJob], ...],
+        device: str,
+        threads: int,
+    ) -> None:
+        import torch
+
+        torch.set_num_threads(threads)
+        self.where = torch.device(device)
+        self.models = models
+        self.jobs = jobs
+        self.placed: dict[int, AtlasModel] = {}
+        self.renderers: dict[int, BatchRenderer] = {}
+
+    def renderer(self, atlas: int) -> BatchRenderer:
+        from generator.icons.renderer import BatchRenderer
+
+        if atlas not in self.renderers:
+            index, job = self.jobs[atlas]
+            if index not in self.placed:
+                self.placed[index] = self.models[index].to(self.where)
+            if job.whitening is not None:  # arrays from the object store are read-only
+                job = dataclasses.replace(job, whitening=np.array(job.whitening))
+            self.renderers[atlas] = BatchRenderer(self.placed[index], job, self.where)
+        return self.renderers[atlas]
+
+    def run(
+        self, atlas: int, directions: np.ndarray, seeds: list[int]
+    ) -> tuple[int, dict[str, np.ndarray]]:
+        """``(this worker's process id, the batch's FIELDS arrays)`` of atlas ``atlas``."""
+        return os.getpid(), self.renderer(atlas).render(np.array(directions), seeds)
+
+
+def render_queue_on_cluster(
+    plan: ClusterPlan,
+    models: list[AtlasModel],
+    jobs: list[tuple[int, BatchJob]],
+    units: list[tuple[int, Unit]],
+    total: int,
+    done: int,
+    progress: Progress,
+) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+    """``(atlas, ids, batch)`` of every unit of every atlas, in the order they finish: one
+    queue, so the workers stay busy from one atlas to the next.
+
+    Args:
+        plan: where to run; models: the distinct render copies (any device; shipped from the
+            CPU); jobs: per atlas, ``(model index, BatchJob)``.
+        units: ``(atlas, (ids, directions, seeds))`` of every batch, in queue order.
+        total, done: icons of all these atlases' renders and those finished before.
+    """
+    pool = PoolJob(
+        worker=QueueWorker,
+        shipped=(tuple(on_cpu(model) for model in models), tuple(jobs)),
+        units=units,
+        arguments=lambda unit: (unit[0], unit[1][1], unit[1][2]),
+        size=lambda unit: len(unit[1][0]),
+    )
+    for (atlas, unit), batch in run_on_pool(
+        plan, pool, NAMES, total=total, done=done, progress=progress
+    ):
+        yield atlas, unit[0], batch

@@ -28,6 +28,7 @@ the saved batches), :mod:`generator.icons.lean` (the model copy that renders).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,6 +62,79 @@ def work_list(grids: Mapping[int, Grid]) -> list[tuple[int, int]]:
     return [(size, m) for size in sorted(grids) for m in range(grids[size].kept)]
 
 
+@dataclass
+class RenderPlan:
+    """A render's state before its batches run: what is done, and what is left in batches.
+
+    Attributes:
+        run: the resumable run folder; work: ``(grid, cell row)`` of every icon
+            (:func:`work_list`); done: ``[len(work)] bool``, icons a saved batch holds;
+        results: the icons' arrays by :data:`~generator.icons.store.FIELDS` name, filled for
+            the done ones; units: ``(ids, directions, seeds)`` of each batch left to render;
+        job: what every batch shares (layer, whitening, settings, dtype).
+    """
+
+    run: RenderRun
+    work: list[tuple[int, int]]
+    done: np.ndarray
+    results: dict[str, np.ndarray]
+    units: list[Unit]
+    job: BatchJob
+
+    @property
+    def total(self) -> int:
+        return len(self.work)
+
+    def record(self, ids: np.ndarray, batch: dict[str, np.ndarray]) -> None:
+        """Save a rendered batch in the run folder and into :attr:`results`."""
+        self.run.save(ids, batch)
+        for name in FIELDS:
+            self.results[name][ids] = batch[name]
+        self.done[ids] = True
+
+
+def plan_render(
+    model: AtlasModel,
+    layer: str,
+    grids: Mapping[int, Grid],
+    *,
+    whitening: np.ndarray | None,
+    settings: RenderSettings,
+    run_dir: Path,
+    key: str,
+    device: torch.device,
+    dtype: torch.dtype | None = None,
+    progress: Progress,
+) -> RenderPlan:
+    """The :class:`RenderPlan` of :func:`render_icons` (arguments as there): the saved batches
+    loaded, the icons left cut into batches of ``settings.batch_size`` or of the size the
+    device's memory allows (:func:`~generator.icons.batching.choose_batch_size`). Every caller
+    that renders an atlas's icons (here, or on a cluster's queue of every atlas:
+    :mod:`generator.atlas.render_queue`) plans them here, so the batches are the same."""
+    import torch
+
+    dtype = dtype or torch.float32
+    work = work_list(grids)
+    total = len(work)
+    run = RenderRun(run_dir, key, settings.icon_size)
+    done, results = run.load(total)
+    todo = np.flatnonzero(~done)
+    if done.any():
+        progress.message(f"render: resuming, {int(done.sum()):,} of {total:,} icons already done")
+    if settings.batch_size is not None:
+        size = settings.batch_size
+    else:
+        plan = choose_batch_size(
+            model, layer, settings.icon_size, device, dtype=dtype, icons=len(todo)
+        )
+        size = plan.size
+        if len(todo):
+            progress.message(f"render: {plan.why}")
+    units = [(ids, *unit_inputs(grids, work, ids)) for ids in split_batches(todo, size)]
+    job = BatchJob(layer, whitening, settings, dtype)
+    return RenderPlan(run, work, done, results, units, job)
+
+
 def render_icons(
     model: AtlasModel,
     layer: str,
@@ -91,39 +165,32 @@ def render_icons(
 
     Returns ``{G: Icons}`` with the cells in each grid's order.
     """
-    import torch
-
     progress = progress or Progress()
-    dtype = dtype or torch.float32
-    work = work_list(grids)
-    total = len(work)
-    run = RenderRun(run_dir, key, settings.icon_size)
-    done, results = run.load(total)
-    todo = np.flatnonzero(~done)
-    if done.any():
-        progress.message(f"render: resuming, {int(done.sum()):,} of {total:,} icons already done")
-    if settings.batch_size is not None:
-        size = settings.batch_size
-    else:
-        plan = choose_batch_size(
-            model, layer, settings.icon_size, device, dtype=dtype, icons=len(todo)
-        )
-        size = plan.size
-        if len(todo):
-            progress.message(f"render: {plan.why}")
-    units = [(ids, *unit_inputs(grids, work, ids)) for ids in split_batches(todo, size)]
-    job = BatchJob(layer, whitening, settings, dtype)
-    if cluster is not None and units:
+    plan = plan_render(
+        model,
+        layer,
+        grids,
+        whitening=whitening,
+        settings=settings,
+        run_dir=run_dir,
+        key=key,
+        device=device,
+        dtype=dtype,
+        progress=progress,
+    )
+    done = int(plan.done.sum())
+    if cluster is not None and plan.units:
         from generator.cluster.render import render_on_cluster
 
-        batches = render_on_cluster(cluster, model, job, units, total, int(done.sum()), progress)
+        batches = render_on_cluster(
+            cluster, model, plan.job, plan.units, plan.total, done, progress
+        )
     else:
-        batches = _render_here(model, job, units, device, _Meter(progress, total, int(done.sum())))
+        meter = _Meter(progress, plan.total, done)
+        batches = _render_here(model, plan.job, plan.units, device, meter)
     for ids, batch in batches:
-        run.save(ids, batch)
-        for name in FIELDS:
-            results[name][ids] = batch[name]
-    return _levels(grids, work, results)
+        plan.record(ids, batch)
+    return _levels(grids, plan.work, plan.results)
 
 
 def unit_inputs(

@@ -69,6 +69,8 @@ def compute_publications(
     results = Results(config.paths.cache, strict=strict or not publish_stale, log=log)
     done = Computed()
     by_pub = {pub.name: pub for pub in content.publications}
+    if config.compute.cluster != "none":
+        _render_queue(specs, config)
     for name, pub in by_pub.items():
         mine = {i: s for i, s in specs.items() if s.source == pub.atlases_toml}
         try:
@@ -94,6 +96,28 @@ def compute_publications(
             continue
         done.bundles.update(bundles)
     return done
+
+
+def _render_queue(specs: dict[str, atlas_specs.AtlasSpec], config: Config) -> None:
+    """On a cluster: the icons of every computed atlas of every publication in one queue
+    (:mod:`generator.atlas.render_queue`) before the publications are computed one by one.
+    A spec that does not parse is left to its publication, which reports it."""
+    from generator.atlas.render_queue import render_queue
+    from generator.atlas.spec import parse_computed_atlas
+    from generator.errors import AtlasError
+    from generator.freeze.store import FrozenStore
+
+    computed = []
+    for spec in specs.values():
+        if spec.image is not None:
+            continue
+        try:
+            computed.append(
+                parse_computed_atlas(spec.id, spec.table, where=spec.where, config=config)
+            )
+        except AtlasError:
+            continue
+    render_queue(computed, config, frozen=FrozenStore(config.paths.freeze).atlas)
 
 
 def _skip(

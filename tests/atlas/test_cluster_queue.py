@@ -1,0 +1,78 @@
+"""Several atlases' icons in one queue on a local Ray cluster (two CPU workers): one pool
+renders the batches of every level of both atlases, and each atlas's bundle then finds its
+render finished and equals, byte for byte, the bundle built without Ray.
+
+Two atlases of the demo model (random weights) on two layers, as test_cluster.py builds one.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator.atlas.bundle_stage import compute_bundle
+from generator.atlas.progress import Progress
+from generator.atlas.render_queue import render_queue
+from generator.atlas.spec import ComputedAtlasSpec, parse_computed_atlas
+
+from .test_cluster import TABLE, demo_config, digests
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+#: test_cluster.py's atlas (mixed4c) and the same on mixed3b, 4 steps a batch of 2.
+SPECS = [
+    parse_computed_atlas(
+        f"demo-{layer}",
+        {**TABLE, "layer": layer, "render": {**TABLE["render"], "steps": 4}},
+        "content/demo/atlases.toml:1",
+    )
+    for layer in ("mixed4c", "mixed3b")
+]
+
+
+def bundles(cache: Path, cluster: str, log: io.StringIO) -> list[dict[str, str]]:
+    config = demo_config(cache, cluster, 60)
+    progress = Progress(log, log_interval=0.0)
+    render_queue(SPECS, config, progress=progress)
+    return [digests(compute_bundle(s, config=config, progress=progress)) for s in SPECS]
+
+
+def test_without_a_cluster_the_queue_does_nothing(tmp_path: Path) -> None:
+    config = demo_config(tmp_path / ".atlas-cache", "none", 60)
+    assert render_queue(SPECS, config, progress=Progress(io.StringIO())) == 0
+    assert not (tmp_path / ".atlas-cache").exists()  # nothing computed, nothing written
+
+
+def test_every_atlas_renders_in_one_queue_to_the_bundles_built_without_ray(
+    ray_session: Any, tmp_path: Path
+) -> None:
+    local = bundles(tmp_path / "local" / ".atlas-cache", "none", io.StringIO())
+    log = io.StringIO()
+    cluster = bundles(tmp_path / "ray" / ".atlas-cache", "local", log)
+    assert cluster == local
+    text = log.getvalue()
+    queue = re.search(r"render: one queue of (\d+) batch\(es\), ([\d,]+) icons, from 2 atlas", text)
+    assert queue, text
+    batches, icons = int(queue.group(1)), int(queue.group(2).replace(",", ""))
+    assert f"render: {batches} batch(es) on 2 of 2 Ray worker(s)" in text
+    assert len(re.findall(r"render: \d+ batch\(es\) on", text)) == 1  # one pool for both
+    assert f"{batches}/{batches} batches, 2/2 workers alive" in text
+    done = [int(n) for n in re.findall(r"render: resuming, (\d+) of \1 icons already done", text)]
+    assert len(done) == 2 and sum(done) == icons  # each bundle found its render finished
+
+
+def test_an_atlas_already_cached_stays_out_of_the_queue(ray_session: Any, tmp_path: Path) -> None:
+    cache = tmp_path / ".atlas-cache"
+    config = demo_config(cache, "none", 60)
+    first: ComputedAtlasSpec = SPECS[0]
+    compute_bundle(first, config=config, progress=Progress(io.StringIO()))
+    log = io.StringIO()
+    rendered = render_queue(
+        SPECS, demo_config(cache, "local", 60), progress=Progress(log, log_interval=0.0)
+    )
+    assert "from 1 atlas(es): demo-mixed3b" in log.getvalue()
+    assert rendered > 0
