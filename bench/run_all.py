@@ -6,10 +6,10 @@
 
 Each benchmark prints the Markdown tables that go into bench/RESULTS.md; its whole output is
 also kept in ``bench/out/<name>.log``. They run one at a time because each one times itself
-and this machine has few cores. The GPU benchmark (``render_gpu``) runs only where CUDA is
-available (on a lent device machine, run ``bash bench/gpu_session.sh`` instead: it adds the GPU
-tests and the list of cached weights). A failing benchmark does not stop the others; the exit
-status is 1 if any failed.
+and this machine has few cores. The GPU benchmarks (``render_gpu``, ``collect_scale``) run
+only where CUDA is available (on a lent device machine, run ``bash bench/gpu_session.sh``
+instead: it adds the GPU tests and the list of cached weights). A failing benchmark does not
+stop the others; the exit status is 1 if any failed.
 """
 
 from __future__ import annotations
@@ -65,6 +65,12 @@ BENCHES = (
     Bench("demo", (), "the demo publication, cold and warm, and its quality checks"),
     Bench("class_atlases", (), "a class atlas of every demo class"),
     Bench("render_gpu", ("--out", "bench/out/render_gpu.json"), "icon rendering on a GPU", True),
+    Bench(
+        "collect_scale",
+        ("--json", "bench/out/collect_scale.json"),
+        "InceptionV1 collection from 20,000 JPEGs on a GPU, decoding included (1M goal)",
+        True,
+    ),
 )
 
 

@@ -132,15 +132,22 @@ def test_gpu_session_script_runs_end_to_end_on_the_cpu(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     names = sorted(p.name for p in out.iterdir())
     assert names == [
+        "collect_scale.txt",
         "gpu-tests.txt",
         "layout_scale.txt",
         "machine.txt",
         "render_gpu.json",
         "render_gpu.txt",
         "weights.json",
-        "weights.txt",
     ]
-    assert len(names) <= 8  # what the device tool brings back
+    assert len(names) <= 8  # what the device tool brings back (ray_render.txt where Ray is)
+    assert "weight files >= 20.0 MB: " in (out / "machine.txt").read_text()
+    scale = (out / "collect_scale.txt").read_text()
+    line = r"collect_scale images=48 layers=mixed4c device=cpu seconds=[\d.]+ images_per_s=[\d.]+"
+    assert re.search(rf"^{line} est_1m_s=\d+ peak_rss_gb=[\d.]+$", scale, re.M), scale[-2000:]
+    figures = json.loads(scale[scale.index("\n{\n") : scale.index("\n}\n") + 2])
+    assert figures["rows"] == {"mixed4c": 48} and figures["classes"] == 1008  # Lucid's logits
+    assert figures["generate"]["files"] == 48 and figures["goal"]["met"] is False
     layouts = (out / "layout_scale.txt").read_text()
     for backend in ("cuml", "torchdr"):  # run where installed, reported where not
         if importlib.util.find_spec(backend) is None:
@@ -175,3 +182,22 @@ def test_layout_scale_prints_its_result_line_last(
     again, _ = bench.mixture(600, 16)
     np.testing.assert_array_equal(vectors, again)  # seeded data
     assert vectors.min() >= 0 and len(np.unique(labels)) == 50
+
+
+def test_collect_scale_writes_seeded_jpegs_the_folder_source_reads_by_class(
+    tmp_path: Path,
+) -> None:
+    from generator.data.folder import FolderSource
+
+    bench = load("collect_scale")
+    made = bench.make_images(tmp_path / "a", 7, side=40, classes=3, seed=5, processes=2)
+    assert made["files"] == 7 and made["mean_kb"] > 0
+    source = FolderSource(tmp_path / "a")
+    assert len(source) == 7
+    assert source.read(6).shape == (40, 40, 3) and source.read(6).std() > 5  # not a flat image
+    assert source.labels().tolist() == [0, 0, 0, 1, 1, 2, 2]  # images k % 3, by folder
+    bench.make_images(tmp_path / "b", 7, side=40, classes=3, seed=5, processes=1)
+    files = sorted((tmp_path / "a").rglob("*.jpg"))
+    again = sorted((tmp_path / "b").rglob("*.jpg"))
+    assert [p.read_bytes() for p in files] == [p.read_bytes() for p in again]
+    assert bench.image_bytes(0, 40, seed=6) != (tmp_path / "a/class000/0000000.jpg").read_bytes()
