@@ -58,6 +58,11 @@ BENCHES = (
         ("--n", "1000000", "--channels", "128", "--classes", "1000", "--compare"),
         "whitening and grids of a million samples: streamed against in memory",
     ),
+    Bench(
+        "big_level",
+        ("--samples", "60000", "--steps", "2", "--json", "bench/out/big_level.json"),
+        "a 160 x 160 level of 25,600 cells: rendered, killed and resumed, published, budget",
+    ),
     Bench("render", (), "our feature visualization against torch-lucent's render_vis"),
     Bench("render_cpu", ("--out", "bench/out/render_cpu.json"), "icon rendering on the CPU"),
     Bench("ray_render", ("--out", "bench/out/ray_render.json"), "icon rendering on Ray workers"),
