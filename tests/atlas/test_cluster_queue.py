@@ -76,3 +76,58 @@ def test_an_atlas_already_cached_stays_out_of_the_queue(ray_session: Any, tmp_pa
     )
     assert "from 1 atlas(es): demo-mixed3b" in log.getvalue()
     assert rendered > 0
+
+
+ATLASES = "".join(
+    f"""
+[atlas.q-{layer}]
+title = "{layer}"
+model = "demo"
+layer = "{layer}"
+dataset = "shapes"
+samples = 30
+positions = 2
+seed = 1
+grids = [2, 4]
+min_count = 1
+layout = {{ method = "tsne", perplexity = 5 }}
+render = {{ preset = "tiny", steps = 2, batch_size = 4, examples = 2, example_px = 16 }}
+"""
+    for layer in ("mixed4c", "mixed3b")
+)
+
+PAGE = """---
+title: Two atlases
+description: Both rendered in one queue.
+---
+
+```atlas
+id: q-mixed4c
+```
+
+```atlas
+id: q-mixed3b
+```
+"""
+
+
+def test_a_site_build_on_a_cluster_renders_every_atlas_in_one_queue(
+    ray_session: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from generator.cli import main
+
+    from ._project_kit import write_project
+
+    pub = write_project(tmp_path, ATLASES)
+    (pub / "index.md").write_text(PAGE)
+    (tmp_path / "content" / "index.md").write_text(
+        "---\ntitle: Home\ndescription: One publication.\n---\n\n[Two atlases](pub/index.md)\n"
+    )
+    config = str(tmp_path / "atlas.toml")
+    args = ["--config", config, "build", "--cluster", "local", "--cluster-workers", "2"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"render: one queue of \d+ batch\(es\), [\d,]+ icons, from 2 atlas", err), err
+    assert len(re.findall(r"render: \d+ batch\(es\) on", err)) == 1
+    for atlas in ("q-mixed4c", "q-mixed3b"):
+        assert (tmp_path / "site" / "atlases" / atlas / "viewer.json").is_file()
