@@ -65,6 +65,22 @@ def test_every_atlas_renders_in_one_queue_to_the_bundles_built_without_ray(
     assert len(done) == 2 and sum(done) == icons  # each bundle found its render finished
 
 
+@pytest.mark.slow
+def test_a_queue_worker_killed_mid_render_is_restarted_and_the_bundles_are_the_same(
+    ray_session: Any, tmp_path: Path
+) -> None:
+    from .test_cluster import killing_a_worker
+
+    local = bundles(tmp_path / "local" / ".atlas-cache", "none", io.StringIO())
+    cache = tmp_path / "ray" / ".atlas-cache"
+    log = io.StringIO()
+    with killing_a_worker(cache / "render-runs", "*/part-*.npz", 2, b"QueueWorker") as killed:
+        cluster = bundles(cache, "local", log)
+    assert killed, "no queue worker was found to kill"
+    assert cluster == local
+    assert "restart(s)" in log.getvalue()
+
+
 def test_an_atlas_already_cached_stays_out_of_the_queue(ray_session: Any, tmp_path: Path) -> None:
     cache = tmp_path / ".atlas-cache"
     config = demo_config(cache, "none", 60)
