@@ -262,8 +262,10 @@ def check_budget(
             where=f"{config.path} [budget]",
             expected=f"at most {budget.max_bytes:,} bytes and {budget.max_files:,} files",
             got=f"{size.bytes:,} bytes, {size.files:,} files",
-            fix='lower [tiles] quality or use format = "webp", publish fewer or smaller atlases,'
-            " or raise [budget] max_bytes / max_files in atlas.toml; site/ was left as it was",
+            fix='lower [tiles] quality or use format = "webp", publish fewer or smaller atlases'
+            " (the largest parts above: e.g. leave 160 out of an atlas's grids, or give it fewer"
+            " dataset examples, render.examples), or raise [budget] max_bytes / max_files in"
+            " atlas.toml; site/ was left as it was",
         )
     if size.bytes > budget.warn_fraction * budget.max_bytes:
         share = size.bytes / budget.max_bytes

@@ -44,7 +44,9 @@ def test_the_budget_warns_then_fails(tmp_path: Path, capsys: pytest.CaptureFixtu
     write(root / "atlas.toml", original)
     set_budget(root, f"max_bytes = {report.bytes - 1}")
     assert main(["--config", config, "build"]) == 1
-    assert "over its budget" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "over its budget" in err and "atlases/grid (study)" in err  # the atlas, named
+    assert "leave 160 out of an atlas's grids" in err  # how to trim an atlas
     assert snapshot(site) == before
 
     write(root / "atlas.toml", original)
