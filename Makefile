@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e '.[compute,dev,bench,cluster]'
+	$(BIN)/python -m pip install -q -e '.[compute,dev,bench,cluster,gpu-layout]'
 	touch $(STAMP)
 
 node_modules/.package-lock.json: package.json package-lock.json
