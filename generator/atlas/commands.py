@@ -227,6 +227,11 @@ def plans(
                 icon_size=render.icon_size,
                 examples=looks.examples,
                 example_px=looks.example_px,
+                landmarks=(
+                    keys.layout_backend.landmarks
+                    if keys.layout_backend.name == "landmarks"
+                    else None
+                ),
             )
             names = {"collect": "activations"}
             cached = {

@@ -18,7 +18,9 @@ the peak memory of its dominant arrays, computed from the spec and the model's s
 Memory is the dominant arrays each stage holds at once, not counting the model or Python; a
 planning figure, not a measurement. The activations are streamed: collection holds one chunk of
 rows, whitening and the grids a block of rows (memory-mapped files feed them), so only the
-layout holds every vector (float32) and its neighbour graph.
+layout holds every vector (float32) and its neighbour graph, unless the landmarks back end lays
+it out (``landmarks``): then the landmarks, their graph and one block of the vectors
+(:func:`landmarks_memory`).
 
 :func:`check_disk` refuses to start when the cache's disk cannot hold what the stages not yet
 cached will write.
@@ -34,6 +36,7 @@ from pathlib import Path
 from generator.atlas.artifacts import ROW_BLOCK
 from generator.atlas.collect import CHUNK_IMAGES
 from generator.atlas.grid import WHITEN_BLOCK_ELEMENTS
+from generator.atlas.landmarks import BLOCK_ELEMENTS, PLACE_NEIGHBORS, PLACE_ROWS
 from generator.errors import SetupError
 
 #: Bytes a ``.npz`` adds around each array (the ``.npy`` header, the zip64 entries: 254
@@ -107,6 +110,23 @@ def npy_bytes(*arrays: tuple[int, int]) -> int:
     return sum(count * size + NPY_HEADER for count, size in arrays)
 
 
+def landmarks_memory(n: int, c: int, stored: int, landmarks: int, n_neighbors: int) -> int:
+    """Peak bytes of the landmarks layout (:mod:`generator.atlas.landmarks`) of ``n`` vectors
+    of ``c`` channels stored in ``stored``-byte floats: the landmarks in float32 (the rows, their
+    distinct copy, the normalized copy), their neighbour graph as umap-learn holds it, one block
+    of :data:`~generator.atlas.landmarks.PLACE_ROWS` vectors (read, then converted) with its
+    score block and nearest landmarks, and the ``[n, 2]`` float64 result with the row indices."""
+    rows = min(n, PLACE_ROWS)
+    return (
+        3 * landmarks * c * 4
+        + 3 * landmarks * n_neighbors * 12
+        + rows * c * (stored + 4)
+        + BLOCK_ELEMENTS["cpu"] * 4
+        + rows * PLACE_NEIGHBORS * 12
+        + n * (16 + 8 * 3)
+    )
+
+
 def plan_atlas(
     atlas_id: str,
     *,
@@ -123,8 +143,10 @@ def plan_atlas(
     icon_size: int,
     examples: int,
     example_px: int,
+    landmarks: int | None = None,
 ) -> AtlasPlan:
-    """The plan of one atlas from its numbers (see the module doc)."""
+    """The plan of one atlas from its numbers (see the module doc); ``landmarks``: how many,
+    when the landmarks back end lays it out (None: every vector is laid out at once)."""
     n, c, k = samples * positions, channels, classes if attribution else 0
     stored = 2 if float16 else 4
     vectors = (n * c, stored)
@@ -148,9 +170,12 @@ def plan_atlas(
             StagePlan("whitening", npz_bytes((c * c, 4)), 0, rows * c * 8 + 3 * c * c * 8, True)
         )
     graph = n * n_neighbors * 12  # int64 indices + float32 distances
-    stages.append(
-        StagePlan("layout", npz_bytes((n * 2, 4)), 0, n * c * 4 + graph * 3, True, "UMAP/t-SNE")
-    )
+    if landmarks is None:
+        layout_memory, how = n * c * 4 + graph * 3, "UMAP/t-SNE"
+    else:
+        layout_memory = landmarks_memory(n, c, stored, min(landmarks, n), n_neighbors)
+        how = f"UMAP of {min(landmarks, n):,} landmarks, the rest placed"
+    stages.append(StagePlan("layout", npz_bytes((n * 2, 4)), 0, layout_memory, True, how))
     icon_px = icon_size * icon_size * 3
     for g in grids:
         m = min(g * g, n)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.atlas.plan import check_disk, npz_bytes, plan_atlas
+from generator.atlas.plan import check_disk, landmarks_memory, npz_bytes, plan_atlas
 from generator.cli import main
 from generator.errors import SetupError
 
@@ -116,6 +116,26 @@ def test_exact_sizes_of_the_collect_stage() -> None:
     assert grid160.note == "<= 25,600 cells" and grid160.exact
     assert npz_bytes((10, 4)) == 40 + 300
     assert "peak memory" in plan.render()
+
+
+def test_the_landmarks_layout_is_planned_by_what_it_holds() -> None:
+    """The landmarks back end streams the vectors: its plan holds the landmarks and a block,
+    not the million rows in float32 (4 GB) and their neighbour graph."""
+    numbers = dict(
+        samples=1_000_000, positions=1, channels=1024, classes=1000, attribution=True,
+        float16=True, whiten=True, grids=[20, 40, 80, 160], top_classes=5, n_neighbors=50,
+        icon_size=80, examples=4, example_px=64,
+    )  # fmt: skip
+    full = next(s for s in plan_atlas("a", **numbers).stages if s.stage == "layout")
+    lean = next(
+        s for s in plan_atlas("a", landmarks=20_000, **numbers).stages if s.stage == "layout"
+    )
+    assert full.memory > 1_000_000 * 1024 * 4 and full.note == "UMAP/t-SNE"
+    assert lean.memory == landmarks_memory(1_000_000, 1024, 2, 20_000, 50) < 1e9
+    assert lean.note == "UMAP of 20,000 landmarks, the rest placed"
+    assert lean.disk == full.disk and lean.exact
+    few = plan_atlas("b", landmarks=20_000, **{**numbers, "samples": 5_000})
+    assert "UMAP of 5,000 landmarks" in next(s.note for s in few.stages if s.stage == "layout")
 
 
 def test_compute_refuses_when_the_disk_cannot_hold_it(tmp_path: Path) -> None:
