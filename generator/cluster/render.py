@@ -1,20 +1,21 @@
-"""An atlas's icon batches rendered on Ray workers, one model load per worker.
+"""Icon batches rendered on Ray workers, one model load per worker.
 
 The driver (this process) cuts the work into the same batches as a render in this process
-(:func:`generator.icons.render_icons.render_icons`) and runs them on a :mod:`.pool` of
+(:func:`generator.icons.render_icons.plan_render`) and runs them on a :mod:`.pool` of
 :class:`RenderWorker` actors: each batch's directions and seeds go to a worker, and each result
-comes back through Ray's object store to render_icons, which writes it into the run folder as
-it writes a local batch, so an interrupted cluster render resumes like a local one. A worker (a
-Ray actor with one GPU or some CPU threads) receives the model once, through the object store,
-and renders with :class:`generator.icons.renderer.BatchRenderer`. A batch's result depends only
-on its inputs (its icon seeds name its cells), so it is the same bytes on any worker, in any
-order, and when it is run again. Faults and the progress line: :mod:`.pool`.
+comes back through Ray's object store to the driver, which writes it into the atlas's run
+folder as it writes a local batch, so an interrupted cluster render resumes like a local one. A
+worker (a Ray actor with one GPU or some CPU threads) receives the models once, through the
+object store, and renders with :class:`generator.icons.renderer.BatchRenderer`. A batch's
+result depends only on its inputs (its icon seeds name its cells), so it is the same bytes on
+any worker, in any order, and when it is run again. Faults and the progress line: :mod:`.pool`.
 
-A build of several atlases renders them all in one queue
-(:func:`render_queue_on_cluster`, driven by :mod:`generator.atlas.render_queue`): every batch
-of every level of every atlas, so the workers never wait while the driver lays out or composes
-the next atlas; a :class:`QueueWorker` receives each distinct model once and makes one
-renderer per atlas when its first batch arrives.
+One queue serves any number of atlases (:func:`render_queue_on_cluster`): a build of several
+atlases sends every batch of every level of every atlas at once
+(:mod:`generator.atlas.render_queue`), so the workers never wait while the driver lays out or
+composes the next atlas; one atlas's render (:func:`render_on_cluster`, from
+:func:`~generator.icons.render_icons.render_icons`) is a queue of one. A worker receives each
+distinct model once and makes one renderer per atlas when that atlas's first batch arrives.
 """
 
 from __future__ import annotations
@@ -40,60 +41,7 @@ NAMES = Names(
 
 
 class RenderWorker:
-    """A Ray actor's state: the model on the worker's device and a batch renderer.
-
-    Args:
-        model: the render copy of the model (on the CPU; moved to ``device`` here).
-        job: the render's :class:`~generator.icons.renderer.BatchJob`.
-        device: ``"cuda"`` (the GPU Ray gave this worker) or ``"cpu"``.
-        threads: torch's CPU threads in this worker.
-    """
-
-    def __init__(self, model: AtlasModel, job: BatchJob, device: str, threads: int) -> None:
-        import torch
-
-        from generator.icons.renderer import BatchRenderer
-
-        torch.set_num_threads(threads)
-        where = torch.device(device)
-        if job.whitening is not None:  # arrays from the object store are read-only
-            job = dataclasses.replace(job, whitening=np.array(job.whitening))
-        self.renderer = BatchRenderer(model.to(where), job, where)
-
-    def run(self, directions: np.ndarray, seeds: list[int]) -> tuple[int, dict[str, np.ndarray]]:
-        """``(this worker's process id, the batch's FIELDS arrays)``."""
-        return os.getpid(), self.renderer.render(np.array(directions), seeds)
-
-
-def render_on_cluster(
-    plan: ClusterPlan,
-    model: AtlasModel,
-    job: BatchJob,
-    units: list[Unit],
-    total: int,
-    done: int,
-    progress: Progress,
-) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
-    """``(ids, batch)`` of every unit, in the order they finish (see the module docstring).
-
-    Args:
-        plan: where to run; model: the render copy (any device; shipped from the CPU).
-        units: ``(ids, directions, seeds)`` per batch; total, done: icons of the whole render
-            and those finished before (for the progress line).
-    """
-    pool = PoolJob(
-        worker=RenderWorker,
-        shipped=(on_cpu(model), job),
-        units=units,
-        arguments=lambda unit: (unit[1], unit[2]),
-        size=lambda unit: len(unit[0]),
-    )
-    for unit, batch in run_on_pool(plan, pool, NAMES, total=total, done=done, progress=progress):
-        yield unit[0], batch
-
-
-class QueueWorker:
-    """A Ray actor rendering batches of several atlases (one queue: :func:`render_queue_on_cluster`).
+    """A Ray actor rendering the batches of one or more atlases.
 
     Args:
         models: the atlases' render copies of their models (on the CPU; each distinct model
@@ -138,6 +86,30 @@ class QueueWorker:
         return os.getpid(), self.renderer(atlas).render(np.array(directions), seeds)
 
 
+def render_on_cluster(
+    plan: ClusterPlan,
+    model: AtlasModel,
+    job: BatchJob,
+    units: list[Unit],
+    total: int,
+    done: int,
+    progress: Progress,
+) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """``(ids, batch)`` of every unit of one atlas, in the order they finish: a queue of one
+    atlas (:func:`render_queue_on_cluster`).
+
+    Args:
+        plan: where to run; model: the render copy (any device; shipped from the CPU).
+        units: ``(ids, directions, seeds)`` per batch; total, done: icons of the whole render
+            and those finished before (for the progress line).
+    """
+    queue = [(0, unit) for unit in units]
+    for _, ids, batch in render_queue_on_cluster(
+        plan, [model], [(0, job)], queue, total, done, progress
+    ):
+        yield ids, batch
+
+
 def render_queue_on_cluster(
     plan: ClusterPlan,
     models: list[AtlasModel],
@@ -157,7 +129,7 @@ def render_queue_on_cluster(
         total, done: icons of all these atlases' renders and those finished before.
     """
     pool = PoolJob(
-        worker=QueueWorker,
+        worker=RenderWorker,
         shipped=(tuple(on_cpu(model) for model in models), tuple(jobs)),
         units=units,
         arguments=lambda unit: (unit[0], unit[1][1], unit[1][2]),

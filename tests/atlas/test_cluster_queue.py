@@ -74,7 +74,7 @@ def test_a_queue_worker_killed_mid_render_is_restarted_and_the_bundles_are_the_s
     local = bundles(tmp_path / "local" / ".atlas-cache", "none", io.StringIO())
     cache = tmp_path / "ray" / ".atlas-cache"
     log = io.StringIO()
-    with killing_a_worker(cache / "render-runs", "*/part-*.npz", 2, b"QueueWorker") as killed:
+    with killing_a_worker(cache / "render-runs", "*/part-*.npz", 2, b"RenderWorker") as killed:
         cluster = bundles(cache, "local", log)
     assert killed, "no queue worker was found to kill"
     assert cluster == local
