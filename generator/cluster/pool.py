@@ -108,7 +108,7 @@ def run_on_pool(
         f"(cluster {plan.address or 'on this machine'})"
     )
     resources = {"num_gpus": 1, "num_cpus": 0} if shape.gpus else {"num_cpus": 1}
-    actor = ray.remote(job.worker).options(
+    actor = ray.remote(_reporting(job.worker)).options(
         max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES, **resources
     )
     shipped = [ray.put(value) for value in job.shipped]
@@ -139,7 +139,7 @@ def run_on_pool(
             w, unit = running.pop(ref)
             load[w] -= 1
             try:
-                pid, result = ray.get(ref)
+                pid, restarted, result = ray.get(ref)
             except ray.exceptions.RayActorError as err:
                 dead.add(w)
                 queue.appendleft(unit)
@@ -154,13 +154,30 @@ def run_on_pool(
                     ) from err
                 feed()
                 continue
-            meter.finished(w, pid, job.size(unit))
+            meter.finished(w, pid, restarted, job.size(unit))
             yield unit, result
             feed()
     finally:
         for worker in workers:
             ray.kill(worker)
     meter.close()
+
+
+def _reporting(worker: type) -> type:
+    """``worker`` (same name and method: Ray titles its processes by them) whose ``run`` also
+    says whether this process is a restart of the actor (Ray ran its constructor again after
+    its process died): ``(pid, restarted, result)``, so a worker killed before it ever answered
+    is still seen as restarted."""
+
+    class Reporting(worker):
+        def run(self, *arguments: Any) -> tuple[int, bool, Any]:
+            import ray
+
+            pid, result = super().run(*arguments)
+            return pid, ray.get_runtime_context().was_current_actor_reconstructed, result
+
+    Reporting.__name__ = Reporting.__qualname__ = worker.__name__
+    return Reporting
 
 
 def on_cpu(model: AtlasModel) -> AtlasModel:
@@ -173,7 +190,7 @@ def on_cpu(model: AtlasModel) -> AtlasModel:
 
 class _PoolMeter:
     """The progress line of a pool: items done over all workers, rate, ETA, units done,
-    workers alive, restarts seen (a worker answering from a new process id was restarted)."""
+    workers alive, restarts seen (a worker answering from a restarted process)."""
 
     def __init__(self, task: Task, names: Names, workers: int, units: int) -> None:
         self.task = task
@@ -181,7 +198,8 @@ class _PoolMeter:
         self.workers = workers
         self.units = units
         self.done = 0
-        self.pids: dict[int, int] = {}
+        self.pids: dict[int, int] = {}  # worker -> the process id it first answered from
+        self.restarted: set[int] = set()  # process ids that are restarts
         self.dead: set[int] = set()
         self.restarts = 0
         self._describe()
@@ -194,9 +212,12 @@ class _PoolMeter:
             f"{restarts}"
         )
 
-    def finished(self, worker: int, pid: int, items: int) -> None:
-        if self.pids.setdefault(worker, pid) != pid:
-            self.pids[worker] = pid
+    def finished(self, worker: int, pid: int, restarted: bool, items: int) -> None:
+        """A unit of ``items`` done by ``worker`` in process ``pid`` (``restarted``: a restart
+        of the worker, as is any process other than the one it first answered from)."""
+        first = self.pids.setdefault(worker, pid)
+        if (restarted or pid != first) and pid not in self.restarted:
+            self.restarted.add(pid)
             self.restarts += 1
         self.done += 1
         self._describe()
