@@ -58,6 +58,10 @@ class ComputeEnvironment:
     batch_size: int = BATCH_SIZE
     workers: int = 0
     cluster: ClusterPlan | None = None
+    #: Data sets opened so far, by name (:meth:`open_data` opens each once).
+    _opened: dict[str, tuple[ImageSource, str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_config(cls, config: Config, *, device: str | None = None) -> ComputeEnvironment:
@@ -100,7 +104,14 @@ class ComputeEnvironment:
 
     def open_data(self, name: str) -> tuple[ImageSource, str]:
         """Data set ``name`` (built in, or a ``[datasets.<name>]`` table) and its resize mode;
-        an unknown name fails listing the known ones."""
+        an unknown name fails listing the known ones. Opened once per environment: the atlases
+        computed with one environment share it (an image folder of a million files is listed
+        once, not once per atlas)."""
+        if name not in self._opened:
+            self._opened[name] = self._open_data(name)
+        return self._opened[name]
+
+    def _open_data(self, name: str) -> tuple[ImageSource, str]:
         from generator.data.registry import BUILTINS, dataset_spec, open_dataset
 
         tables = dict(self.datasets)

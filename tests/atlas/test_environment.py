@@ -50,6 +50,36 @@ def test_models_and_data_open_from_the_tables(tmp_path: Path) -> None:
         env.open_data("shapez")  # the message lists the known names
 
 
+def test_an_image_folder_is_listed_once_per_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every atlas computed with one environment shares its data sets: a folder of a million
+    images is listed once, not once per atlas; a new environment lists it again."""
+    from PIL import Image
+
+    import generator.data.folder as folder_module
+
+    for name in ("a", "b"):
+        (tmp_path / "images" / name).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "images" / name / "1.png")
+    listed: list[Path] = []
+    real_scan = folder_module.scan
+
+    def counting_scan(root: Path, *args: object) -> list[tuple[str, int, int]]:
+        listed.append(root)
+        return real_scan(root, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(folder_module, "scan", counting_scan)
+    tables = config(tmp_path, device="cpu")
+    tables.datasets = {"pics": {"folder": str(tmp_path / "images")}}
+    env = ComputeEnvironment.from_config(tables)
+    first = env.open_data("pics")
+    assert env.open_data("pics") is first and len(first[0]) == 2
+    assert len(listed) == 1
+    ComputeEnvironment.from_config(tables).open_data("pics")
+    assert len(listed) == 2
+
+
 def test_threads_capped_sets_and_restores_torch_threads(tmp_path: Path) -> None:
     env = ComputeEnvironment.from_config(config(tmp_path, device="cpu", threads=1))
     before = torch.get_num_threads()
