@@ -26,6 +26,7 @@ restarts seen.
 from __future__ import annotations
 
 import copy
+import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -108,12 +109,15 @@ def run_on_pool(
         f"(cluster {plan.address or 'on this machine'})"
     )
     resources = {"num_gpus": 1, "num_cpus": 0} if shape.gpus else {"num_cpus": 1}
-    actor = ray.remote(_reporting(job.worker)).options(
+    actor = ray.remote(_with_pid(job.worker)).options(
         max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES, **resources
     )
     shipped = [ray.put(value) for value in job.shipped]
     device = "cuda" if shape.gpus else "cpu"
     workers = [actor.remote(*shipped, device, shape.threads) for _ in range(count)]
+    # each worker's process id, asked first: it answers before any unit (an actor runs its
+    # calls in order), so a process killed before its first unit is seen as restarted too
+    started = [worker.process_id.remote() for worker in workers]
     meter = _PoolMeter(
         progress.task(names.label, total, unit=names.items, done=done),
         names,
@@ -139,7 +143,7 @@ def run_on_pool(
             w, unit = running.pop(ref)
             load[w] -= 1
             try:
-                pid, restarted, result = ray.get(ref)
+                pid, result = ray.get(ref)
             except ray.exceptions.RayActorError as err:
                 dead.add(w)
                 queue.appendleft(unit)
@@ -154,7 +158,9 @@ def run_on_pool(
                     ) from err
                 feed()
                 continue
-            meter.finished(w, pid, restarted, job.size(unit))
+            if w not in meter.pids:
+                meter.pids[w] = ray.get(started[w])
+            meter.finished(w, pid, job.size(unit))
             yield unit, result
             feed()
     finally:
@@ -163,18 +169,12 @@ def run_on_pool(
     meter.close()
 
 
-def _reporting(worker: type) -> type:
-    """``worker`` (same name and method: Ray titles its processes by them) whose ``run`` also
-    says whether this process is a restart of the actor (Ray ran its constructor again after
-    its process died): ``(pid, restarted, result)``, so a worker killed before it ever answered
-    is still seen as restarted."""
+def _with_pid(worker: type) -> type:
+    """``worker`` (same name: Ray titles its processes by it) with a ``process_id`` method."""
 
     class Reporting(worker):
-        def run(self, *arguments: Any) -> tuple[int, bool, Any]:
-            import ray
-
-            pid, result = super().run(*arguments)
-            return pid, ray.get_runtime_context().was_current_actor_reconstructed, result
+        def process_id(self) -> int:
+            return os.getpid()
 
     Reporting.__name__ = Reporting.__qualname__ = worker.__name__
     return Reporting
@@ -190,7 +190,7 @@ def on_cpu(model: AtlasModel) -> AtlasModel:
 
 class _PoolMeter:
     """The progress line of a pool: items done over all workers, rate, ETA, units done,
-    workers alive, restarts seen (a worker answering from a restarted process)."""
+    workers alive, restarts seen (a worker answering from a new process id was restarted)."""
 
     def __init__(self, task: Task, names: Names, workers: int, units: int) -> None:
         self.task = task
@@ -198,8 +198,7 @@ class _PoolMeter:
         self.workers = workers
         self.units = units
         self.done = 0
-        self.pids: dict[int, int] = {}  # worker -> the process id it first answered from
-        self.restarted: set[int] = set()  # process ids that are restarts
+        self.pids: dict[int, int] = {}  # worker -> its process (the first: as it started)
         self.dead: set[int] = set()
         self.restarts = 0
         self._describe()
@@ -212,12 +211,9 @@ class _PoolMeter:
             f"{restarts}"
         )
 
-    def finished(self, worker: int, pid: int, restarted: bool, items: int) -> None:
-        """A unit of ``items`` done by ``worker`` in process ``pid`` (``restarted``: a restart
-        of the worker, as is any process other than the one it first answered from)."""
-        first = self.pids.setdefault(worker, pid)
-        if (restarted or pid != first) and pid not in self.restarted:
-            self.restarted.add(pid)
+    def finished(self, worker: int, pid: int, items: int) -> None:
+        if self.pids.setdefault(worker, pid) != pid:
+            self.pids[worker] = pid
             self.restarts += 1
         self.done += 1
         self._describe()
