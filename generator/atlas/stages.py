@@ -25,7 +25,7 @@ from generator.atlas.collect import CHUNK_IMAGES, collect
 from generator.atlas.progress import Progress
 from generator.atlas.spec import ComputedAtlasSpec
 from generator.cache import CacheLayout, atomic_dir, atomic_write_json
-from generator.errors import AtlasError
+from generator.errors import AtlasError, UnknownNameError
 from generator.keys import (
     StageKeys,
     activations_key,
@@ -121,7 +121,12 @@ def open_sources(spec: ComputedAtlasSpec, env: ComputeEnvironment) -> Sources:
     from generator.data.sampling import sample_indices
 
     model = env.open_model(spec.model)
-    model.layer(spec.layer)  # an unknown layer fails here, listing the valid ones
+    try:
+        model.layer(spec.layer)  # an unknown layer fails here, listing the valid ones
+    except UnknownNameError as err:  # named where the spec asks for it
+        err.where = f"{spec.where} ([atlas.{spec.id}] layer of model {spec.model!r})"
+        err.args = (err.message(),)
+        raise
     source, resize = env.open_data(spec.dataset)
     indices = sample_indices(len(source), spec.samples, spec.seed)
     if len(indices) < spec.samples:

@@ -123,9 +123,11 @@ def test_the_layout_back_end_keys_the_layout_only_when_it_is_not_umap_learn(
 
 
 def test_an_unknown_layer_fails_before_any_work(tmp_path: Path) -> None:
-    with pytest.raises(UnknownNameError, match="unknown layer 'mixed4z'"):
+    with pytest.raises(UnknownNameError, match="unknown layer 'mixed4z'") as err:
         run(tmp_path, layer="mixed4z")
     assert not (tmp_path / "activations").exists()
+    assert err.value.where is not None and "[atlas." in err.value.where  # the spec, named
+    assert "layer of model 'demo'" in str(err.value)
 
 
 def test_more_samples_than_images_is_a_clear_error(tmp_path: Path) -> None:
