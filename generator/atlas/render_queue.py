@@ -17,7 +17,9 @@ So the bytes are those of a render without Ray, an interrupted queue resumes lik
 (every saved batch is kept), and the workers never wait while this process lays out or
 composes the next atlas. Left out of the queue: atlases whose bundle or icons are cached,
 whose frozen results match (:mod:`generator.freeze`), and those this machine cannot compute
-or whose spec is wrong (their own compute reports it, as without a cluster).
+or whose spec is wrong (their own compute reports it, as without a cluster). An error while
+an atlas's grids are computed (NaN activations, a broken image) stops the queue at once, as it
+would stop that atlas's own compute: it is not computed a second time to fail again.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from generator.atlas.progress import Progress
-from generator.errors import AtlasError
+from generator.errors import AtlasError, SetupError
 
 if TYPE_CHECKING:
     from generator.atlas.environment import ComputeEnvironment
@@ -74,8 +76,8 @@ def render_queue(
         for spec in specs:
             try:
                 item = _planned(spec, env, progress, models, frozen)
-            except AtlasError:
-                continue  # reported when the atlas itself is computed
+            except SetupError:
+                continue  # this machine lacks something: reported when the atlas is computed
             if item is not None and item.plan.units:
                 queued.append(item)
         if not queued:
@@ -99,9 +101,12 @@ def _planned(
     from generator.icons.render_icons import plan_render
     from generator.keys import bundle_keys
 
-    render, looks = bundle_settings(spec)
-    sources = open_sources(spec, env)
-    keys = bundle_keys(spec, sources, render, looks)
+    try:
+        render, looks = bundle_settings(spec)
+        sources = open_sources(spec, env)
+        keys = bundle_keys(spec, sources, render, looks)
+    except AtlasError:
+        return None  # a wrong spec: reported when the atlas itself is computed, before work
     cache = StageCache(env.cache, progress, keys)
     bundle = cache.folder("bundle")
     if (bundle / "bundle.json").is_file() or cache.folder("icons").is_dir():

@@ -94,6 +94,36 @@ def test_an_atlas_already_cached_stays_out_of_the_queue(ray_session: Any, tmp_pa
     assert rendered > 0
 
 
+def test_a_wrong_spec_stays_out_of_the_queue_and_a_compute_error_stops_it(
+    ray_session: Any, tmp_path: Path
+) -> None:
+    """A spec that cannot start (unknown layer) is left to its own compute, which reports it;
+    an error while an atlas's grids are computed (damaged weights: NaN) stops the queue at
+    once, instead of being swallowed and computed again by the atlas's own compute."""
+    import torch
+
+    from generator.errors import AtlasError
+    from generator.models.demo import save_model
+    from generator.models.registry import load_model
+
+    wrong = parse_computed_atlas(
+        "demo-wrong", {**TABLE, "layer": "mixed9z"}, "content/demo/atlases.toml:9"
+    )
+    log = io.StringIO()
+    config = demo_config(tmp_path / "ok" / ".atlas-cache", "local", 60)
+    assert render_queue([wrong, SPECS[1]], config, progress=Progress(log, log_interval=0.0)) > 0
+    assert "from 1 atlas(es): demo-mixed3b" in log.getvalue()
+
+    model = load_model("demo", device=torch.device("cpu"), weights="random")
+    with torch.no_grad():  # damaged weights: one NaN in the first convolution
+        next(model.parameters()).view(-1)[0] = float("nan")
+    save_model(model, tmp_path / "nan.pt")  # type: ignore[arg-type]
+    config = demo_config(tmp_path / "nan" / ".atlas-cache", "local", 60)
+    config.models = {"demo": {"weights": str(tmp_path / "nan.pt")}}
+    with pytest.raises(AtlasError, match="NaN or infinite"):
+        render_queue(SPECS, config, progress=Progress(io.StringIO()))
+
+
 ATLASES = "".join(
     f"""
 [atlas.q-{layer}]
